@@ -1,0 +1,62 @@
+/*
+ * als.h - implicit-feedback alternating least squares on plain arrays
+ *
+ * Hu, Koren & Volinsky (2008): confidence c = 1 + alpha * weight for observed
+ * cells, preference 1 there and 0 elsewhere.  Each half-step solves, for every
+ * row u of the interaction matrix,
+ *
+ *     (G + Y_u' (C_u - I) Y_u + lambda_u I) x_u = Y_u' C_u 1
+ *
+ * where G = Y'Y is the Gram matrix of the fixed side.  The solver is either
+ * a few warm-started conjugate-gradient steps (Takacs, Pilaszy & Tikk 2011)
+ * or an exact Cholesky factorisation.  No PostgreSQL headers: the caller
+ * hands in every buffer.
+ */
+#ifndef RECO_ALS_H
+#define RECO_ALS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csr.h"
+
+typedef struct AlsParams
+{
+	int			factors;
+	int			iterations;
+	int			cg_steps;		/* 0 selects the Cholesky solver */
+	float		regularization;
+	float		reg_exponent;	/* lambda_u = lambda * (1 + |row u|)^exponent */
+	float		alpha;
+	float		init_scale;		/* stddev of the random starting factors */
+	uint64_t	seed;
+} AlsParams;
+
+/* Floats of scratch one als_solve_rows or als_loss call needs. */
+extern size_t als_scratch_floats(int factors, int64_t max_row);
+
+/* Fill n x f matrix m with N(0, scale^2) draws from a seeded generator. */
+extern void als_random_init(float *m, int64_t n, int f, float scale,
+							uint64_t seed);
+
+/* G = Y'Y for the n x f row-major matrix Y; G is f x f, both triangles. */
+extern void als_gram(const float *Y, int64_t n, int f, float *G);
+
+/*
+ * Re-solve rows [begin, end) of X against fixed Y.  Returns the first row
+ * whose Cholesky factorisation failed, or -1 when all succeeded.
+ */
+extern int64_t als_solve_rows(const RecoCsr *R, int32_t begin, int32_t end,
+							  float *X, const float *Y, const float *G,
+							  const AlsParams *p, float *scratch);
+
+/*
+ * Weighted squared error of the model plus the regularisation term, divided
+ * by the total confidence mass (the loss implicit reports).
+ */
+extern double als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
+					   const float *X, const float *Y, const float *G,
+					   const AlsParams *p, float *scratch);
+
+#endif

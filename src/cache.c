@@ -1,0 +1,307 @@
+/*
+ * cache.c - the active version of each model's item side, kept in backend
+ * memory and reloaded when the version (or its revision) changes
+ *
+ * Each call checks the registry with one indexed lookup; the item matrix is
+ * read from reco_item_factors only when that lookup shows a new version.
+ * Loading happens in a transaction-lifetime context that is moved under
+ * TopMemoryContext only once complete, so an error mid-load leaks nothing
+ * and leaves no half-filled entry behind.  Callers hold an SPI connection.
+ */
+#include "reco.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "topk.h"
+
+#define LOAD_BATCH 10000
+
+static HTAB *models = NULL;
+static SPIPlanPtr model_plan = NULL;
+static SPIPlanPtr user_plan = NULL;
+
+/* Prepare a statement once per backend */
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "reco: SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "reco: SPI_keepplan failed");
+	return plan;
+}
+
+/* Read the item side of a version into a fresh context */
+static void
+load_items(RecoModel *m, int64 expected)
+{
+	char	   *sql = psprintf("SELECT item_id, popularity, factors FROM %s "
+							   "WHERE version_id OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
+							   reco_table("reco_item_factors"));
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(m->version_id)};
+	int64		cap = Max(expected, 16);
+	int32		n = 0;
+	int			f = m->factors;
+	Portal		portal;
+	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
+
+	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
+	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
+	m->Y = palloc_extended(sizeof(float) * cap * f, MCXT_ALLOC_HUGE);
+	MemoryContextSwitchTo(old);
+
+	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			bytea	   *b;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
+				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
+				m->Y = repalloc_huge(m->Y, sizeof(float) * cap * f);
+			}
+			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
+			b = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
+			if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * f)
+				elog(ERROR, "reco: item %lld of version %lld has %zu bytes of factors, expected %zu",
+					 (long long) m->item_ids[n], (long long) m->version_id,
+					 (size_t) VARSIZE_ANY_EXHDR(b), sizeof(float) * f);
+			memcpy(m->Y + (int64) n * f, VARDATA_ANY(b), sizeof(float) * f);
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	m->n_items = n;
+}
+
+/*
+ * The active version of a model, loaded if this backend has not seen it.
+ * Errors name the model and say how to get a served version.
+ */
+RecoModel *
+reco_model_get(const char *name)
+{
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+	bool		found;
+	int64		version_id;
+	int64		revision = 0;
+	int64		n_items;
+	int			factors;
+	char		key[64];
+	RecoModel  *m;
+	RecoModel	fresh;
+
+	if (strlen(name) >= sizeof(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name)));
+
+	if (model_plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+
+		model_plan = keep_plan(psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items "
+										"FROM %s m LEFT JOIN %s v "
+										"ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
+										"WHERE m.name OPERATOR(pg_catalog.=) $1",
+										reco_table("reco_model"),
+										reco_table("reco_model_version")),
+							   1, types);
+	}
+	if (SPI_execute_plan(model_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: model lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("Train it first: SELECT * FROM reco_train('%s');", name)));
+	version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	if (!isnull)
+		revision = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" has no trained version", name),
+				 errhint("Train it first: SELECT * FROM reco_train('%s');", name)));
+	factors = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 3, &isnull));
+	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 4, &isnull));
+
+	if (models == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(key);
+		ctl.entrysize = sizeof(RecoModel);
+		models = hash_create("reco models", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	memset(key, 0, sizeof(key));
+	strlcpy(key, name, sizeof(key));
+	m = hash_search(models, key, HASH_FIND, &found);
+	if (m != NULL && m->version_id == version_id && m->revision == revision)
+		return m;
+
+	/* build the new entry aside; install it only once complete */
+	memset(&fresh, 0, sizeof(fresh));
+	strlcpy(fresh.name, name, sizeof(fresh.name));
+	fresh.version_id = version_id;
+	fresh.revision = revision;
+	fresh.factors = factors;
+	fresh.mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco model cache",
+									   ALLOCSET_DEFAULT_SIZES);
+	load_items(&fresh, n_items);
+	MemoryContextSetParent(fresh.mcxt, TopMemoryContext);
+
+	if (m != NULL)
+		MemoryContextDelete(m->mcxt);
+	m = hash_search(models, key, HASH_ENTER, &found);
+	*m = fresh;
+	return m;
+}
+
+/* Dense index of an item in the cached version, or -1 */
+int32
+reco_model_item_index(const RecoModel *m, int64 item_id)
+{
+	int32		lo = 0;
+	int32		hi = m->n_items - 1;
+
+	while (lo <= hi)
+	{
+		int32		mid = lo + (hi - lo) / 2;
+
+		if (m->item_ids[mid] == item_id)
+			return mid;
+		if (m->item_ids[mid] < item_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/*
+ * Fetch a user's factors into x and (if items is not NULL) the items the
+ * user interacted with.  False for a user the version has never seen.
+ */
+bool
+reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
+{
+	Datum		values[2];
+	bool		isnull;
+	bytea	   *b;
+
+	if (user_plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		user_plan = keep_plan(psprintf("SELECT factors, items FROM %s "
+									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
+									   "AND user_id OPERATOR(pg_catalog.=) $2",
+									   reco_table("reco_user_factors")),
+							  2, types);
+	}
+	values[0] = Int64GetDatum(m->version_id);
+	values[1] = Int64GetDatum(user_id);
+	if (SPI_execute_plan(user_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: user lookup failed");
+	if (SPI_processed == 0)
+		return false;
+
+	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+	if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * m->factors)
+		elog(ERROR, "reco: user %lld of version %lld has %zu bytes of factors, expected %zu",
+			 (long long) user_id, (long long) m->version_id,
+			 (size_t) VARSIZE_ANY_EXHDR(b), sizeof(float) * m->factors);
+	memcpy(x, VARDATA_ANY(b), sizeof(float) * m->factors);
+	if (items != NULL)
+		*items = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 2, &isnull));
+	return true;
+}
+
+/* Item factors scaled to unit length (cosine similarity), built once */
+const float *
+reco_model_unit_rows(RecoModel *m)
+{
+	int			f = m->factors;
+
+	if (m->Ynorm == NULL)
+	{
+		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * m->n_items * f);
+
+		for (int32 i = 0; i < m->n_items; i++)
+		{
+			const float *y = m->Y + (int64) i * f;
+			double		norm = 0.0;
+
+			for (int j = 0; j < f; j++)
+				norm += (double) y[j] * y[j];
+			norm = norm > 0.0 ? 1.0 / sqrt(norm) : 0.0;
+			for (int j = 0; j < f; j++)
+				u[(int64) i * f + j] = (float) (y[j] * norm);
+		}
+		m->Ynorm = u;
+	}
+	return m->Ynorm;
+}
+
+static const float *sort_popularity;
+
+static int
+cmp_popularity(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	if (sort_popularity[x] != sort_popularity[y])
+		return sort_popularity[x] > sort_popularity[y] ? -1 : 1;
+	return (x > y) - (x < y);
+}
+
+/* Item indexes from most to least popular (ties: lower item id first) */
+const int32 *
+reco_model_popular(RecoModel *m)
+{
+	if (m->by_popularity == NULL)
+	{
+		int32	   *order = MemoryContextAllocHuge(m->mcxt, sizeof(int32) * Max(m->n_items, 1));
+
+		for (int32 i = 0; i < m->n_items; i++)
+			order[i] = i;
+		sort_popularity = m->popularity;
+		qsort(order, m->n_items, sizeof(int32), cmp_popularity);
+		m->by_popularity = order;
+	}
+	return m->by_popularity;
+}

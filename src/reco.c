@@ -1,0 +1,130 @@
+/*
+ * reco.c - module entry: GUCs and helpers shared by the glue
+ */
+#include "reco.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include <cblas.h>
+#undef I
+
+PG_MODULE_MAGIC;
+
+int			reco_blas_threads = 1;
+bool		reco_progress = true;
+int			reco_max_train_memory = 4 * 1024 * 1024;	/* kB: 4 GB */
+
+void		_PG_init(void);
+
+/* Define the reco.* settings */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("reco.blas_threads",
+							"Number of OpenBLAS threads a training run may use.",
+							"Serving always uses one thread. Results are bit-for-bit reproducible only with one thread.",
+							&reco_blas_threads,
+							1, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("reco.progress",
+							 "Report training progress as NOTICE messages.",
+							 NULL,
+							 &reco_progress,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("reco.max_train_memory",
+							"Largest amount of memory one training run may allocate.",
+							"A run that would need more fails before it starts.",
+							&reco_max_train_memory,
+							4 * 1024 * 1024, 1024, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("reco");
+
+	reco_blas_set_threads(1);
+}
+
+/* Set the number of OpenBLAS threads */
+void
+reco_blas_set_threads(int n)
+{
+	openblas_set_num_threads(n);
+}
+
+/* Namespace of the reco extension (get_extension_schema is static in 15) */
+static Oid
+extension_schema(void)
+{
+	Oid			ext = get_extension_oid("reco", false);
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "reco: extension %u not found", ext);
+	nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/*
+ * Schema-qualified, quoted name of one of the extension's tables.  The
+ * schema is looked up once per backend (the extension is not relocatable).
+ */
+char *
+reco_table(const char *name)
+{
+	static char *schema = NULL;
+
+	if (schema == NULL)
+	{
+		char	   *nsp = get_namespace_name(extension_schema());
+
+		schema = MemoryContextStrdup(TopMemoryContext, nsp);
+	}
+	return quote_qualified_identifier(schema, name);
+}
+
+/* Reject a k outside [1, RECO_MAX_K] */
+void
+reco_check_k(int k)
+{
+	if (k < 1 || k > RECO_MAX_K)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be between 1 and %d", RECO_MAX_K),
+				 errdetail("k was %d.", k)));
+}
+
+/* Fail cleanly, before allocating, when a training run would not fit */
+void
+reco_check_memory(double bytes, const char *what)
+{
+	double		limit = (double) reco_max_train_memory * 1024.0;
+
+	if (bytes > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training would need %.0f MB for %s, more than reco.max_train_memory (%.0f MB)",
+						bytes / (1024.0 * 1024.0), what, limit / (1024.0 * 1024.0)),
+				 errhint("Raise reco.max_train_memory if the server has the memory, or train with fewer factors or on fewer events.")));
+}

@@ -1,0 +1,97 @@
+/*
+ * reco.h - declarations shared by the PostgreSQL glue of reco
+ */
+#ifndef RECO_H
+#define RECO_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/jsonb.h"
+
+#include "als.h"
+#include "csr.h"
+
+#define RECO_MAX_K 10000
+
+/* GUCs (reco.c) */
+extern int	reco_blas_threads;
+extern bool reco_progress;
+extern int	reco_max_train_memory;	/* kB */
+
+/* reco.c: helpers every part uses */
+extern char *reco_table(const char *name);
+extern void reco_check_k(int k);
+extern void reco_check_memory(double bytes, const char *what);
+extern void reco_blas_set_threads(int n);
+
+/* params.c: hyperparameters of a training run */
+typedef struct RecoTrainParams
+{
+	AlsParams	als;
+	bool		cholesky;		/* exact solver instead of conjugate gradient */
+	Jsonb	   *weights;		/* event kind -> weight, all kinds present */
+} RecoTrainParams;
+
+extern void reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out);
+extern Jsonb *reco_params_jsonb(const RecoTrainParams *p);
+
+/* train.c: interactions collected for a training run */
+typedef struct RecoTriplet
+{
+	int64		user;
+	int64		item;
+	float		weight;
+} RecoTriplet;
+
+typedef struct RecoTriplets
+{
+	int64		n;
+	int64		cap;
+	RecoTriplet *rows;
+} RecoTriplets;
+
+extern void reco_triplets_init(RecoTriplets *t);
+extern void reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight);
+
+/* store.c: the model tables */
+extern Jsonb *reco_model_lock(const char *model, const char *algorithm);
+extern int64 reco_version_id_next(void);
+extern void reco_store_items(int64 version_id, int32 n, const int64 *ids,
+							 const float *popularity, const float *Y, int f);
+extern void reco_store_users(int64 version_id, int32 n, const int64 *ids,
+							 const float *X, int f, const RecoCsr *R,
+							 const int64 *item_ids);
+extern void reco_store_blob(int64 version_id, const char *name,
+							const void *data, Size len);
+extern int32 reco_store_version(int64 version_id, const char *model,
+								const char *algorithm, Jsonb *params, int f,
+								int64 users, int64 items, int64 nnz,
+								Jsonb *metrics);
+extern void reco_model_set_active(const char *model, int64 version_id,
+								  Jsonb *params);
+
+/* cache.c: the active version's item side, kept per backend */
+typedef struct RecoModel
+{
+	char		name[64];
+	int64		version_id;
+	int64		revision;
+	int			factors;
+	int32		n_items;
+	int64	   *item_ids;		/* ascending */
+	float	   *Y;				/* n_items x factors */
+	float	   *popularity;
+	float	   *Ynorm;			/* unit rows, built on first similarity call */
+	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
+	MemoryContext mcxt;
+} RecoModel;
+
+extern RecoModel *reco_model_get(const char *name);
+extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
+extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
+							ArrayType **items);
+extern const float *reco_model_unit_rows(RecoModel *m);
+extern const int32 *reco_model_popular(RecoModel *m);
+
+#endif

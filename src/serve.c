@@ -1,0 +1,376 @@
+/*
+ * serve.c - the read-only serving functions: reco_recommend, reco_score,
+ * reco_rank and reco_similar_items
+ *
+ * Nothing here writes, so a hot standby serves the same answers.
+ */
+#include "reco.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "topk.h"
+
+PG_FUNCTION_INFO_V1(reco_recommend);
+PG_FUNCTION_INFO_V1(reco_score);
+PG_FUNCTION_INFO_V1(reco_rank);
+PG_FUNCTION_INFO_V1(reco_similar_items);
+
+static SPIPlanPtr unavailable_plan = NULL;
+static SPIPlanPtr category_plan = NULL;
+
+/* Text argument that must not be NULL */
+static char *
+required_text(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Append one result row */
+static void
+emit(ReturnSetInfo *rsinfo, int64 item_id, float score, bool score_null,
+	 int rank, const char *source)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, score_null, false, false};
+
+	values[0] = Int64GetDatum(item_id);
+	values[1] = Float4GetDatum(score);
+	values[2] = Int32GetDatum(rank);
+	values[3] = CStringGetTextDatum(source);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Set the skip bit of every model item listed in an int8 array */
+static void
+skip_array(const RecoModel *m, ArrayType *arr, uint8 *skip)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		int32		idx;
+
+		if (nulls[i])
+			continue;
+		idx = reco_model_item_index(m, DatumGetInt64(elems[i]));
+		if (idx >= 0)
+			topk_bit_set(skip, idx);
+	}
+}
+
+/* Run a saved single-column item-id query and mark (or keep) those items */
+static void
+mark_query(const RecoModel *m, SPIPlanPtr plan, Datum *args, uint8 *bits)
+{
+	if (SPI_execute_plan(plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reco: catalogue filter query failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		idx = reco_model_item_index(m,
+												DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																			SPI_tuptable->tupdesc, 1, &isnull)));
+
+		if (idx >= 0)
+			topk_bit_set(bits, idx);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Prepare a catalogue query once per backend */
+static SPIPlanPtr
+catalogue_plan(const char *fmt, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(psprintf(fmt, reco_table("reco_item")), nargs, types);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "reco: could not prepare a catalogue query");
+	return plan;
+}
+
+/*
+ * reco_recommend(user_id, k, model, exclude_seen, category, available_only,
+ * exclude): top-k for a user, every filter applied before the cut.
+ */
+Datum
+reco_recommend(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		user_id;
+	int			k;
+	char	   *model = required_text(fcinfo, 2, "model");
+	bool		exclude_seen = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	bool		available_only = PG_ARGISNULL(5) ? true : PG_GETARG_BOOL(5);
+	RecoModel  *m;
+	float	   *x;
+	ArrayType  *seen = NULL;
+	bool		personal;
+	uint8	   *skip;
+	Size		nbytes;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("user_id and k must not be NULL")));
+	user_id = PG_GETARG_INT64(0);
+	k = PG_GETARG_INT32(1);
+	reco_check_k(k);
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	m = reco_model_get(model);
+	x = palloc(sizeof(float) * m->factors);
+	personal = reco_model_user(m, user_id, x, &seen);
+
+	nbytes = (m->n_items + 7) / 8 + 1;
+	skip = palloc0(nbytes);
+	if (personal && exclude_seen)
+		skip_array(m, seen, skip);
+	if (!PG_ARGISNULL(6))
+		skip_array(m, PG_GETARG_ARRAYTYPE_P(6), skip);
+	if (available_only)
+	{
+		if (unavailable_plan == NULL)
+			unavailable_plan = catalogue_plan("SELECT item_id FROM %s WHERE NOT available", 0, NULL);
+		mark_query(m, unavailable_plan, NULL, skip);
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		uint8	   *keep = palloc0(nbytes);
+		Datum		args[1] = {PG_GETARG_DATUM(4)};
+
+		if (category_plan == NULL)
+		{
+			Oid			types[1] = {TEXTOID};
+
+			category_plan = catalogue_plan("SELECT item_id FROM %s WHERE category OPERATOR(pg_catalog.=) $1",
+										   1, types);
+		}
+		mark_query(m, category_plan, args, keep);
+		for (Size i = 0; i < nbytes; i++)
+			skip[i] |= (uint8) ~keep[i];
+	}
+
+	if (personal)
+	{
+		float	   *scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
+		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
+		int			n;
+
+		topk_scores(m->Y, m->n_items, m->factors, x, scores);
+		n = topk_select(scores, m->n_items, skip, k, top);
+		for (int i = 0; i < n; i++)
+			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "personal");
+	}
+	else
+	{
+		const int32 *order = reco_model_popular(m);
+		int			rank = 0;
+
+		for (int32 i = 0; i < m->n_items && rank < k; i++)
+		{
+			if (topk_bit_test(skip, order[i]))
+				continue;
+			rank++;
+			emit(rsinfo, m->item_ids[order[i]], m->popularity[order[i]], false, rank, "popular");
+		}
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* Index of an item that must be in the model, or a clear error */
+static int32
+known_item(const RecoModel *m, int64 item_id)
+{
+	int32		idx = reco_model_item_index(m, item_id);
+
+	if (idx < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item %lld is not in model \"%s\"", (long long) item_id, m->name),
+				 errhint("Only items with interactions at training time have factors; retrain to include new items.")));
+	return idx;
+}
+
+/* reco_score(user_id, item_id, model): one score, NULL for an unknown user */
+Datum
+reco_score(PG_FUNCTION_ARGS)
+{
+	int64		user_id = PG_GETARG_INT64(0);
+	int64		item_id = PG_GETARG_INT64(1);
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	RecoModel  *m;
+	float	   *x;
+	int32		idx;
+	bool		personal;
+	float		score = 0.0f;
+
+	SPI_connect();
+	m = reco_model_get(model);
+	idx = known_item(m, item_id);
+	x = palloc(sizeof(float) * m->factors);
+	personal = reco_model_user(m, user_id, x, NULL);
+	if (personal)
+	{
+		const float *y = m->Y + (int64) idx * m->factors;
+
+		for (int j = 0; j < m->factors; j++)
+			score += x[j] * y[j];
+	}
+	SPI_finish();
+	if (!personal)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT4(score);
+}
+
+typedef struct RankEntry
+{
+	int64		id;
+	int32		pos;			/* position in the candidate list */
+	int32		idx;			/* model index, -1 if unknown */
+	float		score;
+} RankEntry;
+
+static int
+cmp_id_pos(const void *a, const void *b)
+{
+	const RankEntry *x = a;
+	const RankEntry *y = b;
+
+	if (x->id != y->id)
+		return (x->id > y->id) - (x->id < y->id);
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int
+cmp_rank(const void *a, const void *b)
+{
+	const RankEntry *x = a;
+	const RankEntry *y = b;
+
+	/* known items by score, unknown ones last; ties keep input order */
+	if ((x->idx < 0) != (y->idx < 0))
+		return x->idx < 0 ? 1 : -1;
+	if (x->idx >= 0 && x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* reco_rank(user_id, item_ids, model): re-rank a candidate list */
+Datum
+reco_rank(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		user_id = PG_GETARG_INT64(0);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	RecoModel  *m;
+	float	   *x;
+	bool		personal;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			kept = 0;
+	RankEntry  *entries;
+
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	if (n > RECO_MAX_K * 10)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("at most %d candidates can be ranked in one call", RECO_MAX_K * 10)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	m = reco_model_get(model);
+	x = palloc(sizeof(float) * m->factors);
+	personal = reco_model_user(m, user_id, x, NULL);
+
+	entries = palloc(sizeof(RankEntry) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			continue;
+		entries[kept].id = DatumGetInt64(elems[i]);
+		entries[kept].pos = i;
+		kept++;
+	}
+	/* a candidate listed twice counts once, at its first position */
+	qsort(entries, kept, sizeof(RankEntry), cmp_id_pos);
+	n = 0;
+	for (int i = 0; i < kept; i++)
+	{
+		RankEntry  *e;
+
+		if (n > 0 && entries[n - 1].id == entries[i].id)
+			continue;
+		e = &entries[n++];
+		*e = entries[i];
+		e->idx = reco_model_item_index(m, e->id);
+		e->score = 0.0f;
+		if (e->idx >= 0 && personal)
+		{
+			const float *y = m->Y + (int64) e->idx * m->factors;
+
+			for (int j = 0; j < m->factors; j++)
+				e->score += x[j] * y[j];
+		}
+		else if (e->idx >= 0)
+			e->score = m->popularity[e->idx];
+	}
+	qsort(entries, n, sizeof(RankEntry), cmp_rank);
+	for (int i = 0; i < n; i++)
+		emit(rsinfo, entries[i].id, entries[i].score, entries[i].idx < 0,
+			 i + 1, personal ? "personal" : "popular");
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* reco_similar_items(item_id, k, model): nearest items by cosine */
+Datum
+reco_similar_items(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		item_id = PG_GETARG_INT64(0);
+	int			k = PG_GETARG_INT32(1);
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	RecoModel  *m;
+	int32		idx;
+	const float *unit;
+	float	   *scores;
+	uint8	   *skip;
+	TopkEntry  *top;
+	int			n;
+
+	reco_check_k(k);
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	m = reco_model_get(model);
+	idx = known_item(m, item_id);
+	unit = reco_model_unit_rows(m);
+	scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
+	skip = palloc0((m->n_items + 7) / 8 + 1);
+	topk_bit_set(skip, idx);
+	top = palloc(sizeof(TopkEntry) * k);
+	topk_scores(unit, m->n_items, m->factors, unit + (int64) idx * m->factors, scores);
+	n = topk_select(scores, m->n_items, skip, k, top);
+	for (int i = 0; i < n; i++)
+		emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "similar");
+	SPI_finish();
+	return (Datum) 0;
+}

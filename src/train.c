@@ -1,0 +1,538 @@
+/*
+ * train.c - training runs: reco_train over reco_event, the reco_train_agg
+ * aggregate over any query, and the shared fit that writes a new version
+ */
+#include "reco.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#define SOLVE_CHUNK 1024		/* rows solved between interrupt checks */
+#define FETCH_BATCH 10000
+
+PG_FUNCTION_INFO_V1(reco_train);
+PG_FUNCTION_INFO_V1(reco_train_agg_step);
+PG_FUNCTION_INFO_V1(reco_train_agg_final);
+
+typedef struct TrainSummary
+{
+	int32		version;
+	int64		users;
+	int64		items;
+	int64		interactions;
+	double		loss;
+	double		seconds;
+} TrainSummary;
+
+/* State of reco_train_agg */
+typedef struct TrainAggState
+{
+	RecoTriplets triplets;
+	char	   *model;
+	Jsonb	   *params;
+} TrainAggState;
+
+/* Seconds since start */
+static double
+elapsed(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/* Start an empty triplet list in the current memory context */
+void
+reco_triplets_init(RecoTriplets *t)
+{
+	t->n = 0;
+	t->cap = 1024;
+	t->rows = palloc(sizeof(RecoTriplet) * t->cap);
+}
+
+/* Append one interaction, doubling the array within the memory limit */
+void
+reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight)
+{
+	if (t->n == t->cap)
+	{
+		int64		cap = t->cap * 2;
+
+		reco_check_memory((double) cap * sizeof(RecoTriplet),
+						  "collecting interactions");
+		t->rows = repalloc_huge(t->rows, sizeof(RecoTriplet) * cap);
+		t->cap = cap;
+	}
+	t->rows[t->n].user = user;
+	t->rows[t->n].item = item;
+	t->rows[t->n].weight = weight;
+	t->n++;
+}
+
+static int
+cmp_triplet(const void *a, const void *b)
+{
+	const RecoTriplet *x = a;
+	const RecoTriplet *y = b;
+
+	if (x->user != y->user)
+		return (x->user > y->user) - (x->user < y->user);
+	return (x->item > y->item) - (x->item < y->item);
+}
+
+/*
+ * Sort by (user, item), sum repeated pairs (repeated events accumulate) and
+ * drop pairs whose total is not positive (returns cancelling purchases).
+ */
+static void
+merge_triplets(RecoTriplets *t)
+{
+	int64		m = 0;
+
+	qsort(t->rows, t->n, sizeof(RecoTriplet), cmp_triplet);
+	for (int64 i = 0; i < t->n; i++)
+	{
+		if (m > 0 && t->rows[m - 1].user == t->rows[i].user &&
+			t->rows[m - 1].item == t->rows[i].item)
+			t->rows[m - 1].weight += t->rows[i].weight;
+		else
+			t->rows[m++] = t->rows[i];
+	}
+	t->n = 0;
+	for (int64 i = 0; i < m; i++)
+		if (t->rows[i].weight > 0.0f)
+			t->rows[t->n++] = t->rows[i];
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Dense index of id in the sorted ids[0..n) (it is known to be there) */
+static int32
+dense_index(const int64 *ids, int64 n, int64 id)
+{
+	int64		lo = 0;
+	int64		hi = n - 1;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int32) lo;
+}
+
+/* Solve every row of X against Y, checking for cancel between chunks */
+static void
+solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
+		   int64 ny, const AlsParams *p, float *scratch)
+{
+	als_gram(Y, ny, p->factors, G);
+	for (int32 begin = 0; begin < R->nrows; begin += SOLVE_CHUNK)
+	{
+		int32		end = Min(R->nrows, begin + SOLVE_CHUNK);
+		int64		bad;
+
+		CHECK_FOR_INTERRUPTS();
+		bad = als_solve_rows(R, begin, end, X, Y, G, p, scratch);
+		if (bad >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("Cholesky factorisation failed for row %lld", (long long) bad),
+					 errhint("Raise \"regularization\" or use the \"cg\" solver.")));
+	}
+}
+
+/*
+ * Train an ALS version on the triplets and activate it.  Runs inside the
+ * caller's SPI connection; every large buffer lives in mcxt.
+ */
+static void
+fit_and_store(const char *model, const char *algorithm, RecoTrainParams *params,
+			  RecoTriplets *t, MemoryContext mcxt, instr_time start,
+			  double read_seconds, TrainSummary *sum)
+{
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	AlsParams	p = params->als;
+	int			f = p.factors;
+	int64	   *user_ids;
+	int64	   *item_ids;
+	int64		nu;
+	int64		ni;
+	int32	   *rows;
+	int32	   *cols;
+	float	   *weights;
+	RecoCsr		Rui;
+	RecoCsr		Riu;
+	int64		nnz;
+	float	   *X;
+	float	   *Y;
+	float	   *G;
+	float	   *scratch;
+	float	   *popularity;
+	volatile double loss = 0.0;
+	double		need;
+	instr_time	solve_start;
+	double		solve_seconds;
+	double		write_seconds;
+	StringInfoData losses;
+	StringInfoData metrics;
+	int64		version_id;
+	Jsonb	   *resolved;
+
+	if (t->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions to train model \"%s\" on", model),
+				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
+
+	merge_triplets(t);
+	if (t->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions with a positive weight to train model \"%s\" on", model)));
+
+	/* users arrive sorted; items are sorted and deduplicated here */
+	user_ids = palloc_extended(sizeof(int64) * t->n, MCXT_ALLOC_HUGE);
+	item_ids = palloc_extended(sizeof(int64) * t->n, MCXT_ALLOC_HUGE);
+	nu = ni = 0;
+	for (int64 i = 0; i < t->n; i++)
+	{
+		if (nu == 0 || user_ids[nu - 1] != t->rows[i].user)
+			user_ids[nu++] = t->rows[i].user;
+		item_ids[i] = t->rows[i].item;
+	}
+	qsort(item_ids, t->n, sizeof(int64), cmp_int64);
+	for (int64 i = 0; i < t->n; i++)
+		if (ni == 0 || item_ids[ni - 1] != item_ids[i])
+			item_ids[ni++] = item_ids[i];
+	if (nu > INT_MAX || ni > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct users or items for one model")));
+
+	/* everything below, in one estimate, before any of it is allocated */
+	need = (double) t->n * (2 * sizeof(int32) + 2 * (sizeof(int32) + sizeof(float)) + sizeof(float))
+		+ (double) (nu + ni + 2) * (sizeof(int64) + sizeof(float) * f)
+		+ (double) ni * sizeof(float);
+	reco_check_memory(need, psprintf("%lld users, %lld items, %d factors",
+									 (long long) nu, (long long) ni, f));
+
+	rows = palloc_extended(sizeof(int32) * t->n, MCXT_ALLOC_HUGE);
+	cols = palloc_extended(sizeof(int32) * t->n, MCXT_ALLOC_HUGE);
+	weights = palloc_extended(sizeof(float) * t->n, MCXT_ALLOC_HUGE);
+	for (int64 i = 0, u = -1; i < t->n; i++)
+	{
+		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
+			u++;
+		rows[i] = (int32) u;
+		cols[i] = dense_index(item_ids, ni, t->rows[i].item);
+		weights[i] = t->rows[i].weight;
+	}
+	Rui.indptr = palloc_extended(sizeof(int64) * (nu + 1), MCXT_ALLOC_HUGE);
+	Rui.indices = palloc_extended(sizeof(int32) * t->n, MCXT_ALLOC_HUGE);
+	Rui.data = palloc_extended(sizeof(float) * t->n, MCXT_ALLOC_HUGE);
+	nnz = csr_from_triplets((int32) nu, (int32) ni, t->n, rows, cols, weights, &Rui);
+	pfree(rows);
+	pfree(cols);
+	pfree(weights);
+	Riu.indptr = palloc_extended(sizeof(int64) * (ni + 1), MCXT_ALLOC_HUGE);
+	Riu.indices = palloc_extended(sizeof(int32) * Max(nnz, 1), MCXT_ALLOC_HUGE);
+	Riu.data = palloc_extended(sizeof(float) * Max(nnz, 1), MCXT_ALLOC_HUGE);
+	csr_transpose(&Rui, &Riu);
+
+	X = palloc_extended(sizeof(float) * nu * f, MCXT_ALLOC_HUGE);
+	Y = palloc_extended(sizeof(float) * ni * f, MCXT_ALLOC_HUGE);
+	G = palloc(sizeof(float) * f * f);
+	scratch = palloc_extended(sizeof(float) *
+							  als_scratch_floats(f, Max(csr_max_row(&Rui), csr_max_row(&Riu))),
+							  MCXT_ALLOC_HUGE);
+	als_random_init(X, nu, f, p.init_scale, p.seed);
+	als_random_init(Y, ni, f, p.init_scale, p.seed ^ UINT64CONST(0x5851F42D4C957F2D));
+	if (params->cholesky)
+		p.cg_steps = 0;
+
+	if (reco_progress)
+		ereport(NOTICE,
+				(errmsg("reco: training \"%s\": %lld users, %lld items, %lld interactions, %d factors (read in %.3f s)",
+						model, (long long) nu, (long long) ni, (long long) nnz, f,
+						read_seconds)));
+
+	initStringInfo(&losses);
+	INSTR_TIME_SET_CURRENT(solve_start);
+	PG_TRY();
+	{
+		reco_blas_set_threads(reco_blas_threads);
+		for (int it = 0; it < p.iterations; it++)
+		{
+			solve_side(&Rui, X, Y, G, ni, &p, scratch);
+			solve_side(&Riu, Y, X, G, nu, &p, scratch);
+			CHECK_FOR_INTERRUPTS();
+			als_gram(Y, ni, f, G);
+			loss = als_loss(&Rui, &Riu, X, Y, G, &p, scratch);
+			appendStringInfo(&losses, "%s%.9g", it ? ", " : "", loss);
+			if (reco_progress)
+				ereport(NOTICE,
+						(errmsg("reco: iteration %d/%d: loss %.6f, %.3f s",
+								it + 1, p.iterations, loss, elapsed(solve_start))));
+		}
+	}
+	PG_FINALLY();
+	{
+		reco_blas_set_threads(1);
+	}
+	PG_END_TRY();
+	solve_seconds = elapsed(solve_start);
+
+	/* popularity: how many users touched each item */
+	popularity = palloc_extended(sizeof(float) * ni, MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < ni; i++)
+		popularity[i] = (float) (Riu.indptr[i + 1] - Riu.indptr[i]);
+
+	version_id = reco_version_id_next();
+	reco_store_items(version_id, (int32) ni, item_ids, popularity, Y, f);
+	reco_store_users(version_id, (int32) nu, user_ids, X, f, &Rui, item_ids);
+	reco_store_blob(version_id, "gram", G, sizeof(float) * f * f);
+	write_seconds = elapsed(start) - read_seconds - solve_seconds;
+
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics,
+					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"solve\": %.6f, "
+					 "\"write\": %.6f, \"per_iteration\": %.6f}}",
+					 losses.data, read_seconds, solve_seconds, write_seconds,
+					 solve_seconds / p.iterations);
+	resolved = reco_params_jsonb(params);
+	sum->version = reco_store_version(version_id, model, algorithm, resolved, f,
+									  nu, ni, nnz,
+									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		 CStringGetDatum(metrics.data))));
+	reco_model_set_active(model, version_id, resolved);
+
+	sum->users = nu;
+	sum->items = ni;
+	sum->interactions = nnz;
+	sum->loss = loss;
+	sum->seconds = elapsed(start);
+	if (reco_progress)
+		ereport(NOTICE,
+				(errmsg("reco: model \"%s\" version %d active: read %.3f s, solve %.3f s, write %.3f s",
+						model, sum->version, read_seconds, solve_seconds, write_seconds)));
+	MemoryContextSwitchTo(old);
+}
+
+/* The composite result of a training run */
+static Datum
+train_result(FunctionCallInfo fcinfo, const char *model, const TrainSummary *s)
+{
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = CStringGetTextDatum(model);
+	values[1] = Int32GetDatum(s->version);
+	values[2] = Int64GetDatum(s->users);
+	values[3] = Int64GetDatum(s->items);
+	values[4] = Int64GetDatum(s->interactions);
+	values[5] = Float8GetDatum(s->loss);
+	values[6] = Float8GetDatum(s->seconds);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* A model name, or an error for NULL or a bad length */
+static char *
+model_name(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strlen(name) < 1 || strlen(name) > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must be 1 to 63 bytes long")));
+	return name;
+}
+
+/* Only ALS exists so far */
+static void
+check_algorithm(const char *algorithm)
+{
+	if (strcmp(algorithm, "als") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("unknown algorithm \"%s\"", algorithm),
+				 errhint("Available algorithms: als.")));
+}
+
+/* Train on reco_event, each event weighted by its kind's weight times value */
+Datum
+reco_train(PG_FUNCTION_ARGS)
+{
+	char	   *model = model_name(fcinfo, 0);
+	char	   *algorithm;
+	Jsonb	   *given = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	MemoryContext mcxt;
+	RecoTriplets t;
+	RecoTrainParams params;
+	TrainSummary sum;
+	instr_time	start;
+	Portal		portal;
+	Oid			types[1] = {JSONBOID};
+	Datum		values[1];
+	char	   *sql;
+	MemoryContext old;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("algorithm must not be NULL")));
+	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	check_algorithm(algorithm);
+
+	INSTR_TIME_SET_CURRENT(start);
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(mcxt);
+	reco_triplets_init(&t);
+	MemoryContextSwitchTo(old);
+
+	SPI_connect();
+	reco_parse_params(reco_model_lock(model, algorithm), given, &params);
+
+	sql = psprintf("SELECT e.user_id, e.item_id, "
+				   "pg_catalog.sum(e.value OPERATOR(pg_catalog.*) w.weight::pg_catalog.float8) "
+				   "FROM %s e JOIN pg_catalog.jsonb_each_text($1) AS w(kind, weight) "
+				   "ON w.kind OPERATOR(pg_catalog.=) e.kind "
+				   "GROUP BY e.user_id, e.item_id "
+				   "HAVING pg_catalog.sum(e.value OPERATOR(pg_catalog.*) w.weight::pg_catalog.float8) "
+				   "OPERATOR(pg_catalog.>) 0",
+				   reco_table("reco_event"));
+	values[0] = JsonbPGetDatum(params.weights);
+	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, FETCH_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		n1,
+						n2,
+						n3;
+			int64		u = DatumGetInt64(SPI_getbinval(tup, desc, 1, &n1));
+			int64		it = DatumGetInt64(SPI_getbinval(tup, desc, 2, &n2));
+			double		w = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &n3));
+
+			old = MemoryContextSwitchTo(mcxt);
+			reco_triplets_add(&t, u, it, (float) w);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	fit_and_store(model, algorithm, &params, &t, mcxt, start, elapsed(start), &sum);
+	SPI_finish();
+	MemoryContextDelete(mcxt);
+	PG_RETURN_DATUM(train_result(fcinfo, model, &sum));
+}
+
+/* Collect one (user, item, weight) row of reco_train_agg */
+Datum
+reco_train_agg_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	TrainAggState *state;
+	float		w;
+	MemoryContext old;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "reco_train_agg_step called in non-aggregate context");
+
+	if (PG_ARGISNULL(0))
+	{
+		old = MemoryContextSwitchTo(aggcxt);
+		state = palloc0(sizeof(TrainAggState));
+		state->model = model_name(fcinfo, 4);
+		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
+			state->params = DatumGetJsonbPCopy(PG_GETARG_DATUM(5));
+		reco_triplets_init(&state->triplets);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		state = (TrainAggState *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("user, item and weight must not be NULL"),
+				 errhint("Filter the rows with WHERE ... IS NOT NULL, or use coalesce for the weight.")));
+	w = PG_GETARG_FLOAT4(3);
+	if (isnan(w) || isinf(w))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weight must be a finite number")));
+	old = MemoryContextSwitchTo(aggcxt);
+	reco_triplets_add(&state->triplets, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(state);
+}
+
+/* Train on what reco_train_agg collected */
+Datum
+reco_train_agg_final(PG_FUNCTION_ARGS)
+{
+	TrainAggState *state;
+	RecoTrainParams params;
+	TrainSummary sum;
+	MemoryContext mcxt;
+	instr_time	start;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "reco_train_agg_final called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions to train on"),
+				 errhint("The query fed to reco_train_agg returned no rows.")));
+	state = (TrainAggState *) PG_GETARG_POINTER(0);
+
+	INSTR_TIME_SET_CURRENT(start);
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
+								 ALLOCSET_DEFAULT_SIZES);
+
+	SPI_connect();
+	reco_parse_params(reco_model_lock(state->model, "als"), state->params, &params);
+	fit_and_store(state->model, "als", &params, &state->triplets, mcxt, start, 0.0, &sum);
+	SPI_finish();
+	MemoryContextDelete(mcxt);
+	PG_RETURN_DATUM(train_result(fcinfo, state->model, &sum));
+}
