@@ -35,6 +35,8 @@ CREATE TABLE @extschema@.reco_event (
 	query       text,
 	ts          timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+COMMENT ON SEQUENCE @extschema@.reco_event_event_id_seq IS
+	'Numbers the events in arrival order.';
 CREATE INDEX reco_event_user_idx ON @extschema@.reco_event (user_id, ts);
 CREATE INDEX reco_event_item_idx ON @extschema@.reco_event (item_id);
 COMMENT ON TABLE @extschema@.reco_event IS

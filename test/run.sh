@@ -1,0 +1,34 @@
+#!/bin/bash
+# The test suites, run against the cluster that PG* variables point at
+# (scripts/test.sh starts a throwaway one with pg_virtualenv).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+
+suite() {
+	local name=$1
+	shift
+	echo "=== $name"
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "=== $name: ok"
+	else
+		failed=$((failed + 1))
+		echo "=== $name: FAILED"
+	fi
+}
+
+regress() {
+	make -s installcheck && return 0
+	[ -f regression.diffs ] && cat regression.diffs
+	return 1
+}
+
+suite "pg_regress (sql/, expected/)" regress
+suite "pg_dump and pg_restore keep models" bash test/dump_restore.sh
+suite "MovieLens 100K ranking quality bar" bash test/quality.sh
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
