@@ -112,6 +112,15 @@ CREATE TABLE @extschema@.reco_model_blob (
 COMMENT ON TABLE @extschema@.reco_model_blob IS
 	'Dense global parameters of a version (for ALS: the item Gram matrix), one bytea per name.';
 
+-- factors are incompressible floats and histories are read whole: store
+-- them out of line uncompressed when a row outgrows a page quarter
+ALTER TABLE @extschema@.reco_user_factors
+	ALTER factors SET STORAGE EXTERNAL,
+	ALTER items SET STORAGE EXTERNAL,
+	ALTER weights SET STORAGE EXTERNAL;
+ALTER TABLE @extschema@.reco_item_factors ALTER factors SET STORAGE EXTERNAL;
+ALTER TABLE @extschema@.reco_model_blob ALTER data SET STORAGE EXTERNAL;
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_item', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_event', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_event_event_id_seq', '');

@@ -24,7 +24,7 @@ SELECT version, params->>'factors' AS factors_kept FROM reco_model_version
 WHERE model = 'orders' ORDER BY version;
 
 -- it serves like any model
-SELECT item_id, rank FROM reco_recommend(1, 2, 'orders', available_only => false);
+SELECT item_id, rank FROM reco_recommend(1, 1, 'orders', available_only => false);
 SELECT item_id, rank FROM reco_similar_items(4, 2, 'orders');
 
 -- a serial plan even where parallel query would be chosen: the final

@@ -6,11 +6,14 @@ SET reco.progress = off;
 SELECT item_id, rank, source, round(score::numeric, 2) > 0 AS positive
 FROM reco_recommend(1, 3, 'shop');
 -- k eligible items give k rows; seen items come back when asked
-SELECT item_id, rank FROM reco_recommend(1, 5, 'shop', exclude_seen => false) WHERE item_id < 200;
+SELECT array_agg(item_id ORDER BY item_id) AS top4
+FROM reco_recommend(1, 4, 'shop', exclude_seen => false);
 -- filters apply before the cut: category, availability, explicit excludes
 SELECT item_id, rank FROM reco_recommend(1, 5, 'shop', category => 'outdoor');
-SELECT item_id, rank FROM reco_recommend(1, 10, 'shop', category => 'kitchen', exclude_seen => false);
-SELECT item_id, rank FROM reco_recommend(1, 10, 'shop', category => 'kitchen', exclude_seen => false,
+SELECT array_agg(item_id ORDER BY item_id) AS kitchen
+FROM reco_recommend(1, 10, 'shop', category => 'kitchen', exclude_seen => false);
+SELECT array_agg(item_id ORDER BY item_id) AS kitchen_any
+FROM reco_recommend(1, 10, 'shop', category => 'kitchen', exclude_seen => false,
 	available_only => false);
 SELECT item_id, rank FROM reco_recommend(1, 2, 'shop', exclude => ARRAY[101, NULL, 999]);
 SELECT count(*) FROM reco_recommend(1, 100, 'shop');

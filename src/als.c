@@ -97,7 +97,8 @@ static void
 apply_system(const float *G, const float *Yu, const float *cm1, int64_t len,
 			 int f, float lambda, const float *v, float *t, float *out)
 {
-	cblas_ssymv(CblasRowMajor, CblasUpper, f, 1.0f, G, f, v, 1, 0.0f, out, 1);
+	/* G holds both triangles; gemv is faster than symv in OpenBLAS */
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, f, f, 1.0f, G, f, v, 1, 0.0f, out, 1);
 	cblas_saxpy(f, lambda, v, 1, out, 1);
 	if (len == 0)
 		return;
@@ -251,7 +252,7 @@ als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
 		int64_t		len = Rui->indptr[u + 1] - start;
 
 		/* every cell with confidence 1 and preference 0 ... */
-		cblas_ssymv(CblasRowMajor, CblasUpper, f, 1.0f, G, f, x, 1, 0.0f,
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, f, f, 1.0f, G, f, x, 1, 0.0f,
 					Gx, 1);
 		loss += cblas_sdot(f, x, 1, Gx, 1);
 		if (len == 0)

@@ -12,10 +12,18 @@
 
 #define RECO_PARAM_KEYS "factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, weights"
 
-static const char *const kinds[] = {"view", "click", "cart", "purchase", "rating", "search"};
-static const double default_weights[] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
+static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
+static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
 
-#define NKINDS lengthof(kinds)
+/* Index of an event kind (len bytes, not terminated), or -1 */
+int
+reco_kind(const char *kind, int len)
+{
+	for (int i = 0; i < RECO_NKINDS; i++)
+		if (strlen(kinds[i]) == (size_t) len && memcmp(kinds[i], kind, len) == 0)
+			return i;
+	return -1;
+}
 
 /* Numeric value of a jsonb scalar, or an error naming the key */
 static double
@@ -85,10 +93,8 @@ apply_weights(JsonbValue *v, double *w)
 			continue;
 		kind = pnstrdup(k.val.string.val, k.val.string.len);
 		tok = JsonbIteratorNext(&it, &val, true);
-		for (i = 0; i < (int) NKINDS; i++)
-			if (strcmp(kind, kinds[i]) == 0)
-				break;
-		if (i == (int) NKINDS)
+		i = reco_kind(k.val.string.val, k.val.string.len);
+		if (i < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown event kind \"%s\" in parameter \"weights\"", kind),
@@ -172,30 +178,20 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 void
 reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out)
 {
-	double		w[NKINDS];
-	StringInfoData buf;
 
 	memset(out, 0, sizeof(*out));
 	out->als.factors = 64;
 	out->als.iterations = 15;
-	out->als.regularization = 0.1f;
-	out->als.reg_exponent = 0.0f;
-	out->als.alpha = 10.0f;
+	out->als.regularization = 1.5f;
+	out->als.reg_exponent = 0.5f;
+	out->als.alpha = 1.0f;
 	out->als.cg_steps = 3;
 	out->als.init_scale = 0.01f;
 	out->als.seed = 42;
-	memcpy(w, default_weights, sizeof(w));
+	memcpy(out->weights, default_weights, sizeof(out->weights));
 
-	apply_params(stored, out, w);
-	apply_params(given, out, w);
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < (int) NKINDS; i++)
-		appendStringInfo(&buf, "%s\"%s\": %.17g", i ? ", " : "", kinds[i], w[i]);
-	appendStringInfoChar(&buf, '}');
-	out->weights = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													  CStringGetDatum(buf.data)));
+	apply_params(stored, out, out->weights);
+	apply_params(given, out, out->weights);
 }
 
 /* The resolved hyperparameters as a jsonb object, as a version records them */
@@ -204,16 +200,18 @@ reco_params_jsonb(const RecoTrainParams *p)
 {
 	StringInfoData buf;
 	const AlsParams *a = &p->als;
-	char	   *weights = JsonbToCString(NULL, &p->weights->root, VARSIZE(p->weights));
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
-					 "{\"factors\": %d, \"iterations\": %d, \"regularization\": %.9g, "
-					 "\"reg_exponent\": %.9g, \"alpha\": %.9g, \"solver\": \"%s\", "
-					 "\"cg_steps\": %d, \"init_scale\": %.9g, \"seed\": " UINT64_FORMAT ", "
-					 "\"weights\": %s}",
+					 "{\"factors\": %d, \"iterations\": %d, \"regularization\": %.7g, "
+					 "\"reg_exponent\": %.7g, \"alpha\": %.7g, \"solver\": \"%s\", "
+					 "\"cg_steps\": %d, \"init_scale\": %.7g, \"seed\": " UINT64_FORMAT ", "
+					 "\"weights\": {",
 					 a->factors, a->iterations, a->regularization,
 					 a->reg_exponent, a->alpha, p->cholesky ? "cholesky" : "cg",
-					 a->cg_steps, a->init_scale, a->seed, weights);
+					 a->cg_steps, a->init_scale, a->seed);
+	for (int i = 0; i < RECO_NKINDS; i++)
+		appendStringInfo(&buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
+	appendStringInfoString(&buf, "}}");
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

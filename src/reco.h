@@ -26,13 +26,16 @@ extern void reco_check_memory(double bytes, const char *what);
 extern void reco_blas_set_threads(int n);
 
 /* params.c: hyperparameters of a training run */
+#define RECO_NKINDS 6
+
 typedef struct RecoTrainParams
 {
 	AlsParams	als;
 	bool		cholesky;		/* exact solver instead of conjugate gradient */
-	Jsonb	   *weights;		/* event kind -> weight, all kinds present */
+	double		weights[RECO_NKINDS];	/* per event kind, see reco_kind */
 } RecoTrainParams;
 
+extern int	reco_kind(const char *kind, int len);
 extern void reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out);
 extern Jsonb *reco_params_jsonb(const RecoTrainParams *p);
 

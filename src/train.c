@@ -402,8 +402,6 @@ reco_train(PG_FUNCTION_ARGS)
 	TrainSummary sum;
 	instr_time	start;
 	Portal		portal;
-	Oid			types[1] = {JSONBOID};
-	Datum		values[1];
 	char	   *sql;
 	MemoryContext old;
 
@@ -424,37 +422,35 @@ reco_train(PG_FUNCTION_ARGS)
 	SPI_connect();
 	reco_parse_params(reco_model_lock(model, algorithm), given, &params);
 
-	sql = psprintf("SELECT e.user_id, e.item_id, "
-				   "pg_catalog.sum(e.value OPERATOR(pg_catalog.*) w.weight::pg_catalog.float8) "
-				   "FROM %s e JOIN pg_catalog.jsonb_each_text($1) AS w(kind, weight) "
-				   "ON w.kind OPERATOR(pg_catalog.=) e.kind "
-				   "GROUP BY e.user_id, e.item_id "
-				   "HAVING pg_catalog.sum(e.value OPERATOR(pg_catalog.*) w.weight::pg_catalog.float8) "
-				   "OPERATOR(pg_catalog.>) 0",
+	/* weigh and sum in C: cheaper than a hash aggregate over every event */
+	sql = psprintf("SELECT user_id, item_id, kind, value FROM %s",
 				   reco_table("reco_event"));
-	values[0] = JsonbPGetDatum(params.weights);
-	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, FETCH_BATCH);
 		if (SPI_processed == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(mcxt);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		n1,
-						n2,
-						n3;
-			int64		u = DatumGetInt64(SPI_getbinval(tup, desc, 1, &n1));
-			int64		it = DatumGetInt64(SPI_getbinval(tup, desc, 2, &n2));
-			double		w = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &n3));
+			bool		isnull;
+			text	   *kind = DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull));
+			int			k = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
+			double		w;
 
-			old = MemoryContextSwitchTo(mcxt);
-			reco_triplets_add(&t, u, it, (float) w);
-			MemoryContextSwitchTo(old);
+			if (k < 0 || params.weights[k] == 0.0)
+				continue;
+			w = params.weights[k] * DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull));
+			reco_triplets_add(&t,
+							  DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+							  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
+							  (float) w);
 		}
+		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
