@@ -30,3 +30,14 @@ include $(PGXS)
 
 # The numerical core is hot: let the compiler vectorize it.
 src/als.o src/topk.o src/csr.o: override CFLAGS += -O3
+
+# Unit tests of the numerical core, built without the server
+CORE_SRCS = test/core_test.c src/als.c src/csr.c src/topk.c
+test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/topk.h
+	$(CC) -O2 -Wall -Wextra -Werror $(shell pkg-config --cflags openblas) -o $@ $(CORE_SRCS) $(shell pkg-config --libs openblas) -lm
+
+.PHONY: core-test
+core-test: test/core_test
+	./test/core_test
+
+EXTRA_CLEAN = test/core_test

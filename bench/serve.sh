@@ -18,7 +18,9 @@
 #         PERFORM count(*) FROM reco_recommend(...);
 #         ms := clock_timestamp() - t0;
 #     The loop's own cost is measured the same way on generate_series(1, 10)
-#     ("harness overhead"), and is not subtracted;
+#     ("harness overhead"), and is not subtracted.  The "piece" rows time,
+#     the same way, the SQL that reco_recommend runs inside each call (user
+#     lookup, unavailable items, items of a category) on their own;
 #  3. pgbench, PGBENCH_RUNS runs of PGBENCH_T seconds with 1 client and with
 #     2 clients (-c 2 -j 2, -M prepared), a custom script asking for a random
 #     user's top 10 with the defaults.  Each client's first transaction
@@ -117,7 +119,8 @@ INSERT INTO reco_item (item_id, title, category, available)
 SELECT i, 'item ' || i, 'cat' || (i % 10), i % 100 <> 0
 FROM generate_series(1, $N_ITEMS) i;
 UPDATE reco_model SET active_version = :v WHERE name = '$MODEL';
-ANALYZE reco_item, reco_item_factors, reco_user_factors;
+-- a steady-state catalogue: autovacuum has set the visibility map
+VACUUM ANALYZE reco_item, reco_item_factors, reco_user_factors;
 EOF
 echo "serve: built in $(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b - a) / 1e9}') s"
 
@@ -134,6 +137,7 @@ RETURNS TABLE (call int, ms float8) LANGUAGE plpgsql AS \$\$
 DECLARE
   t0 timestamptz;
   u bigint;
+  ver bigint := (SELECT active_version FROM reco_model WHERE name = '$MODEL');
 BEGIN
   FOR i IN 1 .. calls LOOP
     u := 1 + floor(random() * users)::bigint;
@@ -141,6 +145,12 @@ BEGIN
     t0 := clock_timestamp();
     IF kind = 'noop' THEN
       PERFORM count(*) FROM generate_series(1, 10);
+    ELSIF kind = 'q_user' THEN
+      PERFORM count(items) FROM reco_user_factors WHERE version_id = ver AND user_id = u;
+    ELSIF kind = 'q_unavailable' THEN
+      PERFORM count(item_id) FROM reco_item WHERE NOT available;
+    ELSIF kind = 'q_category' THEN
+      PERFORM count(item_id) FROM reco_item WHERE category = cat;
     ELSE
       PERFORM count(*) FROM reco_recommend(u, 10, '$MODEL', excl, cat, avail);
     END IF;
@@ -167,7 +177,10 @@ variants="
 ('exclude_seen only', 'user', true, NULL, false),
 ('available_only only', 'user', false, NULL, true),
 ('category = ''cat3'' + defaults', 'user', true, 'cat3', true),
-('unknown user (popular fallback), defaults', 'unknown', true, NULL, true)"
+('unknown user (popular fallback), defaults', 'unknown', true, NULL, true),
+('  piece: user lookup query alone', 'q_user', true, NULL, true),
+('  piece: unavailable-items query alone', 'q_unavailable', true, NULL, true),
+('  piece: category = ''cat3'' query alone', 'q_category', true, 'cat3', true)"
 {
 	echo "$timer_fn"
 	cat <<EOF

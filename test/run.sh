@@ -26,6 +26,7 @@ regress() {
 	return 1
 }
 
+suite "numerical core unit tests (test/core_test.c)" make -s core-test
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_dump and pg_restore keep models" bash test/dump_restore.sh
 suite "MovieLens 100K ranking quality bar" bash test/quality.sh
