@@ -28,6 +28,9 @@ SHLIB_LINK += $(shell pkg-config --libs openblas) -lm
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies
+$(OBJS): $(wildcard src/*.h)
+
 # The numerical core is hot: let the compiler vectorize it.
 src/als.o src/topk.o src/csr.o: override CFLAGS += -O3
 

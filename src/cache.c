@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "topk.h"
 
@@ -112,6 +113,7 @@ reco_model_get(const char *name)
 	int64		version_id;
 	int64		revision = 0;
 	int64		n_items;
+	TimestampTz trained;
 	int			factors;
 	char		key[64];
 	RecoModel  *m;
@@ -126,7 +128,7 @@ reco_model_get(const char *name)
 	{
 		Oid			types[1] = {TEXTOID};
 
-		model_plan = keep_plan(psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items "
+		model_plan = keep_plan(psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
 										"FROM %s m LEFT JOIN %s v "
 										"ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
 										"WHERE m.name OPERATOR(pg_catalog.=) $1",
@@ -155,6 +157,8 @@ reco_model_get(const char *name)
 										  SPI_tuptable->tupdesc, 3, &isnull));
 	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 4, &isnull));
+	trained = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 5, &isnull));
 
 	if (models == NULL)
 	{
@@ -167,7 +171,8 @@ reco_model_get(const char *name)
 	memset(key, 0, sizeof(key));
 	strlcpy(key, name, sizeof(key));
 	m = hash_search(models, key, HASH_FIND, &found);
-	if (m != NULL && m->version_id == version_id && m->revision == revision)
+	if (m != NULL && m->version_id == version_id && m->revision == revision &&
+		m->trained == trained)
 		return m;
 
 	/* build the new entry aside; install it only once complete */
@@ -175,6 +180,7 @@ reco_model_get(const char *name)
 	strlcpy(fresh.name, name, sizeof(fresh.name));
 	fresh.version_id = version_id;
 	fresh.revision = revision;
+	fresh.trained = trained;
 	fresh.factors = factors;
 	fresh.mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco model cache",
 									   ALLOCSET_DEFAULT_SIZES);

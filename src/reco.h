@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 #include "als.h"
@@ -80,6 +81,7 @@ typedef struct RecoModel
 	char		name[64];
 	int64		version_id;
 	int64		revision;
+	TimestampTz trained;		/* tells versions of a re-created extension apart */
 	int			factors;
 	int32		n_items;
 	int64	   *item_ids;		/* ascending */
