@@ -30,6 +30,16 @@ SELECT count(*) AS items, count(*) FILTER (WHERE a.factors = b.factors) AS ident
 FROM reco_item_factors a JOIN reco_item_factors b USING (item_id)
 WHERE a.version_id = (SELECT active_version FROM reco_model WHERE name = 'shop')
   AND b.version_id = (SELECT active_version FROM reco_model WHERE name = 'shop2');
+-- and so does a run on two threads
+SET reco.train_threads = 2;
+SELECT version FROM reco_train('shop3', 'als',
+	'{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4}');
+RESET reco.train_threads;
+SELECT count(*) FILTER (WHERE a.factors = b.factors) AS identical
+FROM reco_item_factors a JOIN reco_item_factors b USING (item_id)
+WHERE a.version_id = (SELECT active_version FROM reco_model WHERE name = 'shop')
+  AND b.version_id = (SELECT active_version FROM reco_model WHERE name = 'shop3');
+SELECT reco_drop_model('shop3');
 -- and another seed a different one
 SELECT version FROM reco_train('shop3', 'als',
 	'{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4, "seed": 7}');

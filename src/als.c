@@ -4,6 +4,7 @@
 #include "als.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -215,6 +216,77 @@ als_solve_rows(const RecoCsr *R, int32_t begin, int32_t end,
 			return u;
 	}
 	return -1;
+}
+
+typedef struct SolveTask
+{
+	const RecoCsr *R;
+	int32_t		begin;
+	int32_t		end;
+	float	   *X;
+	const float *Y;
+	const float *G;
+	const AlsParams *p;
+	float	   *scratch;
+	int64_t		bad;
+} SolveTask;
+
+static void *
+solve_task(void *arg)
+{
+	SolveTask  *t = arg;
+
+	t->bad = als_solve_rows(t->R, t->begin, t->end, t->X, t->Y, t->G, t->p,
+							t->scratch);
+	return NULL;
+}
+
+int64_t
+als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t end,
+						float *X, const float *Y, const float *G,
+						const AlsParams *p, float **scratch, int nthreads)
+{
+	SolveTask	tasks[64];
+	pthread_t	threads[64];
+	int			started[64] = {0};
+	int64_t		first = R->indptr[begin];
+	int64_t		total = R->indptr[end] - first;
+	int32_t		row = begin;
+	int64_t		bad = -1;
+
+	if (nthreads > 64)
+		nthreads = 64;
+	if (nthreads <= 1 || end - begin < 2 * nthreads)
+		return als_solve_rows(R, begin, end, X, Y, G, p, scratch[0]);
+
+	/* cut where each share holds about total / nthreads entries (+1 per row) */
+	for (int t = 0; t < nthreads; t++)
+	{
+		int64_t		target = first + (total * (t + 1)) / nthreads;
+		int32_t		stop = row;
+
+		if (t == nthreads - 1)
+			stop = end;
+		else
+			while (stop < end && R->indptr[stop] < target)
+				stop++;
+		tasks[t] = (SolveTask) {R, row, stop, X, Y, G, p, scratch[t], -1};
+		row = stop;
+	}
+	for (int t = 1; t < nthreads; t++)
+		started[t] = pthread_create(&threads[t], NULL, solve_task, &tasks[t]) == 0;
+	solve_task(&tasks[0]);
+	for (int t = 1; t < nthreads; t++)
+	{
+		if (started[t])
+			pthread_join(threads[t], NULL);
+		else
+			solve_task(&tasks[t]);	/* no thread: do its share here */
+	}
+	for (int t = 0; t < nthreads; t++)
+		if (tasks[t].bad >= 0 && (bad < 0 || tasks[t].bad < bad))
+			bad = tasks[t].bad;
+	return bad;
 }
 
 /* Sum of lambda_u |x_u|^2 over the rows of X */

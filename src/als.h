@@ -52,6 +52,16 @@ extern int64_t als_solve_rows(const RecoCsr *R, int32_t begin, int32_t end,
 							  const AlsParams *p, float *scratch);
 
 /*
+ * The same over nthreads threads (plain pthreads that never call back into
+ * the caller), rows split so each thread gets a similar number of entries;
+ * scratch holds one buffer per thread.  Results do not depend on nthreads.
+ */
+extern int64_t als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t end,
+									   float *X, const float *Y, const float *G,
+									   const AlsParams *p, float **scratch,
+									   int nthreads);
+
+/*
  * Weighted squared error of the model plus the regularisation term, divided
  * by the total confidence mass (the loss implicit reports).
  */

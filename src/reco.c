@@ -20,7 +20,7 @@
 
 PG_MODULE_MAGIC;
 
-int			reco_blas_threads = 1;
+int			reco_train_threads = 1;
 bool		reco_progress = true;
 int			reco_max_train_memory = 4 * 1024 * 1024;	/* kB: 4 GB */
 
@@ -30,10 +30,10 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	DefineCustomIntVariable("reco.blas_threads",
-							"Number of OpenBLAS threads a training run may use.",
-							"Serving always uses one thread. Results are bit-for-bit reproducible only with one thread.",
-							&reco_blas_threads,
+	DefineCustomIntVariable("reco.train_threads",
+							"Number of threads a training run may use.",
+							"Rows are solved in parallel; the result does not depend on the number of threads. OpenBLAS itself always runs on one thread.",
+							&reco_train_threads,
 							1, 1, 64,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
@@ -53,14 +53,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("reco");
 
-	reco_blas_set_threads(1);
-}
-
-/* Set the number of OpenBLAS threads */
-void
-reco_blas_set_threads(int n)
-{
-	openblas_set_num_threads(n);
+	/* our own threads split the rows; BLAS calls stay single-threaded */
+	openblas_set_num_threads(1);
 }
 
 /* Namespace of the reco extension (get_extension_schema is static in 15) */

@@ -16,7 +16,7 @@
 #define RECO_MAX_K 10000
 
 /* GUCs (reco.c) */
-extern int	reco_blas_threads;
+extern int	reco_train_threads;
 extern bool reco_progress;
 extern int	reco_max_train_memory;	/* kB */
 
@@ -24,7 +24,6 @@ extern int	reco_max_train_memory;	/* kB */
 extern char *reco_table(const char *name);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
-extern void reco_blas_set_threads(int n);
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6

@@ -14,7 +14,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#define SOLVE_CHUNK 1024		/* rows solved between interrupt checks */
+#define SOLVE_CHUNK 4096		/* rows solved between interrupt checks */
 #define FETCH_BATCH 10000
 
 PG_FUNCTION_INFO_V1(reco_train);
@@ -144,7 +144,7 @@ dense_index(const int64 *ids, int64 n, int64 id)
 /* Solve every row of X against Y, checking for cancel between chunks */
 static void
 solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
-		   int64 ny, const AlsParams *p, float *scratch)
+		   int64 ny, const AlsParams *p, float **scratch)
 {
 	als_gram(Y, ny, p->factors, G);
 	for (int32 begin = 0; begin < R->nrows; begin += SOLVE_CHUNK)
@@ -153,7 +153,8 @@ solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
 		int64		bad;
 
 		CHECK_FOR_INTERRUPTS();
-		bad = als_solve_rows(R, begin, end, X, Y, G, p, scratch);
+		bad = als_solve_rows_parallel(R, begin, end, X, Y, G, p, scratch,
+									  reco_train_threads);
 		if (bad >= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
@@ -187,9 +188,9 @@ fit_and_store(const char *model, const char *algorithm, RecoTrainParams *params,
 	float	   *X;
 	float	   *Y;
 	float	   *G;
-	float	   *scratch;
+	float	  **scratch;
 	float	   *popularity;
-	volatile double loss = 0.0;
+	double		loss = 0.0;
 	double		need;
 	instr_time	solve_start;
 	double		solve_seconds;
@@ -263,9 +264,11 @@ fit_and_store(const char *model, const char *algorithm, RecoTrainParams *params,
 	X = palloc_extended(sizeof(float) * nu * f, MCXT_ALLOC_HUGE);
 	Y = palloc_extended(sizeof(float) * ni * f, MCXT_ALLOC_HUGE);
 	G = palloc(sizeof(float) * f * f);
-	scratch = palloc_extended(sizeof(float) *
-							  als_scratch_floats(f, Max(csr_max_row(&Rui), csr_max_row(&Riu))),
-							  MCXT_ALLOC_HUGE);
+	scratch = palloc(sizeof(float *) * reco_train_threads);
+	for (int t = 0; t < reco_train_threads; t++)
+		scratch[t] = palloc_extended(sizeof(float) *
+									 als_scratch_floats(f, Max(csr_max_row(&Rui), csr_max_row(&Riu))),
+									 MCXT_ALLOC_HUGE);
 	als_random_init(X, nu, f, p.init_scale, p.seed);
 	als_random_init(Y, ni, f, p.init_scale, p.seed ^ UINT64CONST(0x5851F42D4C957F2D));
 	if (params->cholesky)
@@ -279,28 +282,19 @@ fit_and_store(const char *model, const char *algorithm, RecoTrainParams *params,
 
 	initStringInfo(&losses);
 	INSTR_TIME_SET_CURRENT(solve_start);
-	PG_TRY();
+	for (int it = 0; it < p.iterations; it++)
 	{
-		reco_blas_set_threads(reco_blas_threads);
-		for (int it = 0; it < p.iterations; it++)
-		{
-			solve_side(&Rui, X, Y, G, ni, &p, scratch);
-			solve_side(&Riu, Y, X, G, nu, &p, scratch);
-			CHECK_FOR_INTERRUPTS();
-			als_gram(Y, ni, f, G);
-			loss = als_loss(&Rui, &Riu, X, Y, G, &p, scratch);
-			appendStringInfo(&losses, "%s%.9g", it ? ", " : "", loss);
-			if (reco_progress)
-				ereport(NOTICE,
-						(errmsg("reco: iteration %d/%d: loss %.6f, %.3f s",
-								it + 1, p.iterations, loss, elapsed(solve_start))));
-		}
+		solve_side(&Rui, X, Y, G, ni, &p, scratch);
+		solve_side(&Riu, Y, X, G, nu, &p, scratch);
+		CHECK_FOR_INTERRUPTS();
+		als_gram(Y, ni, f, G);
+		loss = als_loss(&Rui, &Riu, X, Y, G, &p, scratch[0]);
+		appendStringInfo(&losses, "%s%.9g", it ? ", " : "", loss);
+		if (reco_progress)
+			ereport(NOTICE,
+					(errmsg("reco: iteration %d/%d: loss %.6f, %.3f s",
+							it + 1, p.iterations, loss, elapsed(solve_start))));
 	}
-	PG_FINALLY();
-	{
-		reco_blas_set_threads(1);
-	}
-	PG_END_TRY();
 	solve_seconds = elapsed(solve_start);
 
 	/* popularity: how many users touched each item */
