@@ -17,7 +17,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg
+REGRESS = schema train serve agg errors
 REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG ?= pg_config
