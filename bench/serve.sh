@@ -3,7 +3,9 @@
 #
 # Builds, without training, a model 'synthetic' of N_ITEMS items x FACTORS
 # random float4 factors (uniform in [-0.5, 0.5), stored as raw native-order
-# float4 bytes, which is what the extension memcpy's) and N_USERS users who
+# float4 bytes, which is what the extension memcpy's; the script writes
+# little-endian, so the server must be x86-64, arm64 or the like, and it
+# checks that the scores come out finite) and N_USERS users who
 # each have ITEMS_PER_USER random items with weight 1, plus a reco_item
 # catalogue of the same items in 10 categories ('cat0' .. 'cat9', 10% each)
 # with 1% unavailable (item_id % 100 = 0).  Then it measures:
@@ -11,9 +13,16 @@
 #  1. the first call in a fresh session, which loads the item matrix into the
 #     backend's cache (LOAD_SESSIONS fresh sessions);
 #  2. per-call latency of reco_recommend(user, 10, 'synthetic', ...) for
-#     several filter settings, CALLS calls each after a warm-up call, ROUNDS
-#     rounds in one session, random users among the N_USERS.  Each call is
-#     timed server-side in a PL/pgSQL loop:
+#     several filter settings, CALLS calls per variant after warm-up calls,
+#     ROUNDS rounds, all in one session, random users among the N_USERS, in
+#     two orders (MODES):
+#       blocked      CALLS consecutive calls of one variant, then the next:
+#                    every call finds the previous one's data in cache;
+#       interleaved  each iteration draws a user and runs every variant once
+#                    for that user, so noise from the rest of the machine
+#                    falls on all variants alike, and each call finds the
+#                    caches as the other variants left them.
+#     Each call is timed server-side in a PL/pgSQL loop:
 #         t0 := clock_timestamp();
 #         PERFORM count(*) FROM reco_recommend(...);
 #         ms := clock_timestamp() - t0;
@@ -35,7 +44,7 @@
 # KEEP=1 leaves the model and the catalogue in place (to profile by hand).
 #
 #   bench/serve.sh
-#   CALLS=1000 ROUNDS=3 PGBENCH_T=20 PGBENCH_RUNS=3 bench/serve.sh
+#   CALLS=1000 ROUNDS=3 PGBENCH_T=20 PGBENCH_RUNS=3 MODES=blocked bench/serve.sh
 set -euo pipefail
 
 N_ITEMS=${N_ITEMS:-100000}
@@ -45,6 +54,7 @@ ITEMS_PER_USER=${ITEMS_PER_USER:-20}
 CALLS=${CALLS:-1000}
 ROUNDS=${ROUNDS:-3}
 LOAD_SESSIONS=${LOAD_SESSIONS:-3}
+MODES=${MODES:-blocked interleaved}
 PGBENCH_T=${PGBENCH_T:-20}
 PGBENCH_RUNS=${PGBENCH_RUNS:-3}
 MODEL=synthetic
@@ -129,33 +139,52 @@ ok=$("${PSQL[@]}" -At -c "SELECT count(*) = 10 AND bool_and(source = 'personal' 
                           FROM reco_recommend(1, 10, '$MODEL')")
 [ "$ok" = t ] || { echo "serve: reco_recommend(1, 10) did not give 10 finite personal scores" >&2; exit 1; }
 
-# the timing loop, one definition per session (temporary function)
+# the timing loop, one definition per session (temporary function).
+# blocked: CALLS consecutive calls of one variant, then the next variant;
+# interleaved: each iteration draws a random user and times one call of
+# every variant in turn for that user.
 timer_fn="
-CREATE FUNCTION pg_temp.time_calls(calls int, users int, kind text,
-                                   excl boolean, cat text, avail boolean)
-RETURNS TABLE (call int, ms float8) LANGUAGE plpgsql AS \$\$
+CREATE FUNCTION pg_temp.time_calls(calls int, users int, kinds text[],
+                                   excls boolean[], cats text[], avails boolean[],
+                                   interleaved boolean)
+RETURNS TABLE (o int, call int, ms float8) LANGUAGE plpgsql AS \$\$
 DECLARE
   t0 timestamptz;
   u bigint;
+  uu bigint;
+  i int;
+  j int;
+  nv int := array_length(kinds, 1);
   ver bigint := (SELECT active_version FROM reco_model WHERE name = '$MODEL');
 BEGIN
-  FOR i IN 1 .. calls LOOP
-    u := 1 + floor(random() * users)::bigint;
-    IF kind = 'unknown' THEN u := -u; END IF;
-    t0 := clock_timestamp();
-    IF kind = 'noop' THEN
-      PERFORM count(*) FROM generate_series(1, 10);
-    ELSIF kind = 'q_user' THEN
-      PERFORM count(items) FROM reco_user_factors WHERE version_id = ver AND user_id = u;
-    ELSIF kind = 'q_unavailable' THEN
-      PERFORM count(item_id) FROM reco_item WHERE NOT available;
-    ELSIF kind = 'q_category' THEN
-      PERFORM count(item_id) FROM reco_item WHERE category = cat;
+  FOR step IN 0 .. calls * nv - 1 LOOP
+    IF interleaved THEN
+      i := step / nv + 1;
+      j := step % nv + 1;
     ELSE
-      PERFORM count(*) FROM reco_recommend(u, 10, '$MODEL', excl, cat, avail);
+      j := step / calls + 1;
+      i := step % calls + 1;
     END IF;
-    time_calls.call := i;
+    -- interleaved: one user for all the variants of an iteration
+    IF NOT interleaved OR j = 1 THEN
+      u := 1 + floor(random() * users)::bigint;
+    END IF;
+    uu := CASE WHEN kinds[j] = 'unknown' THEN -u ELSE u END;
+    t0 := clock_timestamp();
+    IF kinds[j] = 'noop' THEN
+      PERFORM count(*) FROM generate_series(1, 10);
+    ELSIF kinds[j] = 'q_user' THEN
+      PERFORM count(items) FROM reco_user_factors WHERE version_id = ver AND user_id = uu;
+    ELSIF kinds[j] = 'q_unavailable' THEN
+      PERFORM count(item_id) FROM reco_item WHERE NOT available;
+    ELSIF kinds[j] = 'q_category' THEN
+      PERFORM count(item_id) FROM reco_item WHERE category = cats[j];
+    ELSE
+      PERFORM count(*) FROM reco_recommend(uu, 10, '$MODEL', excls[j], cats[j], avails[j]);
+    END IF;
     time_calls.ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    time_calls.o := j;
+    time_calls.call := i;
     RETURN NEXT;
   END LOOP;
 END \$\$;"
@@ -165,11 +194,11 @@ for s in $(seq 1 "$LOAD_SESSIONS"); do
 	"${PSQL[@]}" -At <<EOF
 $timer_fn
 SELECT string_agg(round(ms::numeric, 3)::text, ' ' ORDER BY call)
-FROM pg_temp.time_calls(2, $N_USERS, 'user', true, NULL, true);
+FROM pg_temp.time_calls(2, $N_USERS, '{user}', '{true}', '{NULL}', '{true}', false);
 EOF
 done >"$work/first.txt"
 
-# 2. per-call latency, variants interleaved within each round
+# 2. per-call latency, in each MODE
 variants="
 ('harness overhead (generate_series(1,10))', 'noop', true, NULL, true),
 ('defaults (exclude_seen, available_only)', 'user', true, NULL, true),
@@ -186,22 +215,27 @@ variants="
 	cat <<EOF
 CREATE TEMP TABLE v (o int, variant text, kind text, excl boolean, cat text, avail boolean);
 INSERT INTO v SELECT row_number() OVER (), * FROM (VALUES $variants) x;
-CREATE TEMP TABLE lat (round int, o int, call int, ms float8);
--- warm-up: load the cache and run every path once
-SELECT count(*) FROM v, pg_temp.time_calls(3, $N_USERS, v.kind, v.excl, v.cat, v.avail) \g /dev/null
+CREATE TEMP TABLE lat (mode text, round int, o int, call int, ms float8);
+SELECT array_agg(kind ORDER BY o) AS kinds, array_agg(excl ORDER BY o) AS excls,
+       array_agg(cat ORDER BY o) AS cats, array_agg(avail ORDER BY o) AS avails FROM v \gset
+-- warm-up: load the cache and run every path a few times
+SELECT count(*) FROM pg_temp.time_calls(3, $N_USERS, :'kinds', :'excls', :'cats', :'avails', true) \g /dev/null
 EOF
 	for r in $(seq 1 "$ROUNDS"); do
-		echo "INSERT INTO lat SELECT $r, v.o, t.call, t.ms FROM v, LATERAL pg_temp.time_calls($CALLS, $N_USERS, v.kind, v.excl, v.cat, v.avail) t;"
+		for mode in $MODES; do
+			echo "INSERT INTO lat SELECT '$mode', $r, t.o, t.call, t.ms FROM pg_temp.time_calls($CALLS, $N_USERS, :'kinds', :'excls', :'cats', :'avails', '$mode' = 'interleaved') t;"
+		done
 	done
-	cat <<EOF
-\pset footer off
-\echo 'Per-call latency, ms ($ROUNDS rounds x $CALLS calls per variant; median and p99 are medians over the rounds; GB/s = $N_ITEMS x $FACTORS x 4 B / median)'
+	echo '\pset footer off'
+	for mode in $MODES; do
+		cat <<EOF
+\echo 'Per-call latency, ms, $mode: $ROUNDS rounds x $CALLS calls per variant; median and p99 are medians over the rounds (range: of the round medians); GB/s = $N_ITEMS x $FACTORS x 4 B / median'
 WITH per_round AS (
   SELECT o, round,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS med,
          percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
          avg(ms) AS mean
-  FROM lat GROUP BY o, round)
+  FROM lat WHERE mode = '$mode' GROUP BY o, round)
 SELECT v.variant,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY med)::numeric, 3) AS median_ms,
        round(min(med)::numeric, 3) || ' - ' || round(max(med)::numeric, 3) AS median_range,
@@ -212,6 +246,7 @@ SELECT v.variant,
                (percentile_cont(0.5) WITHIN GROUP (ORDER BY med)::numeric / 1000), 1) END AS scan_gb_s
 FROM per_round p JOIN v USING (o) GROUP BY v.o, v.variant, v.kind ORDER BY v.o;
 EOF
+	done
 } | "${PSQL[@]}" >"$work/latency.txt"
 
 # 3. pgbench

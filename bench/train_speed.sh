@@ -20,8 +20,11 @@
 # exists, because reco_train reads all of reco_event.  Afterwards it removes
 # its events and model, and drops the extension again if it created it.
 #
+# TRAIN_THREADS sets reco.train_threads for the runs (default: the server's
+# setting, 1 unless configured); OpenBLAS always runs on one thread.
+#
 #   bench/train_speed.sh [path/to/u.data]
-#   RUNS=5 FACTORS=64 ITERATIONS=15 bench/train_speed.sh
+#   RUNS=5 FACTORS=64 ITERATIONS=15 TRAIN_THREADS=2 bench/train_speed.sh
 set -euo pipefail
 
 DATA=${1:-${MOVIELENS_UDATA:-/work/shared/data/movielens-100k/u.data}}
@@ -40,6 +43,9 @@ if [ "$created_ext" = t ]; then
 fi
 schema=$("${PSQL[@]}" -At -c "SELECT quote_ident(extnamespace::regnamespace::text) FROM pg_extension WHERE extname = 'reco'")
 export PGOPTIONS="${PGOPTIONS:-} -c search_path=$schema,public -c reco.progress=off -c client_min_messages=warning"
+if [ -n "${TRAIN_THREADS:-}" ]; then
+	PGOPTIONS="$PGOPTIONS -c reco.train_threads=$TRAIN_THREADS"
+fi
 
 busy=$("${PSQL[@]}" -At -c "SELECT (SELECT count(*) FROM reco_event) || ' ' || (SELECT count(*) FROM reco_model WHERE name = '$MODEL')")
 if [ "$busy" != "0 0" ]; then
@@ -82,6 +88,9 @@ EOF
 	done
 	cat <<EOF
 \pset footer off
+SELECT current_setting('server_version') AS server,
+       (SELECT extversion FROM pg_extension WHERE extname = 'reco') AS reco,
+       current_setting('reco.train_threads', true) AS train_threads;
 SELECT r.model AS model, r.users, r.items, r.interactions, v.factors,
        (v.params->>'iterations')::int AS iterations, v.params->>'solver' AS solver,
        round((v.metrics->'loss'->>-1)::numeric, 5) AS final_loss
