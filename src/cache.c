@@ -43,7 +43,10 @@ keep_plan(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
-/* Read the item side of a version into a fresh context */
+/*
+ * Read the item side of a version into m->mcxt: ids, popularity and the
+ * factor-major matrix.  Factors must be native float4 and finite.
+ */
 static void
 load_items(RecoModel *m, int64 expected)
 {
@@ -55,13 +58,15 @@ load_items(RecoModel *m, int64 expected)
 	int64		cap = Max(expected, 16);
 	int32		n = 0;
 	int			f = m->factors;
+	float	   *Y;
 	Portal		portal;
 	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
 
 	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
 	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
-	m->Y = palloc_extended(sizeof(float) * cap * f, MCXT_ALLOC_HUGE);
 	MemoryContextSwitchTo(old);
+	/* rows arrive item by item; transposed once complete */
+	Y = palloc_extended(sizeof(float) * cap * f, MCXT_ALLOC_HUGE);
 
 	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
 	for (;;)
@@ -76,13 +81,14 @@ load_items(RecoModel *m, int64 expected)
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
 			bytea	   *b;
+			float	   *y;
 
 			if (n == cap)
 			{
 				cap *= 2;
 				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
 				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
-				m->Y = repalloc_huge(m->Y, sizeof(float) * cap * f);
+				Y = repalloc_huge(Y, sizeof(float) * cap * f);
 			}
 			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
@@ -91,13 +97,24 @@ load_items(RecoModel *m, int64 expected)
 				elog(ERROR, "reco: item %lld of version %lld has %zu bytes of factors, expected %zu",
 					 (long long) m->item_ids[n], (long long) m->version_id,
 					 (size_t) VARSIZE_ANY_EXHDR(b), sizeof(float) * f);
-			memcpy(m->Y + (int64) n * f, VARDATA_ANY(b), sizeof(float) * f);
+			y = Y + (int64) n * f;
+			memcpy(y, VARDATA_ANY(b), sizeof(float) * f);
+			for (int j = 0; j < f; j++)
+				if (isnan(y[j]) || isinf(y[j]))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("factors of item %lld in version %lld are not finite",
+									(long long) m->item_ids[n], (long long) m->version_id),
+							 errhint("Factors are float4 values in the server's byte order, as reco_train writes them.")));
 			n++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	m->n_items = n;
+	m->Yt = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+	topk_transpose(Y, n, f, m->Yt);
+	pfree(Y);
 }
 
 /*
@@ -256,30 +273,53 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	return true;
 }
 
+/* Score of one item for the user vector x (Yt is m->Yt or m->Yt_unit) */
+float
+reco_model_score(const RecoModel *m, const float *Yt, int32 idx, const float *x)
+{
+	float		s = 0.0f;
+
+	for (int j = 0; j < m->factors; j++)
+		s += x[j] * Yt[(int64) j * m->n_items + idx];
+	return s;
+}
+
+/* Copy one item's factors out of a factor-major matrix */
+void
+reco_model_item(const RecoModel *m, const float *Yt, int32 idx, float *out)
+{
+	for (int j = 0; j < m->factors; j++)
+		out[j] = Yt[(int64) j * m->n_items + idx];
+}
+
 /* Item factors scaled to unit length (cosine similarity), built once */
 const float *
-reco_model_unit_rows(RecoModel *m)
+reco_model_unit_items(RecoModel *m)
 {
 	int			f = m->factors;
+	int32		n = m->n_items;
 
-	if (m->Ynorm == NULL)
+	if (m->Yt_unit == NULL)
 	{
-		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * m->n_items * f);
+		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+		double	   *norm = palloc0(sizeof(double) * Max(n, 1));
 
-		for (int32 i = 0; i < m->n_items; i++)
-		{
-			const float *y = m->Y + (int64) i * f;
-			double		norm = 0.0;
+		for (int j = 0; j < f; j++)
+			for (int32 i = 0; i < n; i++)
+			{
+				double		v = m->Yt[(int64) j * n + i];
 
-			for (int j = 0; j < f; j++)
-				norm += (double) y[j] * y[j];
-			norm = norm > 0.0 ? 1.0 / sqrt(norm) : 0.0;
-			for (int j = 0; j < f; j++)
-				u[(int64) i * f + j] = (float) (y[j] * norm);
-		}
-		m->Ynorm = u;
+				norm[i] += v * v;
+			}
+		for (int32 i = 0; i < n; i++)
+			norm[i] = norm[i] > 0.0 ? 1.0 / sqrt(norm[i]) : 0.0;
+		for (int j = 0; j < f; j++)
+			for (int32 i = 0; i < n; i++)
+				u[(int64) j * n + i] = (float) (m->Yt[(int64) j * n + i] * norm[i]);
+		pfree(norm);
+		m->Yt_unit = u;
 	}
-	return m->Ynorm;
+	return m->Yt_unit;
 }
 
 static const float *sort_popularity;

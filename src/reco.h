@@ -84,9 +84,9 @@ typedef struct RecoModel
 	int			factors;
 	int32		n_items;
 	int64	   *item_ids;		/* ascending */
-	float	   *Y;				/* n_items x factors */
+	float	   *Yt;				/* factors x n_items: factor-major, see topk.h */
 	float	   *popularity;
-	float	   *Ynorm;			/* unit rows, built on first similarity call */
+	float	   *Yt_unit;		/* the same with unit-length items, built lazily */
 	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
 	MemoryContext mcxt;
 } RecoModel;
@@ -95,7 +95,11 @@ extern RecoModel *reco_model_get(const char *name);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
 							ArrayType **items);
-extern const float *reco_model_unit_rows(RecoModel *m);
+extern float reco_model_score(const RecoModel *m, const float *Yt, int32 idx,
+							  const float *x);
+extern void reco_model_item(const RecoModel *m, const float *Yt, int32 idx,
+							float *out);
+extern const float *reco_model_unit_items(RecoModel *m);
 extern const int32 *reco_model_popular(RecoModel *m);
 
 #endif

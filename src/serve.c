@@ -171,7 +171,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
 		int			n;
 
-		topk_scores(m->Y, m->n_items, m->factors, x, scores);
+		topk_scores(m->Yt, m->n_items, m->factors, x, scores);
 		n = topk_select(scores, m->n_items, skip, k, top);
 		for (int i = 0; i < n; i++)
 			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "personal");
@@ -226,12 +226,7 @@ reco_score(PG_FUNCTION_ARGS)
 	x = palloc(sizeof(float) * m->factors);
 	personal = reco_model_user(m, user_id, x, NULL);
 	if (personal)
-	{
-		const float *y = m->Y + (int64) idx * m->factors;
-
-		for (int j = 0; j < m->factors; j++)
-			score += x[j] * y[j];
-	}
+		score = reco_model_score(m, m->Yt, idx, x);
 	SPI_finish();
 	if (!personal)
 		PG_RETURN_NULL();
@@ -324,12 +319,7 @@ reco_rank(PG_FUNCTION_ARGS)
 		e->idx = reco_model_item_index(m, e->id);
 		e->score = 0.0f;
 		if (e->idx >= 0 && personal)
-		{
-			const float *y = m->Y + (int64) e->idx * m->factors;
-
-			for (int j = 0; j < m->factors; j++)
-				e->score += x[j] * y[j];
-		}
+			e->score = reco_model_score(m, m->Yt, e->idx, x);
 		else if (e->idx >= 0)
 			e->score = m->popularity[e->idx];
 	}
@@ -352,6 +342,7 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	RecoModel  *m;
 	int32		idx;
 	const float *unit;
+	float	   *q;
 	float	   *scores;
 	uint8	   *skip;
 	TopkEntry  *top;
@@ -362,12 +353,14 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	SPI_connect();
 	m = reco_model_get(model);
 	idx = known_item(m, item_id);
-	unit = reco_model_unit_rows(m);
+	unit = reco_model_unit_items(m);
+	q = palloc(sizeof(float) * m->factors);
+	reco_model_item(m, unit, idx, q);
 	scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
 	skip = palloc0((m->n_items + 7) / 8 + 1);
 	topk_bit_set(skip, idx);
 	top = palloc(sizeof(TopkEntry) * k);
-	topk_scores(unit, m->n_items, m->factors, unit + (int64) idx * m->factors, scores);
+	topk_scores(unit, m->n_items, m->factors, q, scores);
 	n = topk_select(scores, m->n_items, skip, k, top);
 	for (int i = 0; i < n; i++)
 		emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "similar");

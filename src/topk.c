@@ -10,10 +10,24 @@
 #undef I
 
 void
-topk_scores(const float *Y, int32_t n, int f, const float *x, float *scores)
+topk_scores(const float *Yt, int32_t n, int f, const float *x, float *scores)
 {
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, n, f, 1.0f, Y, f, x, 1, 0.0f,
+	cblas_sgemv(CblasRowMajor, CblasTrans, f, n, 1.0f, Yt, n, x, 1, 0.0f,
 				scores, 1);
+}
+
+void
+topk_transpose(const float *Y, int32_t n, int f, float *Yt)
+{
+	/* blocks of items keep both sides in cache */
+	for (int32_t i0 = 0; i0 < n; i0 += 64)
+	{
+		int32_t		i1 = i0 + 64 < n ? i0 + 64 : n;
+
+		for (int j = 0; j < f; j++)
+			for (int32_t i = i0; i < i1; i++)
+				Yt[(int64_t) j * n + i] = Y[(int64_t) i * f + j];
+	}
 }
 
 /* a ranks below b: lower score, or equal score and higher index */
@@ -59,6 +73,9 @@ topk_select(const float *scores, int32_t n, const uint8_t *skip, int k,
 	{
 		TopkEntry	e;
 
+		/* once full, most items lose to the k-th best: test that first */
+		if (size == k && !(scores[i] >= out[0].score))
+			continue;			/* also drops NaN */
 		if (skip != NULL && topk_bit_test(skip, i))
 			continue;
 		e.score = scores[i];

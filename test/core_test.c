@@ -100,6 +100,31 @@ test_topk(void)
 		ok &= (top[i].score == kept[i]) && !topk_bit_test(skip, top[i].index);
 	check(ok, "topk: same as a full sort, skipped and NaN excluded");
 	check(topk_select(scores, 11, NULL, K, top) == 10, "topk: fewer eligible than k, NaN never chosen");
+
+	/* factor-major scoring equals a dot product per item */
+	{
+		enum
+		{
+		NI = 300, F = 7};
+		float		Y[NI * F], Yt[NI * F], x[F], s[NI];
+		int			same = 1;
+
+		for (int i = 0; i < NI * F; i++)
+			Y[i] = (float) rand() / RAND_MAX - 0.5f;
+		for (int j = 0; j < F; j++)
+			x[j] = (float) j - 3.0f;
+		topk_transpose(Y, NI, F, Yt);
+		topk_scores(Yt, NI, F, x, s);
+		for (int i = 0; i < NI; i++)
+		{
+			float		d = 0.0f;
+
+			for (int j = 0; j < F; j++)
+				d += Y[i * F + j] * x[j];
+			same &= fabsf(d - s[i]) < 1e-5f;
+		}
+		check(same, "topk: factor-major scores equal per-item dot products");
+	}
 	free(scores);
 	free(kept);
 }
