@@ -218,6 +218,26 @@ als_solve_rows(const RecoCsr *R, int32_t begin, int32_t end,
 	return -1;
 }
 
+size_t
+als_fold_in_floats(int factors, int64_t len)
+{
+	return (size_t) factors * factors + 2 * (size_t) len;
+}
+
+bool
+als_fold_in(const float *G, float *Yu, const float *w, int64_t len,
+			const AlsParams *p, float *x, float *scratch)
+{
+	int			f = p->factors;
+	float	   *A = scratch;
+	float	   *t = A + f * f;
+	float	   *cm1 = t + len;
+
+	for (int64_t i = 0; i < len; i++)
+		cm1[i] = p->alpha * w[i];
+	return solve_cholesky(G, Yu, cm1, len, f, row_lambda(p, len), x, t, A);
+}
+
 typedef struct SolveTask
 {
 	const RecoCsr *R;

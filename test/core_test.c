@@ -201,6 +201,26 @@ test_als(void)
 	}
 	check(sqrt(diff / norm) < 1e-3, "als: conjugate gradient reaches the exact solution");
 
+	/* folding one user in gives the exact solve of that user's row */
+	{
+		int64_t		len = ui_ptr[1] - ui_ptr[0];
+		float	   *Yu = malloc(sizeof(float) * F * (len + 1));
+		float	   *fs = malloc(sizeof(float) * als_fold_in_floats(F, len));
+		float		x[F];
+		double		d = 0.0;
+
+		p.cg_steps = 0;
+		als_solve_rows(&Rui, 0, 1, X, Y, G, &p, scratch);
+		for (int64_t i = 0; i < len; i++)
+			memcpy(Yu + i * F, Y + ui_idx[ui_ptr[0] + i] * F, sizeof(float) * F);
+		check(als_fold_in(G, Yu, ui_dat + ui_ptr[0], len, &p, x, fs), "als: fold-in solves");
+		for (int j = 0; j < F; j++)
+			d += fabs(x[j] - X[j]);
+		check(d < 1e-4, "als: fold-in equals the exact row solve");
+		free(Yu);
+		free(fs);
+	}
+
 	/* the same seed gives the same start */
 	als_random_init(X, NU, F, 0.1f, 9);
 	als_random_init(Xcg, NU, F, 0.1f, 9);
