@@ -16,6 +16,7 @@ SELECT q AS statement, pg_temp.sqlstate_of(q) AS sqlstate FROM (VALUES
 	($$SELECT reco_train('bad', 'als', '{"nope": 1}')$$),
 	($$SELECT reco_train('bad', 'als', '{"factors": 0}')$$),
 	($$SELECT reco_train('bad', 'bpr')$$),
+	($$SELECT reco_train('bad', 'als', '{"value": 1}')$$),
 	($$SELECT reco_train(NULL)$$),
 	($$SELECT reco_train(repeat('x', 64))$$),
 	($$SELECT reco_train('bad', 'als', '{"weights": {"view": 0, "purchase": 0, "rating": 0}}')$$),

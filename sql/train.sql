@@ -66,7 +66,20 @@ FROM reco_train('exact', 'als', '{"factors": 4, "iterations": 5, "solver": "chol
 SELECT users, items, interactions
 FROM reco_train('views_only', 'als', '{"factors": 2, "iterations": 2, "weights": {"purchase": 0, "rating": 0}}');
 
+-- an event's value can be damped: sign(v) ln(1 + |v|), or sign(v) (once per event)
+SELECT version FROM reco_train('damped', 'als', '{"factors": 2, "iterations": 2, "value": "log"}');
+SELECT user_id, items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'damped') AND user_id IN (1, 5)
+ORDER BY user_id;
+SELECT version FROM reco_train('damped', 'als', '{"value": "unit"}');
+SELECT user_id, items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'damped') AND user_id IN (1, 5)
+ORDER BY user_id;
+SELECT params->>'value' AS value FROM reco_model WHERE name = 'damped';
+SELECT reco_drop_model('damped');
+
 -- bad parameters
+SELECT * FROM reco_train('bad', 'als', '{"value": "square"}');
 SELECT * FROM reco_train('bad', 'als', '{"factor": 4}');
 SELECT * FROM reco_train('bad', 'als', '{"factors": 0}');
 SELECT * FROM reco_train('bad', 'als', '{"factors": 2.5}');

@@ -10,7 +10,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
-#define RECO_PARAM_KEYS "factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, weights"
+#define RECO_PARAM_KEYS "factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -23,6 +23,39 @@ reco_kind(const char *kind, int len)
 		if (strlen(kinds[i]) == (size_t) len && memcmp(kinds[i], kind, len) == 0)
 			return i;
 	return -1;
+}
+
+static const char *const value_names[] = {"linear", "log", "unit"};
+
+/* An event's value as the model counts it */
+double
+reco_event_value(const RecoTrainParams *p, double value)
+{
+	switch (p->value)
+	{
+		case RECO_VALUE_LOG:
+			return value >= 0 ? log1p(value) : -log1p(-value);
+		case RECO_VALUE_UNIT:
+			return (value > 0) - (value < 0);
+		default:
+			return value;
+	}
+}
+
+/* A string parameter that must be one of names[0..n) */
+static int
+param_choice(const char *key, JsonbValue *v, const char *const *names, int n,
+			 const char *hint)
+{
+	if (v->type == jbvString)
+		for (int i = 0; i < n; i++)
+			if (strlen(names[i]) == (size_t) v->val.string.len &&
+				memcmp(names[i], v->val.string.val, v->val.string.len) == 0)
+				return i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("parameter \"%s\" must be %s", key, hint)));
+	return -1;					/* keep the compiler quiet */
 }
 
 /* Numeric value of a jsonb scalar, or an error naming the key */
@@ -149,18 +182,14 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 			a->seed = (uint64_t) param_int(key, &v, 0, INT64CONST(9007199254740991));
 		else if (strcmp(key, "solver") == 0)
 		{
-			char	   *s = (v.type == jbvString) ?
-				pnstrdup(v.val.string.val, v.val.string.len) : "";
+			static const char *const solvers[] = {"cg", "cholesky"};
 
-			if (strcmp(s, "cholesky") == 0)
-				out->cholesky = true;
-			else if (strcmp(s, "cg") == 0)
-				out->cholesky = false;
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("parameter \"solver\" must be \"cg\" or \"cholesky\"")));
+			out->cholesky = param_choice(key, &v, solvers, 2, "\"cg\" or \"cholesky\"") == 1;
 		}
+		else if (strcmp(key, "value") == 0)
+			out->value = (RecoValueTransform)
+				param_choice(key, &v, value_names, lengthof(value_names),
+							 "\"linear\", \"log\" or \"unit\"");
 		else if (strcmp(key, "weights") == 0)
 			apply_weights(&v, w);
 		else
@@ -206,10 +235,10 @@ reco_params_jsonb(const RecoTrainParams *p)
 					 "{\"factors\": %d, \"iterations\": %d, \"regularization\": %.7g, "
 					 "\"reg_exponent\": %.7g, \"alpha\": %.7g, \"solver\": \"%s\", "
 					 "\"cg_steps\": %d, \"init_scale\": %.7g, \"seed\": " UINT64_FORMAT ", "
-					 "\"weights\": {",
+					 "\"value\": \"%s\", \"weights\": {",
 					 a->factors, a->iterations, a->regularization,
 					 a->reg_exponent, a->alpha, p->cholesky ? "cholesky" : "cg",
-					 a->cg_steps, a->init_scale, a->seed);
+					 a->cg_steps, a->init_scale, a->seed, value_names[p->value]);
 	for (int i = 0; i < RECO_NKINDS; i++)
 		appendStringInfo(&buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
 	appendStringInfoString(&buf, "}}");

@@ -37,6 +37,7 @@ typedef struct TrainAggState
 	RecoTriplets triplets;
 	char	   *model;
 	Jsonb	   *params;
+	instr_time	first_row;		/* reading time runs from here */
 } TrainAggState;
 
 /* Seconds since start */
@@ -438,7 +439,8 @@ reco_train(PG_FUNCTION_ARGS)
 
 			if (k < 0 || params.weights[k] == 0.0)
 				continue;
-			w = params.weights[k] * DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull));
+			w = params.weights[k] *
+				reco_event_value(&params, DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull)));
 			reco_triplets_add(&t,
 							  DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
 							  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
@@ -471,6 +473,7 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 	{
 		old = MemoryContextSwitchTo(aggcxt);
 		state = palloc0(sizeof(TrainAggState));
+		INSTR_TIME_SET_CURRENT(state->first_row);
 		state->model = model_name(fcinfo, 4);
 		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
 			state->params = DatumGetJsonbPCopy(PG_GETARG_DATUM(5));
@@ -515,13 +518,14 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 				 errhint("The query fed to reco_train_agg returned no rows.")));
 	state = (TrainAggState *) PG_GETARG_POINTER(0);
 
-	INSTR_TIME_SET_CURRENT(start);
+	start = state->first_row;
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
 								 ALLOCSET_DEFAULT_SIZES);
 
 	SPI_connect();
 	reco_parse_params(reco_model_lock(state->model, "als"), state->params, &params);
-	fit_and_store(state->model, "als", &params, &state->triplets, mcxt, start, 0.0, &sum);
+	fit_and_store(state->model, "als", &params, &state->triplets, mcxt, start,
+				  elapsed(start), &sum);
 	SPI_finish();
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, state->model, &sum));
