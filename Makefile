@@ -6,6 +6,7 @@ OBJS = \
 	src/cache.o \
 	src/csr.o \
 	src/manage.o \
+	src/online.o \
 	src/params.o \
 	src/reco.o \
 	src/serve.o \
@@ -17,7 +18,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg errors
+REGRESS = schema train serve agg online errors
 REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG ?= pg_config

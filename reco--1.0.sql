@@ -56,10 +56,13 @@ CREATE TABLE @extschema@.reco_model (
 	algorithm       text NOT NULL,
 	params          jsonb NOT NULL DEFAULT '{}',
 	active_version  bigint,
+	online          boolean NOT NULL DEFAULT true,
+	source          text NOT NULL DEFAULT 'reco_event'
+		CONSTRAINT reco_model_source_known CHECK (source IN ('reco_event', 'query')),
 	created         timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE @extschema@.reco_model IS
-	'Model registry: one row per named model, its hyperparameters and the version being served.';
+	'Model registry: one row per named model, its hyperparameters, the version being served, whether events update it online, and what it was trained on (reco_event or a query through reco_train_agg).';
 
 CREATE TABLE @extschema@.reco_model_version (
 	version_id      bigint PRIMARY KEY,
@@ -121,7 +124,19 @@ ALTER TABLE @extschema@.reco_user_factors
 ALTER TABLE @extschema@.reco_item_factors ALTER factors SET STORAGE EXTERNAL;
 ALTER TABLE @extschema@.reco_model_blob ALTER data SET STORAGE EXTERNAL;
 
+CREATE TABLE @extschema@.reco_pending (
+	version_id  bigint NOT NULL,
+	user_id     bigint NOT NULL,
+	item_id     bigint NOT NULL,
+	weight      real NOT NULL,
+	created     timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX reco_pending_version_idx ON @extschema@.reco_pending (version_id, item_id);
+COMMENT ON TABLE @extschema@.reco_pending IS
+	'Events applied online to the user side and waiting for reco_refresh to catch the item side up; append-only, so hot items are never a lock.';
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_item', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_pending', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_event', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_event_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_version_seq', '');
@@ -244,6 +259,28 @@ AS 'MODULE_PATHNAME', 'reco_similar_items'
 LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.reco_similar_items(bigint, int, text) IS
 	'The k items most similar to an item (cosine of item factors): "customers who bought this also bought".';
+
+----------------------------------------------------------------------
+-- Online learning
+----------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.reco_online_update(user_id bigint, item_id bigint,
+	kind text DEFAULT 'view', value real DEFAULT 1, model text DEFAULT 'default')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'reco_online_update'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_online_update(bigint, bigint, text, real, text) IS
+	'Apply one event to a model in this transaction: the user''s vector is re-solved exactly from their history; false if the model gives the kind no weight.';
+
+CREATE FUNCTION @extschema@.reco_online_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'reco_online_trigger'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_online_trigger() IS
+	'AFTER INSERT row trigger: on reco_event (no arguments) it updates every online model trained on reco_event; on a shop table it takes (model, user column, item column, kind [, value column]).';
+
+CREATE TRIGGER reco_event_online AFTER INSERT ON @extschema@.reco_event
+	FOR EACH ROW EXECUTE FUNCTION @extschema@.reco_online_trigger();
 
 ----------------------------------------------------------------------
 -- Model management

@@ -118,6 +118,43 @@ load_items(RecoModel *m, int64 expected)
 }
 
 /*
+ * Read what online updates need besides the items: the version's resolved
+ * hyperparameters and its Gram matrix.
+ */
+static void
+load_globals(RecoModel *m)
+{
+	char	   *sql = psprintf("SELECT v.params, b.data FROM %s v LEFT JOIN %s b "
+							   "ON b.version_id OPERATOR(pg_catalog.=) v.version_id "
+							   "AND b.name OPERATOR(pg_catalog.=) 'gram' "
+							   "WHERE v.version_id OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_model_version"),
+							   reco_table("reco_model_blob"));
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(m->version_id)};
+	bool		isnull;
+	Datum		d;
+	Size		bytes = sizeof(float) * m->factors * m->factors;
+
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reco: version %lld vanished", (long long) m->version_id);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	reco_parse_params(DatumGetJsonbP(d), NULL, &m->params);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+	{
+		bytea	   *b = DatumGetByteaPP(d);
+
+		if (VARSIZE_ANY_EXHDR(b) != bytes)
+			elog(ERROR, "reco: the Gram matrix of version %lld has %zu bytes, expected %zu",
+				 (long long) m->version_id, (size_t) VARSIZE_ANY_EXHDR(b), bytes);
+		m->gram = MemoryContextAlloc(m->mcxt, bytes);
+		memcpy(m->gram, VARDATA_ANY(b), bytes);
+	}
+}
+
+/*
  * The active version of a model, loaded if this backend has not seen it.
  * Errors name the model and say how to get a served version.
  */
@@ -202,6 +239,7 @@ reco_model_get(const char *name)
 	fresh.mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco model cache",
 									   ALLOCSET_DEFAULT_SIZES);
 	load_items(&fresh, n_items);
+	load_globals(&fresh);
 	MemoryContextSetParent(fresh.mcxt, TopMemoryContext);
 
 	if (m != NULL)
@@ -234,7 +272,8 @@ reco_model_item_index(const RecoModel *m, int64 item_id)
 
 /*
  * Fetch a user's factors into x and (if items is not NULL) the items the
- * user interacted with.  False for a user the version has never seen.
+ * user interacted with.  False for a user the version has never seen, or
+ * whose events so far are all on items that have no factors yet.
  */
 bool
 reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
@@ -267,6 +306,12 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 			 (long long) user_id, (long long) m->version_id,
 			 (size_t) VARSIZE_ANY_EXHDR(b), sizeof(float) * m->factors);
 	memcpy(x, VARDATA_ANY(b), sizeof(float) * m->factors);
+	/* a user whose events are all on items without factors yet: unknown */
+	for (int j = 0; j < m->factors; j++)
+		if (x[j] != 0.0f)
+			break;
+		else if (j == m->factors - 1)
+			return false;
 	if (items != NULL)
 		*items = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 2, &isnull));

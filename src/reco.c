@@ -23,6 +23,8 @@ PG_MODULE_MAGIC;
 int			reco_train_threads = 1;
 bool		reco_progress = true;
 int			reco_max_train_memory = 4 * 1024 * 1024;	/* kB: 4 GB */
+bool		reco_online = true;
+int			reco_max_history = 500;
 
 void		_PG_init(void);
 
@@ -50,6 +52,20 @@ _PG_init(void)
 							&reco_max_train_memory,
 							4 * 1024 * 1024, 1024, INT_MAX,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("reco.online",
+							 "Update models from each inserted event.",
+							 "Turn off in a session for bulk loads, then retrain or catch up.",
+							 &reco_online,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("reco.max_history",
+							"Interactions per user an online update solves over (the most recent).",
+							"Bounds the cost of one event for users with long histories.",
+							&reco_max_history,
+							500, 1, 1000000,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("reco");
 

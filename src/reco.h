@@ -19,6 +19,8 @@
 extern int	reco_train_threads;
 extern bool reco_progress;
 extern int	reco_max_train_memory;	/* kB */
+extern bool reco_online;
+extern int	reco_max_history;
 
 /* reco.c: helpers every part uses */
 extern char *reco_table(const char *name);
@@ -81,7 +83,7 @@ extern int32 reco_store_version(int64 version_id, const char *model,
 								int64 users, int64 items, int64 nnz,
 								Jsonb *metrics);
 extern void reco_model_set_active(const char *model, int64 version_id,
-								  Jsonb *params);
+								  Jsonb *params, const char *source);
 
 /* cache.c: the active version's item side, kept per backend */
 typedef struct RecoModel
@@ -96,6 +98,8 @@ typedef struct RecoModel
 	float	   *Yt;				/* factors x n_items: factor-major, see topk.h */
 	float	   *popularity;
 	float	   *Yt_unit;		/* the same with unit-length items, built lazily */
+	float	   *gram;			/* Y'Y, factors x factors (the "gram" blob) */
+	RecoTrainParams params;		/* the version's resolved hyperparameters */
 	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
 	MemoryContext mcxt;
 } RecoModel;

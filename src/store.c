@@ -242,18 +242,23 @@ reco_store_version(int64 version_id, const char *model, const char *algorithm,
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/* Make a version the one served; params become the model's defaults */
+/*
+ * Make a version the one served; params become the model's defaults and
+ * source says what it was trained on (which events update it online)
+ */
 void
-reco_model_set_active(const char *model, int64 version_id, Jsonb *params)
+reco_model_set_active(const char *model, int64 version_id, Jsonb *params,
+					  const char *source)
 {
-	char	   *sql = psprintf("UPDATE %s SET active_version = $2, params = $3 "
+	char	   *sql = psprintf("UPDATE %s SET active_version = $2, params = $3, source = $4 "
 							   "WHERE name OPERATOR(pg_catalog.=) $1",
 							   reco_table("reco_model"));
-	Oid			types[3] = {TEXTOID, INT8OID, JSONBOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, INT8OID, JSONBOID, TEXTOID};
+	Datum		values[4];
 
 	values[0] = CStringGetTextDatum(model);
 	values[1] = Int64GetDatum(version_id);
 	values[2] = JsonbPGetDatum(params);
-	store_exec(sql, 3, types, values, SPI_OK_UPDATE);
+	values[3] = CStringGetTextDatum(source);
+	store_exec(sql, 4, types, values, SPI_OK_UPDATE);
 }

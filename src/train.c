@@ -169,9 +169,9 @@ solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
  * caller's SPI connection; every large buffer lives in mcxt.
  */
 static void
-fit_and_store(const char *model, const char *algorithm, RecoTrainParams *params,
-			  RecoTriplets *t, MemoryContext mcxt, instr_time start,
-			  double read_seconds, TrainSummary *sum)
+fit_and_store(const char *model, const char *algorithm, const char *source,
+			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
+			  instr_time start, double read_seconds, TrainSummary *sum)
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	AlsParams	p = params->als;
@@ -320,7 +320,7 @@ fit_and_store(const char *model, const char *algorithm, RecoTrainParams *params,
 									  nu, ni, nnz,
 									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		 CStringGetDatum(metrics.data))));
-	reco_model_set_active(model, version_id, resolved);
+	reco_model_set_active(model, version_id, resolved, source);
 
 	sum->users = nu;
 	sum->items = ni;
@@ -451,7 +451,8 @@ reco_train(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 
-	fit_and_store(model, algorithm, &params, &t, mcxt, start, elapsed(start), &sum);
+	fit_and_store(model, algorithm, "reco_event", &params, &t, mcxt, start,
+				  elapsed(start), &sum);
 	SPI_finish();
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, model, &sum));
@@ -524,7 +525,7 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	reco_parse_params(reco_model_lock(state->model, "als"), state->params, &params);
-	fit_and_store(state->model, "als", &params, &state->triplets, mcxt, start,
+	fit_and_store(state->model, "als", "query", &params, &state->triplets, mcxt, start,
 				  elapsed(start), &sum);
 	SPI_finish();
 	MemoryContextDelete(mcxt);

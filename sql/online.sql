@@ -1,0 +1,110 @@
+-- Online learning: each event re-solves its user inside its own transaction
+SET reco.progress = off;
+SELECT version FROM reco_train('live', 'als',
+	'{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4}');
+CREATE FUNCTION pg_temp.history(u bigint, m text DEFAULT 'live') RETURNS bigint[] LANGUAGE sql AS
+$$ SELECT items FROM reco_user_factors
+   WHERE version_id = (SELECT active_version FROM reco_model WHERE name = m) AND user_id = u $$;
+
+-- user 2 has every kitchen item but the toaster (102): it comes first
+SELECT item_id FROM reco_recommend(2, 1, 'live');
+-- a purchase inserted in a transaction is seen by the next query of it
+BEGIN;
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (2, 102, 'purchase');
+SELECT pg_temp.history(2);
+SELECT item_id <> 102 AS toaster_gone FROM reco_recommend(2, 1, 'live');
+SELECT user_id, item_id, weight FROM reco_pending
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+ROLLBACK;
+-- a rolled-back event leaves no trace
+SELECT pg_temp.history(2);
+SELECT count(*) AS pending FROM reco_pending;
+SELECT item_id FROM reco_recommend(2, 1, 'live');
+
+-- a new user is served personally after one event
+SELECT source FROM reco_recommend(77, 1, 'live');
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (77, 201, 'purchase');
+SELECT pg_temp.history(77);
+SELECT item_id, rank, source FROM reco_recommend(77, 3, 'live');
+
+-- the fold-in is exact from the whole history: the order of events does not matter
+SELECT reco_online_update(80, 201, 'purchase', 1, 'live'), reco_online_update(80, 203, 'view', 2, 'live');
+SELECT reco_online_update(81, 203, 'view', 2, 'live'), reco_online_update(81, 201, 'purchase', 1, 'live');
+SELECT max(abs(reco_score(80, i, 'live') - reco_score(81, i, 'live'))) < 1e-5 AS same_scores
+FROM unnest(ARRAY[101, 102, 103, 104, 105, 201, 202, 203, 204]) i;
+-- repeated events accumulate; a return that cancels them removes the item
+SELECT reco_online_update(82, 202, 'view', 1, 'live'), reco_online_update(82, 202, 'view', 1, 'live');
+SELECT items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND user_id = 82;
+SELECT reco_online_update(82, 202, 'view', -2, 'live');
+SELECT items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND user_id = 82;
+-- an item the model does not know yet is kept in the history and queued
+SELECT reco_online_update(83, 999, 'purchase', 1, 'live');
+SELECT pg_temp.history(83), (SELECT count(*) FROM reco_pending WHERE item_id = 999) AS queued;
+-- with no item it can score yet, the user is served the popular items
+SELECT source FROM reco_recommend(83, 1, 'live');
+-- a kind the model weighs 0 is ignored
+SELECT version FROM reco_train('no_search', 'als',
+	'{"factors": 2, "iterations": 2, "weights": {"search": 0}}');
+SELECT reco_online_update(84, 201, 'search', 1, 'no_search') AS applied;
+SELECT pg_temp.history(84, 'no_search') IS NULL AS untouched;
+-- the cost per event is bounded: only the most recent items are kept
+SET reco.max_history = 2;
+SELECT reco_online_update(85, i, 'view', 1, 'live') FROM unnest(ARRAY[101, 102, 103, 104]) i;
+SELECT pg_temp.history(85);
+RESET reco.max_history;
+
+-- one event updates every online model trained on reco_event, not others
+UPDATE reco_model SET online = false WHERE name = 'no_search';
+DELETE FROM reco_pending;
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (86, 104, 'cart');
+SELECT m.name, (SELECT count(*) FROM reco_pending p WHERE p.version_id = m.active_version) AS events
+FROM reco_model m ORDER BY 1;
+-- a session can pause online learning (bulk loads)
+SET reco.online = off;
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (87, 104, 'cart');
+SELECT pg_temp.history(87) IS NULL AS paused;
+RESET reco.online;
+
+-- a shop's own table, with its own columns, feeds a model through the trigger
+CREATE TABLE orders (order_id serial, customer int, product bigint, qty int);
+CREATE TRIGGER orders_reco AFTER INSERT ON orders
+	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('live', 'customer', 'product', 'purchase', 'qty');
+INSERT INTO orders (customer, product, qty) VALUES (88, 203, 3), (88, 204, 1);
+SELECT items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND user_id = 88;
+
+-- bad input: nothing is half-applied
+INSERT INTO orders (customer, product, qty) VALUES (NULL, 203, 1);
+CREATE TABLE wrong (customer int, product bigint);
+CREATE TRIGGER wrong_reco AFTER INSERT ON wrong
+	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('live', 'client', 'product', 'purchase');
+INSERT INTO wrong VALUES (89, 203);
+DROP TRIGGER wrong_reco ON wrong;
+CREATE TRIGGER wrong_reco AFTER INSERT ON wrong
+	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('live', 'customer');
+INSERT INTO wrong VALUES (89, 203);
+DROP TRIGGER wrong_reco ON wrong;
+CREATE TRIGGER wrong_reco AFTER INSERT ON wrong
+	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('live', 'customer', 'product', 'like');
+INSERT INTO wrong VALUES (89, 203);
+DROP TRIGGER wrong_reco ON wrong;
+CREATE TRIGGER wrong_reco BEFORE INSERT ON wrong
+	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('live', 'customer', 'product', 'view');
+INSERT INTO wrong VALUES (89, 203);
+SELECT pg_temp.history(89) IS NULL AS untouched;
+SELECT reco_online_trigger();
+SELECT reco_online_update(NULL, 1, 'view', 1, 'live');
+SELECT reco_online_update(1, 101, 'like', 1, 'live');
+SELECT reco_online_update(1, 101, 'view', 'NaN', 'live');
+SELECT reco_online_update(1, 101, 'view', 1, 'missing');
+SELECT reco_online_update(1, 101, 'view', 1, NULL);
+INSERT INTO reco_model (name, algorithm) VALUES ('untrained', 'als');
+SELECT reco_online_update(1, 101, 'view', 1, 'untrained');
+DELETE FROM reco_model WHERE name = 'untrained';
+
+DROP TABLE orders, wrong;
+SELECT reco_drop_model('live');
+SELECT reco_drop_model('no_search');
+DELETE FROM reco_event WHERE user_id > 70;
