@@ -9,6 +9,7 @@ OBJS = \
 	src/online.o \
 	src/params.o \
 	src/reco.o \
+	src/refresh.o \
 	src/serve.o \
 	src/store.o \
 	src/topk.o \

@@ -92,6 +92,7 @@ CREATE TABLE @extschema@.reco_user_factors (
 	weights     real[] NOT NULL,
 	PRIMARY KEY (version_id, user_id)
 );
+CREATE INDEX reco_user_factors_items_idx ON @extschema@.reco_user_factors USING gin (items);
 COMMENT ON TABLE @extschema@.reco_user_factors IS
 	'User side of a version: float4 factors as bytea, and the user''s interactions (item ids and summed weights).';
 
@@ -278,6 +279,14 @@ AS 'MODULE_PATHNAME', 'reco_online_trigger'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.reco_online_trigger() IS
 	'AFTER INSERT row trigger: on reco_event (no arguments) it updates every online model trained on reco_event; on a shop table it takes (model, user column, item column, kind [, value column]).';
+
+CREATE FUNCTION @extschema@.reco_refresh(model text DEFAULT 'default',
+	OUT events bigint, OUT items bigint, OUT new_items bigint, OUT seconds double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'reco_refresh'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_refresh(text) IS
+	'Catch the item side up with the events applied online: re-solve every touched item (new items get their first vector), recompute the Gram matrix, and publish a new revision. Safe to call at any time, from any session or a scheduler.';
 
 CREATE TRIGGER reco_event_online AFTER INSERT ON @extschema@.reco_event
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.reco_online_trigger();

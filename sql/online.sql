@@ -75,6 +75,27 @@ INSERT INTO orders (customer, product, qty) VALUES (88, 203, 3), (88, 204, 1);
 SELECT items, weights FROM reco_user_factors
 WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND user_id = 88;
 
+-- reco_refresh catches the item side up: touched items are re-solved, the
+-- unknown item 999 gets its first vector, and a new revision is published
+SELECT reco_online_update(90, 201, 'purchase', 1, 'live'), reco_online_update(90, 999, 'purchase', 1, 'live');
+SELECT count(*) > 0 AS queued FROM reco_pending
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+SELECT revision AS before FROM reco_model_version
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') \gset
+SELECT events, items, new_items FROM reco_refresh('live');
+SELECT revision > :before AS new_revision, n_items FROM reco_model_version
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+SELECT count(*) AS queued FROM reco_pending
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+SELECT item_id, popularity FROM reco_item_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND item_id = 999;
+-- the new item is now served (the cache reloaded on the new revision)
+SELECT count(*) AS similar FROM reco_similar_items(999, 3, 'live');
+SELECT reco_score(90, 999, 'live') > 0 AS scored;
+-- an empty queue is a no-op
+SELECT events, items, new_items FROM reco_refresh('live');
+SELECT * FROM reco_refresh('missing');
+
 -- bad input: nothing is half-applied
 INSERT INTO orders (customer, product, qty) VALUES (NULL, 203, 1);
 CREATE TABLE wrong (customer int, product bigint);

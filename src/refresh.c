@@ -1,0 +1,268 @@
+/*
+ * refresh.c - reco_refresh: the item side catches up with online events
+ *
+ * Online updates re-solve users in their own transactions and queue the
+ * (user, item, weight) in reco_pending.  A refresh takes the queue, re-solves
+ * each touched item exactly against the current user factors (new items get
+ * their first vector), recomputes the item Gram matrix and bumps the
+ * version's revision, so every backend reloads its cache on its next call.
+ * It locks the registry row only: inserts and serving go on meanwhile.
+ */
+#include "reco.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include <cblas.h>
+#undef I
+
+#include "topk.h"
+
+PG_FUNCTION_INFO_V1(reco_refresh);
+
+#define GRAM_BATCH 4096
+
+/* X'X over every user row of the version, f x f with both triangles */
+static float *
+user_gram(int64 version_id, int f)
+{
+	char	   *sql = psprintf("SELECT factors FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_user_factors"));
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(version_id)};
+	float	   *G = palloc0(sizeof(float) * f * f);
+	float	   *X = palloc(sizeof(float) * f * GRAM_BATCH);
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, GRAM_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * f)
+				elog(ERROR, "reco: a user of version %lld has malformed factors",
+					 (long long) version_id);
+			memcpy(X + i * f, VARDATA_ANY(b), sizeof(float) * f);
+		}
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
+					1.0f, X, f, 1.0f, G, f);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	for (int i = 0; i < f; i++)
+		for (int j = 0; j < i; j++)
+			G[i * f + j] = G[j * f + i];
+	pfree(X);
+	return G;
+}
+
+/*
+ * Re-solve one item against the users who have it in their history; y gets
+ * the new factors.  Returns the number of such users.
+ */
+static int
+solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
+{
+	static SPIPlanPtr plan = NULL;
+	int			f = m->factors;
+	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
+	float	   *Xi;
+	float	   *w;
+	float	   *scratch;
+	uint64		n;
+
+	if (plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		plan = SPI_prepare(psprintf("SELECT factors, weights[pg_catalog.array_position(items, $2)] "
+									"FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+									"AND items OPERATOR(pg_catalog.@>) ARRAY[$2]",
+									reco_table("reco_user_factors")), 2, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "reco: could not prepare the item refresh query");
+	}
+	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reco: reading the users of item %lld failed", (long long) item_id);
+	n = SPI_processed;
+	memset(y, 0, sizeof(float) * f);
+	if (n == 0)
+		return 0;
+	Xi = palloc(sizeof(float) * f * n);
+	w = palloc(sizeof(float) * n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+
+		memcpy(Xi + i * f, VARDATA_ANY(b), sizeof(float) * f);
+		w[i] = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	scratch = palloc(sizeof(float) * als_fold_in_floats(f, n));
+	if (!als_fold_in(XtX, Xi, w, n, &m->params.als, y, scratch))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("refresh of item %lld in model \"%s\" is not positive definite",
+						(long long) item_id, m->name),
+				 errhint("Retrain with a larger \"regularization\".")));
+	pfree(Xi);
+	pfree(w);
+	pfree(scratch);
+	return (int) n;
+}
+
+/* Run a statement that must succeed with the given result code */
+static void
+refresh_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
+{
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != expect)
+		elog(ERROR, "reco: refresh statement failed: %s", sql);
+}
+
+/*
+ * reco_refresh(model): apply the queued events to the item side.  Returns
+ * (events, items, new_items, seconds).
+ */
+Datum
+reco_refresh(PG_FUNCTION_ARGS)
+{
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TupleDesc	tupdesc;
+	Datum		result[4];
+	bool		nulls[4] = {0};
+	instr_time	start;
+	instr_time	now;
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, FLOAT4OID, BYTEAOID};
+	Datum		values[5];
+	RecoModel  *m;
+	int			f;
+	int64		events = 0;
+	int64		n_touched;
+	int64		n_new = 0;
+	int64	   *touched;
+	float	   *XtX;
+	float	   *Ynew;
+	float	   *Yall;
+	float	   *G;
+	bytea	   *gb;
+	bool		isnull;
+	MemoryContext mcxt;
+	MemoryContext old;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	INSTR_TIME_SET_CURRENT(start);
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco refresh", ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	old = MemoryContextSwitchTo(mcxt);
+
+	/* one refresh (or training) of a model at a time */
+	values[0] = Int64GetDatum(0);
+	values[1] = CStringGetTextDatum(model);
+	refresh_exec(psprintf("SELECT active_version FROM %s WHERE name OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+						  reco_table("reco_model")),
+				 2, types, values, SPI_OK_SELECT);
+	m = reco_model_get(model);
+	f = m->factors;
+
+	/* take the queue: rows committed from now on wait for the next refresh */
+	values[0] = Int64GetDatum(m->version_id);
+	refresh_exec(psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+						  "RETURNING item_id) "
+						  "SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
+						  reco_table("reco_pending")),
+				 1, types, values, SPI_OK_SELECT);
+	n_touched = (int64) SPI_processed;
+	touched = palloc(sizeof(int64) * Max(n_touched, 1));
+	for (int64 i = 0; i < n_touched; i++)
+	{
+		touched[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+
+	if (n_touched > 0)
+	{
+		char	   *upsert = psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
+									  "VALUES ($1, $3, $4, $5) ON CONFLICT (version_id, item_id) "
+									  "DO UPDATE SET popularity = EXCLUDED.popularity, factors = EXCLUDED.factors",
+									  reco_table("reco_item_factors"));
+		int32		n_all;
+
+		XtX = user_gram(m->version_id, f);
+		Ynew = palloc(sizeof(float) * f * n_touched);
+		for (int64 i = 0; i < n_touched; i++)
+		{
+			float	   *y = Ynew + i * f;
+			bytea	   *b = palloc(VARHDRSZ + sizeof(float) * f);
+			int			users;
+
+			CHECK_FOR_INTERRUPTS();
+			users = solve_item(m, touched[i], XtX, y);
+			if (reco_model_item_index(m, touched[i]) < 0)
+				n_new++;
+			SET_VARSIZE(b, VARHDRSZ + sizeof(float) * f);
+			memcpy(VARDATA(b), y, sizeof(float) * f);
+			values[2] = Int64GetDatum(touched[i]);
+			values[3] = Float4GetDatum((float) users);
+			values[4] = PointerGetDatum(b);
+			refresh_exec(upsert, 5, types, values, SPI_OK_INSERT);
+		}
+
+		/* the new item Gram: every item, touched ones with their new factors */
+		n_all = m->n_items + (int32) n_new;
+		Yall = palloc_extended(sizeof(float) * (Size) n_all * f, MCXT_ALLOC_HUGE);
+		for (int32 i = 0; i < m->n_items; i++)
+			reco_model_item(m, m->Yt, i, Yall + (int64) i * f);
+		for (int64 i = 0, extra = m->n_items; i < n_touched; i++)
+		{
+			int32		idx = reco_model_item_index(m, touched[i]);
+			int64		row = idx >= 0 ? idx : extra++;
+
+			memcpy(Yall + row * f, Ynew + i * f, sizeof(float) * f);
+		}
+		G = palloc(sizeof(float) * f * f);
+		als_gram(Yall, n_all, f, G);
+		gb = palloc(VARHDRSZ + sizeof(float) * f * f);
+		SET_VARSIZE(gb, VARHDRSZ + sizeof(float) * f * f);
+		memcpy(VARDATA(gb), G, sizeof(float) * f * f);
+		values[4] = PointerGetDatum(gb);
+		refresh_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
+							  "AND name OPERATOR(pg_catalog.=) 'gram'",
+							  reco_table("reco_model_blob")),
+					 5, types, values, SPI_OK_UPDATE);
+
+		/* a new revision: every backend reloads the item side on its next call */
+		values[2] = Int64GetDatum(n_all);
+		refresh_exec(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
+							  "n_items = $3 WHERE version_id OPERATOR(pg_catalog.=) $1",
+							  reco_table("reco_model_version"), reco_table("reco_version_seq")),
+					 3, types, values, SPI_OK_UPDATE);
+	}
+
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(mcxt);
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	result[0] = Int64GetDatum(events);
+	result[1] = Int64GetDatum(n_touched);
+	result[2] = Int64GetDatum(n_new);
+	result[3] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(now));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), result, nulls)));
+}
