@@ -21,6 +21,7 @@ PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
 REGRESS = schema train serve agg online errors
 REGRESS_OPTS = --inputdir=.
+ISOLATION = online_same_user online_same_item refresh_race
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
