@@ -15,10 +15,14 @@
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "access/xact.h"
 #include "executor/spi.h"
+#include "nodes/pg_list.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(reco_online_update);
@@ -29,6 +33,49 @@ static SPIPlanPtr create_plan = NULL;
 static SPIPlanPtr write_plan = NULL;
 static SPIPlanPtr pending_plan = NULL;
 static SPIPlanPtr models_plan = NULL;
+
+/* The online models of reco_event, as read once per statement */
+static List *online_models = NIL;
+static LocalTransactionId online_models_lxid = InvalidLocalTransactionId;
+static TimestampTz online_models_stmt = 0;
+static CommandId online_models_cid = InvalidCommandId;
+
+static SPIPlanPtr online_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types);
+
+/*
+ * Names of the online models trained on reco_event.  The registry is read
+ * again whenever the statement or its command id moves (any write, such as
+ * a training or an online update, advances it), so a COPY of a million rows
+ * before any model exists costs one lookup, not a million.
+ */
+static List *
+event_models(void)
+{
+	MemoryContext old;
+
+	if (online_models_lxid == MyProc->lxid &&
+		online_models_stmt == GetCurrentStatementStartTimestamp() &&
+		online_models_cid == GetCurrentCommandId(false))
+		return online_models;
+
+	online_plan(&models_plan,
+				psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
+						 "AND active_version IS NOT NULL ORDER BY name",
+						 reco_table("reco_model")), 0, NULL);
+	if (SPI_execute_plan(models_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reco: listing online models failed");
+	list_free_deep(online_models);
+	online_models = NIL;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		online_models = lappend(online_models,
+								pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	MemoryContextSwitchTo(old);
+	online_models_lxid = MyProc->lxid;
+	online_models_stmt = GetCurrentStatementStartTimestamp();
+	online_models_cid = GetCurrentCommandId(false);
+	return online_models;
+}
 
 /* Prepare a statement once per backend */
 static SPIPlanPtr
@@ -352,7 +399,7 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 										trigger_column(td, "kind"));
 		Datum		vd = SPI_getbinval(td->tg_trigtuple, td->tg_relation->rd_att,
 									   trigger_column(td, "value"), &vnull);
-		SPITupleTable *models;
+		ListCell   *lc;
 
 		user_id = row_int64(td, ua, &unull);
 		item_id = row_int64(td, ia, &inull);
@@ -360,16 +407,8 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 			value = DatumGetFloat4(vd);
 		k = check_event(unull, inull, kstr, kstr ? strlen(kstr) : 0, value);
 
-		online_plan(&models_plan,
-					psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
-							 "AND active_version IS NOT NULL ORDER BY name",
-							 reco_table("reco_model")), 0, NULL);
-		if (SPI_execute_plan(models_plan, NULL, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "reco: listing online models failed");
-		models = SPI_tuptable;
-		for (uint64 i = 0; i < models->numvals; i++)
-			online_apply(SPI_getvalue(models->vals[i], models->tupdesc, 1),
-						 user_id, item_id, k, value);
+		foreach(lc, event_models())
+			online_apply((const char *) lfirst(lc), user_id, item_id, k, value);
 	}
 	else
 	{
