@@ -31,7 +31,6 @@ PG_FUNCTION_INFO_V1(reco_online_trigger);
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr create_plan = NULL;
 static SPIPlanPtr write_plan = NULL;
-static SPIPlanPtr pending_plan = NULL;
 static SPIPlanPtr models_plan = NULL;
 
 /* The online models of reco_event, as read once per statement */
@@ -58,10 +57,11 @@ event_models(void)
 		online_models_cid == GetCurrentCommandId(false))
 		return online_models;
 
-	online_plan(&models_plan,
-				psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
-						 "AND active_version IS NOT NULL ORDER BY name",
-						 reco_table("reco_model")), 0, NULL);
+	if (models_plan == NULL)
+		online_plan(&models_plan,
+					psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
+							 "AND active_version IS NOT NULL ORDER BY name",
+							 reco_table("reco_model")), 0, NULL);
 	if (SPI_execute_plan(models_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reco: listing online models failed");
 	list_free_deep(online_models);
@@ -108,10 +108,11 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 	values[1] = Int64GetDatum(user_id);
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		online_plan(&lock_plan,
-					psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-							 "AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-							 reco_table("reco_user_factors")), 2, types);
+		if (lock_plan == NULL)
+			online_plan(&lock_plan,
+						psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+								 "AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+								 reco_table("reco_user_factors")), 2, types);
 		if (SPI_execute_plan(lock_plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reco: locking a user failed");
 		if (SPI_processed == 1)
@@ -125,10 +126,11 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 		/* a new user: an empty row, which a concurrent first event may beat */
 		values[2] = PointerGetDatum(palloc0(VARHDRSZ + sizeof(float) * m->factors));
 		SET_VARSIZE(DatumGetPointer(values[2]), VARHDRSZ + sizeof(float) * m->factors);
-		online_plan(&create_plan,
-					psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
-							 "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
-							 reco_table("reco_user_factors")), 3, types);
+		if (create_plan == NULL)
+			online_plan(&create_plan,
+						psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
+								 "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
+								 reco_table("reco_user_factors")), 3, types);
 		if (SPI_execute_plan(create_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "reco: creating a user failed");
 	}
@@ -160,9 +162,9 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	float	   *wu;
 	float	   *x;
 	int			known = 0;
-	Datum		values[5];
-	Oid			types[5] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID};
-	Oid			ptypes[4] = {INT8OID, INT8OID, INT8OID, FLOAT4OID};
+	Datum		values[7];
+	Oid			types[7] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
+	INT8OID, FLOAT4OID};
 	bytea	   *fb;
 
 	if (w == 0.0)
@@ -247,21 +249,20 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 		values[4] = PointerGetDatum(construct_array(wd, len - first, FLOAT4OID, 4,
 													true, TYPALIGN_INT));
 	}
-	online_plan(&write_plan,
-				psprintf("UPDATE %s SET factors = $3, items = $4, weights = $5 "
-						 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2",
-						 reco_table("reco_user_factors")), 5, types);
-	if (SPI_execute_plan(write_plan, values, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
+	values[5] = Int64GetDatum(item_id);
+	values[6] = Float4GetDatum((float) w);
 
-	/* the item side catches up in reco_refresh */
-	values[2] = Int64GetDatum(item_id);
-	values[3] = Float4GetDatum((float) w);
-	online_plan(&pending_plan,
-				psprintf("INSERT INTO %s (version_id, user_id, item_id, weight) VALUES ($1, $2, $3, $4)",
-						 reco_table("reco_pending")), 4, ptypes);
-	if (SPI_execute_plan(pending_plan, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "reco: recording a pending event failed");
+	/* the new user row, and the event queued for reco_refresh, in one statement */
+	if (write_plan == NULL)
+		online_plan(&write_plan,
+					psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
+							 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
+							 "RETURNING 1) "
+							 "INSERT INTO %s (version_id, user_id, item_id, weight) SELECT $1, $2, $6, $7 FROM u",
+							 reco_table("reco_user_factors"), reco_table("reco_pending")),
+					7, types);
+	if (SPI_execute_plan(write_plan, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
 	return true;
 }
 
