@@ -212,49 +212,35 @@ FROM rec FULL JOIN bought ON bought.rank = rec.rank
 WHERE coalesce(rec.rank, bought.rank) <= 10
 ORDER BY 1;
 
-\set n 1
+PREPARE heading(int) AS
 SELECT format('Customer %s (%s): %s orders, %s products before November; then %s orders with %s products new to them%s',
               user_id, country, orders_before, before, orders, new_after,
-              CASE WHEN new_after > 10 THEN ' (10 shown)' END) AS head
-FROM retail.example WHERE n = :n \gset
-\echo :head
-EXECUTE side_by_side(:n);
+              CASE WHEN new_after > 10 THEN ' (10 shown)' END) AS heading
+FROM retail.example WHERE n = $1;
+
+EXECUTE heading(1) \gset
+\echo :heading
+EXECUTE side_by_side(1);
 
 \echo
-\set n 2
-SELECT format('Customer %s (%s): %s orders, %s products before November; then %s orders with %s products new to them%s',
-              user_id, country, orders_before, before, orders, new_after,
-              CASE WHEN new_after > 10 THEN ' (10 shown)' END) AS head
-FROM retail.example WHERE n = :n \gset
-\echo :head
-EXECUTE side_by_side(:n);
+EXECUTE heading(2) \gset
+\echo :heading
+EXECUTE side_by_side(2);
 
 \echo
-\set n 3
-SELECT format('Customer %s (%s): %s orders, %s products before November; then %s orders with %s products new to them%s',
-              user_id, country, orders_before, before, orders, new_after,
-              CASE WHEN new_after > 10 THEN ' (10 shown)' END) AS head
-FROM retail.example WHERE n = :n \gset
-\echo :head
-EXECUTE side_by_side(:n);
+EXECUTE heading(3) \gset
+\echo :heading
+EXECUTE side_by_side(3);
 
 \echo
-\set n 4
-SELECT format('Customer %s (%s): %s orders, %s products before November; then %s orders with %s products new to them%s',
-              user_id, country, orders_before, before, orders, new_after,
-              CASE WHEN new_after > 10 THEN ' (10 shown)' END) AS head
-FROM retail.example WHERE n = :n \gset
-\echo :head
-EXECUTE side_by_side(:n);
+EXECUTE heading(4) \gset
+\echo :heading
+EXECUTE side_by_side(4);
 
 \echo
-\set n 5
-SELECT format('Customer %s (%s): %s orders, %s products before November; then %s orders with %s products new to them%s',
-              user_id, country, orders_before, before, orders, new_after,
-              CASE WHEN new_after > 10 THEN ' (10 shown)' END) AS head
-FROM retail.example WHERE n = :n \gset
-\echo :head
-EXECUTE side_by_side(:n);
+EXECUTE heading(5) \gset
+\echo :heading
+EXECUTE side_by_side(5);
 \echo
 \echo '== 4. Hit rate@10 over every customer who bought again after the cut-off ======='
 \echo
