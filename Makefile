@@ -4,6 +4,7 @@ MODULE_big = reco
 OBJS = \
 	src/als.o \
 	src/cache.o \
+	src/coldstart.o \
 	src/csr.o \
 	src/manage.o \
 	src/online.o \

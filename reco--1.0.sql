@@ -102,10 +102,11 @@ CREATE TABLE @extschema@.reco_item_factors (
 	bias        real NOT NULL DEFAULT 0,
 	popularity  real NOT NULL DEFAULT 0,
 	factors     bytea NOT NULL,
+	prior       bytea,
 	PRIMARY KEY (version_id, item_id)
 );
 COMMENT ON TABLE @extschema@.reco_item_factors IS
-	'Item side of a version: float4 factors as bytea, a bias, and the summed interaction weight (popularity).';
+	'Item side of a version: float4 factors as bytea, a bias, how many users touched it (popularity), and for an item that entered through its catalogue attributes the attribute vector its solves are pulled toward (prior).';
 
 CREATE TABLE @extschema@.reco_model_blob (
 	version_id  bigint NOT NULL,
@@ -122,7 +123,9 @@ ALTER TABLE @extschema@.reco_user_factors
 	ALTER factors SET STORAGE EXTERNAL,
 	ALTER items SET STORAGE EXTERNAL,
 	ALTER weights SET STORAGE EXTERNAL;
-ALTER TABLE @extschema@.reco_item_factors ALTER factors SET STORAGE EXTERNAL;
+ALTER TABLE @extschema@.reco_item_factors
+	ALTER factors SET STORAGE EXTERNAL,
+	ALTER prior SET STORAGE EXTERNAL;
 ALTER TABLE @extschema@.reco_model_blob ALTER data SET STORAGE EXTERNAL;
 
 CREATE TABLE @extschema@.reco_pending (
@@ -281,12 +284,13 @@ COMMENT ON FUNCTION @extschema@.reco_online_trigger() IS
 	'AFTER INSERT row trigger: on reco_event (no arguments) it updates every online model trained on reco_event; on a shop table it takes (model, user column, item column, kind [, value column]).';
 
 CREATE FUNCTION @extschema@.reco_refresh(model text DEFAULT 'default',
-	OUT events bigint, OUT items bigint, OUT new_items bigint, OUT seconds double precision)
+	OUT events bigint, OUT items bigint, OUT new_items bigint,
+	OUT cold_items bigint, OUT seconds double precision)
 RETURNS record
 AS 'MODULE_PATHNAME', 'reco_refresh'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.reco_refresh(text) IS
-	'Catch the item side up with the events applied online: re-solve every touched item (new items get their first vector), recompute the Gram matrix, and publish a new revision. Safe to call at any time, from any session or a scheduler.';
+	'Catch the item side up with the events applied online: re-solve every touched item (new items get their first vector), give catalogue items nobody touched yet a vector from their attributes, recompute the Gram matrix, and publish a new revision. Safe to call at any time, from any session or a scheduler.';
 
 CREATE TRIGGER reco_event_online AFTER INSERT ON @extschema@.reco_event
 	FOR EACH ROW EXECUTE FUNCTION @extschema@.reco_online_trigger();

@@ -92,6 +92,25 @@ WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') A
 -- the new item is now served (the cache reloaded on the new revision)
 SELECT count(*) AS similar FROM reco_similar_items(999, 3, 'live');
 SELECT reco_score(90, 999, 'live') > 0 AS scored;
+-- a catalogue item nobody has touched gets a vector from its attributes
+-- (category, brand, title words) and can be recommended at once
+INSERT INTO reco_item (item_id, title, category) VALUES (106, 'red kettle deluxe', 'kitchen'),
+	(107, 'unheard of thing', NULL);
+SELECT events, items, new_items, cold_items FROM reco_refresh('live');
+SELECT item_id, popularity, prior = factors AS from_attributes FROM reco_item_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND item_id IN (106, 107);
+SELECT array_agg(item_id ORDER BY item_id) AS neighbours
+FROM reco_similar_items(106, 3, 'live');
+SELECT rank <= 3 AS near_the_top FROM reco_recommend(2, 9, 'live') WHERE item_id = 106;
+-- once bought, its vector moves from the attributes toward the behaviour,
+-- pulled toward its prior rather than toward zero
+SELECT reco_online_update(2, 106, 'purchase', 1, 'live');
+SELECT events, items, new_items, cold_items FROM reco_refresh('live');
+SELECT popularity, prior <> factors AS moved FROM reco_item_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') AND item_id = 106;
+SELECT count(*) FILTER (WHERE item_id < 200) >= 2 AS still_kitchen
+FROM reco_similar_items(106, 3, 'live');
+DELETE FROM reco_item WHERE item_id >= 106;
 -- an empty queue is a no-op
 SELECT events, items, new_items FROM reco_refresh('live');
 SELECT * FROM reco_refresh('missing');

@@ -153,10 +153,14 @@ solve_cg(const float *G, const float *Yu, const float *cm1, int64_t len,
 	}
 }
 
-/* Exact solve: form the f x f system and factor it; false if not SPD */
+/*
+ * Exact solve: form the f x f system and factor it; false if not SPD.  A
+ * prior (may be NULL) adds lambda * prior to the right-hand side.
+ */
 static bool
 solve_cholesky(const float *G, float *Yu, const float *cm1, int64_t len,
-			   int f, float lambda, float *x, float *t, float *A)
+			   int f, float lambda, const float *prior, float *x, float *t,
+			   float *A)
 {
 	int			n = f;
 	int			one = 1;
@@ -166,12 +170,14 @@ solve_cholesky(const float *G, float *Yu, const float *cm1, int64_t len,
 	for (int j = 0; j < f; j++)
 		A[j * f + j] += lambda;
 	memset(x, 0, sizeof(float) * f);
+	if (prior != NULL)
+		cblas_saxpy(f, lambda, prior, 1, x, 1);
 	if (len > 0)
 	{
 		for (int64_t i = 0; i < len; i++)
 			t[i] = cm1[i] + 1.0f;
 		cblas_sgemv(CblasRowMajor, CblasTrans, (int) len, f, 1.0f, Yu, f,
-					t, 1, 0.0f, x, 1);
+					t, 1, 1.0f, x, 1);
 		/* scale the gathered rows by sqrt(c - 1), then A += Yu' Yu */
 		for (int64_t i = 0; i < len; i++)
 			cblas_sscal(f, sqrtf(cm1[i]), Yu + i * f, 1);
@@ -212,7 +218,7 @@ als_solve_rows(const RecoCsr *R, int32_t begin, int32_t end,
 
 		if (p->cg_steps > 0)
 			solve_cg(G, Yu, cm1, len, f, lambda, p->cg_steps, x, t, r, pv, Ap);
-		else if (!solve_cholesky(G, Yu, cm1, len, f, lambda, x, t, A))
+		else if (!solve_cholesky(G, Yu, cm1, len, f, lambda, NULL, x, t, A))
 			return u;
 	}
 	return -1;
@@ -226,7 +232,7 @@ als_fold_in_floats(int factors, int64_t len)
 
 bool
 als_fold_in(const float *G, float *Yu, const float *w, int64_t len,
-			const AlsParams *p, float *x, float *scratch)
+			const float *prior, const AlsParams *p, float *x, float *scratch)
 {
 	int			f = p->factors;
 	float	   *A = scratch;
@@ -235,7 +241,7 @@ als_fold_in(const float *G, float *Yu, const float *w, int64_t len,
 
 	for (int64_t i = 0; i < len; i++)
 		cm1[i] = p->alpha * w[i];
-	return solve_cholesky(G, Yu, cm1, len, f, row_lambda(p, len), x, t, A);
+	return solve_cholesky(G, Yu, cm1, len, f, row_lambda(p, len), prior, x, t, A);
 }
 
 typedef struct SolveTask

@@ -65,12 +65,16 @@ extern int64_t als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t 
  * Fold one row in exactly against fixed factors: x = the solution of the
  * row's normal equation for its len interactions, whose factor rows are
  * gathered in Yu (len x f, overwritten) and whose weights are w.  This is
- * the online update of a user (implicit's recalculate_user).  scratch holds
+ * the online update of a user (implicit's recalculate_user).  With a prior
+ * (may be NULL) the regularisation pulls toward it instead of toward zero,
+ * (A + lambda I) x = b + lambda prior, so a row with little data stays near
+ * its prior and data takes over as it accumulates.  scratch holds
  * als_fold_in_floats() floats.  False if the system is not positive definite.
  */
 extern size_t als_fold_in_floats(int factors, int64_t len);
 extern bool als_fold_in(const float *G, float *Yu, const float *w, int64_t len,
-						const AlsParams *p, float *x, float *scratch);
+						const float *prior, const AlsParams *p, float *x,
+						float *scratch);
 
 /*
  * Weighted squared error of the model plus the regularisation term, divided

@@ -224,7 +224,7 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	{
 		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
 
-		if (!als_fold_in(m->gram, Yu, wu, known, &m->params.als, x, scratch))
+		if (!als_fold_in(m->gram, Yu, wu, known, NULL, &m->params.als, x, scratch))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("fold-in of user %lld in model \"%s\" is not positive definite",

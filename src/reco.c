@@ -138,3 +138,13 @@ reco_check_memory(double bytes, const char *what)
 						bytes / (1024.0 * 1024.0), what, limit / (1024.0 * 1024.0)),
 				 errhint("Raise reco.max_train_memory if the server has the memory, or train with fewer factors or on fewer events.")));
 }
+
+/* qsort/bsearch order of int64 values */
+int
+reco_cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}

@@ -26,6 +26,7 @@ extern int	reco_max_history;
 extern char *reco_table(const char *name);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
+extern int	reco_cmp_int64(const void *a, const void *b);
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6
@@ -114,5 +115,9 @@ extern void reco_model_item(const RecoModel *m, const float *Yt, int32 idx,
 							float *out);
 extern const float *reco_model_unit_items(RecoModel *m);
 extern const int32 *reco_model_popular(RecoModel *m);
+
+/* coldstart.c: attribute vectors for untouched catalogue items */
+extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,
+							 int64 **ids, float **Y);
 
 #endif

@@ -76,6 +76,8 @@ static int
 solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr prior_plan = NULL;
+	float	   *prior = NULL;
 	int			f = m->factors;
 	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
 	float	   *Xi;
@@ -94,12 +96,41 @@ solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "reco: could not prepare the item refresh query");
 	}
+	if (prior_plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		prior_plan = SPI_prepare(psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+										  "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
+										  reco_table("reco_item_factors")), 2, types);
+		if (prior_plan == NULL || SPI_keepplan(prior_plan) != 0)
+			elog(ERROR, "reco: could not prepare the item prior query");
+	}
+	/* an item that entered through its attributes is pulled toward them */
+	if (SPI_execute_plan(prior_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (VARSIZE_ANY_EXHDR(b) == sizeof(float) * f)
+		{
+			prior = palloc(sizeof(float) * f);
+			memcpy(prior, VARDATA_ANY(b), sizeof(float) * f);
+		}
+	}
 	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reco: reading the users of item %lld failed", (long long) item_id);
 	n = SPI_processed;
 	memset(y, 0, sizeof(float) * f);
 	if (n == 0)
+	{
+		if (prior != NULL)
+			memcpy(y, prior, sizeof(float) * f);
 		return 0;
+	}
 	Xi = palloc(sizeof(float) * f * n);
 	w = palloc(sizeof(float) * n);
 	for (uint64 i = 0; i < n; i++)
@@ -114,7 +145,7 @@ solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	scratch = palloc(sizeof(float) * als_fold_in_floats(f, n));
-	if (!als_fold_in(XtX, Xi, w, n, &m->params.als, y, scratch))
+	if (!als_fold_in(XtX, Xi, w, n, prior, &m->params.als, y, scratch))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("refresh of item %lld in model \"%s\" is not positive definite",
@@ -135,25 +166,30 @@ refresh_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
 }
 
 /*
- * reco_refresh(model): apply the queued events to the item side.  Returns
- * (events, items, new_items, seconds).
+ * reco_refresh(model): apply the queued events to the item side and give
+ * untouched catalogue items attribute vectors.  Returns (events, items,
+ * new_items, cold_items, seconds).
  */
 Datum
 reco_refresh(PG_FUNCTION_ARGS)
 {
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	TupleDesc	tupdesc;
-	Datum		result[4];
-	bool		nulls[4] = {0};
+	Datum		result[5];
+	bool		nulls[5] = {0};
 	instr_time	start;
 	instr_time	now;
 	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, FLOAT4OID, BYTEAOID};
+	Oid			cold_types[4] = {INT8OID, TEXTOID, INT8OID, BYTEAOID};
 	Datum		values[5];
 	RecoModel  *m;
 	int			f;
 	int64		events = 0;
 	int64		n_touched;
 	int64		n_new = 0;
+	int64		n_cold;
+	int64	   *cold_ids;
+	float	   *Ycold;
 	int64	   *touched;
 	float	   *XtX;
 	float	   *Ynew;
@@ -195,7 +231,8 @@ reco_refresh(PG_FUNCTION_ARGS)
 		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 
-	if (n_touched > 0)
+	n_cold = reco_cold_start(m, touched, n_touched, &cold_ids, &Ycold);
+	if (n_touched > 0 || n_cold > 0)
 	{
 		char	   *upsert = psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
 									  "VALUES ($1, $3, $4, $5) ON CONFLICT (version_id, item_id) "
@@ -223,8 +260,22 @@ reco_refresh(PG_FUNCTION_ARGS)
 			refresh_exec(upsert, 5, types, values, SPI_OK_INSERT);
 		}
 
+		/* catalogue items nobody touched yet: their attribute vector, also as prior */
+		for (int64 i = 0; i < n_cold; i++)
+		{
+			bytea	   *b = palloc(VARHDRSZ + sizeof(float) * f);
+
+			SET_VARSIZE(b, VARHDRSZ + sizeof(float) * f);
+			memcpy(VARDATA(b), Ycold + i * f, sizeof(float) * f);
+			values[2] = Int64GetDatum(cold_ids[i]);
+			values[3] = PointerGetDatum(b);
+			refresh_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
+								  "VALUES ($1, $3, 0, $4, $4)", reco_table("reco_item_factors")),
+						 4, cold_types, values, SPI_OK_INSERT);
+		}
+
 		/* the new item Gram: every item, touched ones with their new factors */
-		n_all = m->n_items + (int32) n_new;
+		n_all = m->n_items + (int32) (n_new + n_cold);
 		Yall = palloc_extended(sizeof(float) * (Size) n_all * f, MCXT_ALLOC_HUGE);
 		for (int32 i = 0; i < m->n_items; i++)
 			reco_model_item(m, m->Yt, i, Yall + (int64) i * f);
@@ -235,6 +286,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 
 			memcpy(Yall + row * f, Ynew + i * f, sizeof(float) * f);
 		}
+		memcpy(Yall + (int64) (m->n_items + n_new) * f, Ycold, sizeof(float) * f * n_cold);
 		G = palloc(sizeof(float) * f * f);
 		als_gram(Yall, n_all, f, G);
 		gb = palloc(VARHDRSZ + sizeof(float) * f * f);
@@ -263,6 +315,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	result[0] = Int64GetDatum(events);
 	result[1] = Int64GetDatum(n_touched);
 	result[2] = Int64GetDatum(n_new);
-	result[3] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(now));
+	result[3] = Int64GetDatum(n_cold);
+	result[4] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(now));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), result, nulls)));
 }

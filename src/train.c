@@ -114,15 +114,6 @@ merge_triplets(RecoTriplets *t)
 			t->rows[t->n++] = t->rows[i];
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* Dense index of id in the sorted ids[0..n) (it is known to be there) */
 static int32
 dense_index(const int64 *ids, int64 n, int64 id)
@@ -223,7 +214,7 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 			user_ids[nu++] = t->rows[i].user;
 		item_ids[i] = t->rows[i].item;
 	}
-	qsort(item_ids, t->n, sizeof(int64), cmp_int64);
+	qsort(item_ids, t->n, sizeof(int64), reco_cmp_int64);
 	for (int64 i = 0; i < t->n; i++)
 		if (ni == 0 || item_ids[ni - 1] != item_ids[i])
 			item_ids[ni++] = item_ids[i];

@@ -213,12 +213,27 @@ test_als(void)
 		als_solve_rows(&Rui, 0, 1, X, Y, G, &p, scratch);
 		for (int64_t i = 0; i < len; i++)
 			memcpy(Yu + i * F, Y + ui_idx[ui_ptr[0] + i] * F, sizeof(float) * F);
-		check(als_fold_in(G, Yu, ui_dat + ui_ptr[0], len, &p, x, fs), "als: fold-in solves");
+		check(als_fold_in(G, Yu, ui_dat + ui_ptr[0], len, NULL, &p, x, fs), "als: fold-in solves");
 		for (int j = 0; j < F; j++)
 			d += fabs(x[j] - X[j]);
 		check(d < 1e-4, "als: fold-in equals the exact row solve");
 		free(Yu);
 		free(fs);
+	}
+
+	/* with no data and a strong pull, the fold-in lands on its prior */
+	{
+		AlsParams	q = p;
+		float		prior[F], x[F], fs[F * F + 2];
+		double		d = 0.0;
+
+		q.regularization = 1e5f;
+		for (int j = 0; j < F; j++)
+			prior[j] = (float) j / F - 0.5f;
+		check(als_fold_in(G, NULL, NULL, 0, prior, &q, x, fs), "als: fold-in with a prior solves");
+		for (int j = 0; j < F; j++)
+			d += fabs(x[j] - prior[j]);
+		check(d < 1e-2, "als: a row without data stays at its prior");
 	}
 
 	/* the same seed gives the same start */
