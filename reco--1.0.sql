@@ -92,7 +92,6 @@ CREATE TABLE @extschema@.reco_user_factors (
 	weights     real[] NOT NULL,
 	PRIMARY KEY (version_id, user_id)
 );
-CREATE INDEX reco_user_factors_items_idx ON @extschema@.reco_user_factors USING gin (items);
 COMMENT ON TABLE @extschema@.reco_user_factors IS
 	'User side of a version: float4 factors as bytea, and the user''s interactions (item ids and summed weights).';
 

@@ -64,7 +64,8 @@ reco_drop_model(PG_FUNCTION_ARGS)
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(model)};
-	const char *const weights[] = {"reco_user_factors", "reco_item_factors", "reco_model_blob"};
+	const char *const weights[] = {"reco_user_factors", "reco_item_factors", "reco_model_blob",
+	"reco_pending"};
 
 	SPI_connect();
 	require_model(model);

@@ -15,6 +15,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -27,11 +28,26 @@ PG_FUNCTION_INFO_V1(reco_refresh);
 
 #define GRAM_BATCH 4096
 
-/* X'X over every user row of the version, f x f with both triangles */
-static float *
-user_gram(int64 version_id, int f)
+/* The users of one touched item, gathered during the pass over all users */
+typedef struct ItemUsers
 {
-	char	   *sql = psprintf("SELECT factors FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1",
+	int			n;
+	int			cap;
+	float	   *X;				/* n x f user factors */
+	float	   *w;				/* the item's weight in each user's history */
+} ItemUsers;
+
+/*
+ * One pass over every user row of the version: X'X (f x f, both triangles)
+ * and, for each touched item (sorted ids), the users whose history has it.
+ * One sequential pass instead of an index probe per item.
+ */
+static float *
+user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
+		  ItemUsers *users)
+{
+	char	   *sql = psprintf("SELECT factors, items, weights FROM %s "
+							   "WHERE version_id OPERATOR(pg_catalog.=) $1",
 							   reco_table("reco_user_factors"));
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(version_id)};
@@ -47,14 +63,46 @@ user_gram(int64 version_id, int f)
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
-														  SPI_tuptable->tupdesc, 1, &isnull));
+			bytea	   *b = DatumGetByteaPP(SPI_getbinval(tup, desc, 1, &isnull));
+			Datum	   *items;
+			Datum	   *weights;
+			bool	   *nulls;
+			int			n;
 
 			if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * f)
 				elog(ERROR, "reco: a user of version %lld has malformed factors",
 					 (long long) version_id);
 			memcpy(X + i * f, VARDATA_ANY(b), sizeof(float) * f);
+
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
+							  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
+							  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
+			for (int h = 0; h < n; h++)
+			{
+				int64		id = DatumGetInt64(items[h]);
+				int64	   *hit = bsearch(&id, touched, n_touched, sizeof(int64), reco_cmp_int64);
+				ItemUsers  *u;
+
+				if (hit == NULL)
+					continue;
+				u = &users[hit - touched];
+				if (u->n == u->cap)
+				{
+					u->cap = Max(16, u->cap * 2);
+					u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
+						: palloc(sizeof(float) * f * u->cap);
+					u->w = u->w ? repalloc_huge(u->w, sizeof(float) * u->cap)
+						: palloc(sizeof(float) * u->cap);
+				}
+				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
+				u->w[u->n++] = DatumGetFloat4(weights[h]);
+			}
+			pfree(items);
+			pfree(weights);
 		}
 		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
 					1.0f, X, f, 1.0f, G, f);
@@ -69,33 +117,19 @@ user_gram(int64 version_id, int f)
 }
 
 /*
- * Re-solve one item against the users who have it in their history; y gets
- * the new factors.  Returns the number of such users.
+ * Re-solve one item against its users (gathered by user_pass); y gets the
+ * new factors.  An item that entered through its attributes is pulled
+ * toward that prior.
  */
-static int
-solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
+static void
+solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y)
 {
-	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr prior_plan = NULL;
-	float	   *prior = NULL;
 	int			f = m->factors;
 	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
-	float	   *Xi;
-	float	   *w;
+	float	   *prior = NULL;
 	float	   *scratch;
-	uint64		n;
 
-	if (plan == NULL)
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		plan = SPI_prepare(psprintf("SELECT factors, weights[pg_catalog.array_position(items, $2)] "
-									"FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-									"AND items OPERATOR(pg_catalog.@>) ARRAY[$2]",
-									reco_table("reco_user_factors")), 2, types);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "reco: could not prepare the item refresh query");
-	}
 	if (prior_plan == NULL)
 	{
 		Oid			types[2] = {INT8OID, INT8OID};
@@ -106,7 +140,6 @@ solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
 		if (prior_plan == NULL || SPI_keepplan(prior_plan) != 0)
 			elog(ERROR, "reco: could not prepare the item prior query");
 	}
-	/* an item that entered through its attributes is pulled toward them */
 	if (SPI_execute_plan(prior_plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
 	if (SPI_processed == 1)
@@ -121,40 +154,21 @@ solve_item(RecoModel *m, int64 item_id, const float *XtX, float *y)
 			memcpy(prior, VARDATA_ANY(b), sizeof(float) * f);
 		}
 	}
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reco: reading the users of item %lld failed", (long long) item_id);
-	n = SPI_processed;
 	memset(y, 0, sizeof(float) * f);
-	if (n == 0)
+	if (u->n == 0)
 	{
 		if (prior != NULL)
 			memcpy(y, prior, sizeof(float) * f);
-		return 0;
+		return;
 	}
-	Xi = palloc(sizeof(float) * f * n);
-	w = palloc(sizeof(float) * n);
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc, 1, &isnull));
-
-		memcpy(Xi + i * f, VARDATA_ANY(b), sizeof(float) * f);
-		w[i] = DatumGetFloat4(SPI_getbinval(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-	scratch = palloc(sizeof(float) * als_fold_in_floats(f, n));
-	if (!als_fold_in(XtX, Xi, w, n, prior, &m->params.als, y, scratch))
+	scratch = palloc(sizeof(float) * als_fold_in_floats(f, u->n));
+	if (!als_fold_in(XtX, u->X, u->w, u->n, prior, &m->params.als, y, scratch))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("refresh of item %lld in model \"%s\" is not positive definite",
 						(long long) item_id, m->name),
 				 errhint("Retrain with a larger \"regularization\".")));
-	pfree(Xi);
-	pfree(w);
 	pfree(scratch);
-	return (int) n;
 }
 
 /* Run a statement that must succeed with the given result code */
@@ -192,6 +206,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	float	   *Ycold;
 	int64	   *touched;
 	float	   *XtX;
+	ItemUsers  *users;
 	float	   *Ynew;
 	float	   *Yall;
 	float	   *G;
@@ -240,22 +255,21 @@ reco_refresh(PG_FUNCTION_ARGS)
 									  reco_table("reco_item_factors"));
 		int32		n_all;
 
-		XtX = user_gram(m->version_id, f);
+		users = palloc0(sizeof(ItemUsers) * Max(n_touched, 1));
+		XtX = user_pass(m->version_id, f, touched, n_touched, users);
 		Ynew = palloc(sizeof(float) * f * n_touched);
 		for (int64 i = 0; i < n_touched; i++)
 		{
 			float	   *y = Ynew + i * f;
 			bytea	   *b = palloc(VARHDRSZ + sizeof(float) * f);
-			int			users;
-
 			CHECK_FOR_INTERRUPTS();
-			users = solve_item(m, touched[i], XtX, y);
+			solve_item(m, touched[i], &users[i], XtX, y);
 			if (reco_model_item_index(m, touched[i]) < 0)
 				n_new++;
 			SET_VARSIZE(b, VARHDRSZ + sizeof(float) * f);
 			memcpy(VARDATA(b), y, sizeof(float) * f);
 			values[2] = Int64GetDatum(touched[i]);
-			values[3] = Float4GetDatum((float) users);
+			values[3] = Float4GetDatum((float) users[i].n);
 			values[4] = PointerGetDatum(b);
 			refresh_exec(upsert, 5, types, values, SPI_OK_INSERT);
 		}
