@@ -16,6 +16,6 @@ bash scripts/setup.sh
 echo "demo: running scripts/demo.sql on a throwaway PostgreSQL 15 cluster"
 # -X: ignore ~/.psqlrc; -q: no command tags; demo.sql reads its data file
 # relative to the repository root, the current directory here
-pg_virtualenv -v 15 psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql
+env -u PGPORT -u PGHOST -u PGDATABASE pg_virtualenv -v 15 psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql
 
 echo "demo: done in $(( $(date +%s) - start )) s (throwaway cluster removed)"

@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-pg_virtualenv -v 15 bash test/run.sh
+# a throwaway cluster on a port of its own, whatever PG* the caller has set
+env -u PGPORT -u PGHOST -u PGDATABASE pg_virtualenv -v 15 bash test/run.sh
