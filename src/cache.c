@@ -80,7 +80,6 @@ load_items(RecoModel *m, int64 expected)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			bytea	   *b;
 			float	   *y;
 
 			if (n == cap)
@@ -92,13 +91,9 @@ load_items(RecoModel *m, int64 expected)
 			}
 			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			b = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
-			if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * f)
-				elog(ERROR, "reco: item %lld of version %lld has %zu bytes of factors, expected %zu",
-					 (long long) m->item_ids[n], (long long) m->version_id,
-					 (size_t) VARSIZE_ANY_EXHDR(b), sizeof(float) * f);
 			y = Y + (int64) n * f;
-			memcpy(y, VARDATA_ANY(b), sizeof(float) * f);
+			memcpy(y, reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), f, "item factors"),
+				   sizeof(float) * f);
 			for (int j = 0; j < f; j++)
 				if (isnan(y[j]) || isinf(y[j]))
 					ereport(ERROR,
@@ -144,13 +139,9 @@ load_globals(RecoModel *m)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (!isnull)
 	{
-		bytea	   *b = DatumGetByteaPP(d);
-
-		if (VARSIZE_ANY_EXHDR(b) != bytes)
-			elog(ERROR, "reco: the Gram matrix of version %lld has %zu bytes, expected %zu",
-				 (long long) m->version_id, (size_t) VARSIZE_ANY_EXHDR(b), bytes);
 		m->gram = MemoryContextAlloc(m->mcxt, bytes);
-		memcpy(m->gram, VARDATA_ANY(b), bytes);
+		memcpy(m->gram, reco_bytea_floats(d, (int64) m->factors * m->factors,
+										  "the Gram matrix"), bytes);
 	}
 }
 
@@ -280,7 +271,6 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 {
 	Datum		values[2];
 	bool		isnull;
-	bytea	   *b;
 
 	if (user_plan == NULL)
 	{
@@ -299,13 +289,9 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	if (SPI_processed == 0)
 		return false;
 
-	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-									  SPI_tuptable->tupdesc, 1, &isnull));
-	if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * m->factors)
-		elog(ERROR, "reco: user %lld of version %lld has %zu bytes of factors, expected %zu",
-			 (long long) user_id, (long long) m->version_id,
-			 (size_t) VARSIZE_ANY_EXHDR(b), sizeof(float) * m->factors);
-	memcpy(x, VARDATA_ANY(b), sizeof(float) * m->factors);
+	memcpy(x, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  1, &isnull), m->factors, "user factors"),
+		   sizeof(float) * m->factors);
 	/* a user whose events are all on items without factors yet: unknown */
 	for (int j = 0; j < m->factors; j++)
 		if (x[j] != 0.0f)

@@ -124,8 +124,7 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 			return;
 		}
 		/* a new user: an empty row, which a concurrent first event may beat */
-		values[2] = PointerGetDatum(palloc0(VARHDRSZ + sizeof(float) * m->factors));
-		SET_VARSIZE(DatumGetPointer(values[2]), VARHDRSZ + sizeof(float) * m->factors);
+		values[2] = PointerGetDatum(reco_floats_bytea(NULL, m->factors));
 		if (create_plan == NULL)
 			online_plan(&create_plan,
 						psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
@@ -165,7 +164,6 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	Datum		values[7];
 	Oid			types[7] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
 	INT8OID, FLOAT4OID};
-	bytea	   *fb;
 
 	if (w == 0.0)
 		return false;
@@ -217,9 +215,7 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 		reco_model_item(m, m->Yt, idx, Yu + (int64) known * f);
 		wu[known++] = hist_w[i];
 	}
-	fb = palloc0(VARHDRSZ + sizeof(float) * f);
-	SET_VARSIZE(fb, VARHDRSZ + sizeof(float) * f);
-	x = (float *) VARDATA(fb);
+	x = palloc0(sizeof(float) * f);
 	if (known > 0)
 	{
 		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
@@ -234,7 +230,7 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 
 	values[0] = Int64GetDatum(m->version_id);
 	values[1] = Int64GetDatum(user_id);
-	values[2] = PointerGetDatum(fb);
+	values[2] = PointerGetDatum(reco_floats_bytea(x, f));
 	{
 		Datum	   *id = palloc(sizeof(Datum) * Max(len - first, 1));
 		Datum	   *wd = palloc(sizeof(Datum) * Max(len - first, 1));

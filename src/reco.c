@@ -139,6 +139,32 @@ reco_check_memory(double bytes, const char *what)
 				 errhint("Raise reco.max_train_memory if the server has the memory, or train with fewer factors or on fewer events.")));
 }
 
+/* A bytea holding n floats, or n zeros when v is NULL */
+bytea *
+reco_floats_bytea(const float *v, int64 n)
+{
+	bytea	   *b = palloc0(VARHDRSZ + sizeof(float) * n);
+
+	SET_VARSIZE(b, VARHDRSZ + sizeof(float) * n);
+	if (v != NULL)
+		memcpy(VARDATA(b), v, sizeof(float) * n);
+	return b;
+}
+
+/* The n floats a bytea datum holds; anything else is corrupt model data */
+const float *
+reco_bytea_floats(Datum d, int64 n, const char *what)
+{
+	bytea	   *b = DatumGetByteaPP(d);
+
+	if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s hold %zu bytes, expected %zu", what,
+						(size_t) VARSIZE_ANY_EXHDR(b), (size_t) (sizeof(float) * n))));
+	return (const float *) VARDATA_ANY(b);
+}
+
 /* qsort/bsearch order of int64 values */
 int
 reco_cmp_int64(const void *a, const void *b)

@@ -27,6 +27,8 @@ extern char *reco_table(const char *name);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
+extern bytea *reco_floats_bytea(const float *v, int64 n);
+extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6

@@ -66,16 +66,13 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			bytea	   *b = DatumGetByteaPP(SPI_getbinval(tup, desc, 1, &isnull));
 			Datum	   *items;
 			Datum	   *weights;
 			bool	   *nulls;
 			int			n;
 
-			if (VARSIZE_ANY_EXHDR(b) != sizeof(float) * f)
-				elog(ERROR, "reco: a user of version %lld has malformed factors",
-					 (long long) version_id);
-			memcpy(X + i * f, VARDATA_ANY(b), sizeof(float) * f);
+			memcpy(X + i * f, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f,
+												"user factors"), sizeof(float) * f);
 
 			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
 							  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
@@ -145,14 +142,11 @@ solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
-		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1, &isnull));
 
-		if (VARSIZE_ANY_EXHDR(b) == sizeof(float) * f)
-		{
-			prior = palloc(sizeof(float) * f);
-			memcpy(prior, VARDATA_ANY(b), sizeof(float) * f);
-		}
+		prior = palloc(sizeof(float) * f);
+		memcpy(prior, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													  1, &isnull), f, "an item prior"),
+			   sizeof(float) * f);
 	}
 	memset(y, 0, sizeof(float) * f);
 	if (u->n == 0)
@@ -210,7 +204,6 @@ reco_refresh(PG_FUNCTION_ARGS)
 	float	   *Ynew;
 	float	   *Yall;
 	float	   *G;
-	bytea	   *gb;
 	bool		isnull;
 	MemoryContext mcxt;
 	MemoryContext old;
@@ -261,28 +254,21 @@ reco_refresh(PG_FUNCTION_ARGS)
 		for (int64 i = 0; i < n_touched; i++)
 		{
 			float	   *y = Ynew + i * f;
-			bytea	   *b = palloc(VARHDRSZ + sizeof(float) * f);
 			CHECK_FOR_INTERRUPTS();
 			solve_item(m, touched[i], &users[i], XtX, y);
 			if (reco_model_item_index(m, touched[i]) < 0)
 				n_new++;
-			SET_VARSIZE(b, VARHDRSZ + sizeof(float) * f);
-			memcpy(VARDATA(b), y, sizeof(float) * f);
 			values[2] = Int64GetDatum(touched[i]);
 			values[3] = Float4GetDatum((float) users[i].n);
-			values[4] = PointerGetDatum(b);
+			values[4] = PointerGetDatum(reco_floats_bytea(y, f));
 			refresh_exec(upsert, 5, types, values, SPI_OK_INSERT);
 		}
 
 		/* catalogue items nobody touched yet: their attribute vector, also as prior */
 		for (int64 i = 0; i < n_cold; i++)
 		{
-			bytea	   *b = palloc(VARHDRSZ + sizeof(float) * f);
-
-			SET_VARSIZE(b, VARHDRSZ + sizeof(float) * f);
-			memcpy(VARDATA(b), Ycold + i * f, sizeof(float) * f);
 			values[2] = Int64GetDatum(cold_ids[i]);
-			values[3] = PointerGetDatum(b);
+			values[3] = PointerGetDatum(reco_floats_bytea(Ycold + i * f, f));
 			refresh_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
 								  "VALUES ($1, $3, 0, $4, $4)", reco_table("reco_item_factors")),
 						 4, cold_types, values, SPI_OK_INSERT);
@@ -303,10 +289,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 		memcpy(Yall + (int64) (m->n_items + n_new) * f, Ycold, sizeof(float) * f * n_cold);
 		G = palloc(sizeof(float) * f * f);
 		als_gram(Yall, n_all, f, G);
-		gb = palloc(VARHDRSZ + sizeof(float) * f * f);
-		SET_VARSIZE(gb, VARHDRSZ + sizeof(float) * f * f);
-		memcpy(VARDATA(gb), G, sizeof(float) * f * f);
-		values[4] = PointerGetDatum(gb);
+		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
 		refresh_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
 							  "AND name OPERATOR(pg_catalog.=) 'gram'",
 							  reco_table("reco_model_blob")),

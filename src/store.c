@@ -28,17 +28,6 @@ store_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
 		elog(ERROR, "reco: SPI_execute_with_args returned %d for \"%s\"", rc, sql);
 }
 
-/* A bytea holding n floats */
-static bytea *
-floats_bytea(const float *v, int n)
-{
-	bytea	   *b = palloc(VARHDRSZ + sizeof(float) * n);
-
-	SET_VARSIZE(b, VARHDRSZ + sizeof(float) * n);
-	memcpy(VARDATA(b), v, sizeof(float) * n);
-	return b;
-}
-
 /*
  * Create the model's registry row if it is new and lock it, so that two
  * trainings of one model queue up instead of racing.  Returns the stored
@@ -109,7 +98,7 @@ reco_store_items(int64 version_id, int32 n, const int64 *ids,
 		{
 			idd[i] = Int64GetDatum(ids[start + i]);
 			popd[i] = Float4GetDatum(popularity[start + i]);
-			fd[i] = PointerGetDatum(floats_bytea(Y + (int64) (start + i) * f, f));
+			fd[i] = PointerGetDatum(reco_floats_bytea(Y + (int64) (start + i) * f, f));
 		}
 		values[0] = Int64GetDatum(version_id);
 		values[1] = PointerGetDatum(construct_array(idd, cnt, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -168,7 +157,7 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 			int32		u = start + i;
 
 			idd[i] = Int64GetDatum(ids[u]);
-			fd[i] = PointerGetDatum(floats_bytea(X + (int64) u * f, f));
+			fd[i] = PointerGetDatum(reco_floats_bytea(X + (int64) u * f, f));
 			/* 1-based slice bounds; an empty slice when s > e */
 			sd[i] = Int32GetDatum((int32) (R->indptr[u] - first + 1));
 			ed[i] = Int32GetDatum((int32) (R->indptr[u + 1] - first));
