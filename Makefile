@@ -22,7 +22,7 @@ PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
 REGRESS = schema train serve agg online errors
 REGRESS_OPTS = --inputdir=.
-ISOLATION = online_same_user online_same_item refresh_race
+ISOLATION = online_same_user online_same_item refresh_race cache_follows
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

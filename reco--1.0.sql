@@ -149,6 +149,19 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_user_factors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_item_factors', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_model_blob', '');
 
+CREATE FUNCTION @extschema@.reco_registry_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'reco_registry_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_registry_changed() IS
+	'Statement trigger on the registry tables: tells every backend''s model cache to look the registry up again.';
+CREATE TRIGGER reco_model_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.reco_model
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_registry_changed();
+CREATE TRIGGER reco_model_version_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.reco_model_version
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_registry_changed();
+
 ----------------------------------------------------------------------
 -- Training
 ----------------------------------------------------------------------

@@ -13,11 +13,13 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -26,8 +28,49 @@
 #define LOAD_BATCH 10000
 
 static HTAB *models = NULL;
+
+/*
+ * The registry generation: bumped whenever a relcache invalidation names
+ * reco_model or reco_model_version.  Statement triggers on both tables send
+ * one on every change (reco_registry_changed), at commit to other backends
+ * and at the next command (or on rollback) to this one, so an entry checked
+ * at the current generation needs no registry lookup.
+ */
+static uint64 registry_generation = 1;
+static Oid	registry_relids[2] = {InvalidOid, InvalidOid};
+
+PG_FUNCTION_INFO_V1(reco_registry_changed);
 static SPIPlanPtr model_plan = NULL;
 static SPIPlanPtr user_plan = NULL;
+
+/* Relcache invalidation callback: does it concern the registry? */
+static void
+registry_invalidated(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == registry_relids[0] || relid == registry_relids[1])
+		registry_generation++;
+}
+
+/* Register the callback (from _PG_init) */
+void
+reco_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(registry_invalidated, (Datum) 0);
+}
+
+/* Statement trigger on the registry tables: tell every backend's cache */
+Datum
+reco_registry_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("reco_registry_changed: not called by trigger manager")));
+	CacheInvalidateRelcache(td->tg_relation);
+	return PointerGetDatum(NULL);
+}
 
 /* Prepare a statement once per backend */
 static SPIPlanPtr
@@ -164,10 +207,22 @@ reco_model_get(const char *name)
 	RecoModel  *m;
 	RecoModel	fresh;
 
+	uint64		generation = registry_generation;	/* before any lookup */
+
 	if (strlen(name) >= sizeof(key))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name)));
+
+	/* nothing in the registry changed since this entry was checked */
+	memset(key, 0, sizeof(key));
+	strlcpy(key, name, sizeof(key));
+	if (models != NULL && OidIsValid(registry_relids[0]))
+	{
+		m = hash_search(models, key, HASH_FIND, &found);
+		if (m != NULL && m->checked == generation)
+			return m;
+	}
 
 	if (model_plan == NULL)
 	{
@@ -213,12 +268,15 @@ reco_model_get(const char *name)
 		ctl.entrysize = sizeof(RecoModel);
 		models = hash_create("reco models", 16, &ctl, HASH_ELEM | HASH_STRINGS);
 	}
-	memset(key, 0, sizeof(key));
-	strlcpy(key, name, sizeof(key));
+	registry_relids[0] = reco_table_oid("reco_model");
+	registry_relids[1] = reco_table_oid("reco_model_version");
 	m = hash_search(models, key, HASH_FIND, &found);
 	if (m != NULL && m->version_id == version_id && m->revision == revision &&
 		m->trained == trained)
+	{
+		m->checked = generation;
 		return m;
+	}
 
 	/* build the new entry aside; install it only once complete */
 	memset(&fresh, 0, sizeof(fresh));
@@ -226,6 +284,7 @@ reco_model_get(const char *name)
 	fresh.version_id = version_id;
 	fresh.revision = revision;
 	fresh.trained = trained;
+	fresh.checked = generation;
 	fresh.factors = factors;
 	fresh.mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco model cache",
 									   ALLOCSET_DEFAULT_SIZES);

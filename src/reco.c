@@ -7,6 +7,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "utils/builtins.h"
@@ -69,6 +70,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("reco");
 
+	reco_cache_init();
+
 	/* our own threads split the rows; BLAS calls stay single-threaded */
 	openblas_set_num_threads(1);
 }
@@ -112,6 +115,15 @@ reco_table(const char *name)
 		schema = MemoryContextStrdup(TopMemoryContext, nsp);
 	}
 	return quote_qualified_identifier(schema, name);
+}
+
+/* OID of one of the extension's tables (InvalidOid if it is gone) */
+Oid
+reco_table_oid(const char *name)
+{
+	Oid			nsp = get_namespace_oid(get_namespace_name(extension_schema()), true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
 /* Reject a k outside [1, RECO_MAX_K] */

@@ -24,6 +24,7 @@ extern int	reco_max_history;
 
 /* reco.c: helpers every part uses */
 extern char *reco_table(const char *name);
+extern Oid	reco_table_oid(const char *name);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
@@ -95,6 +96,7 @@ typedef struct RecoModel
 	int64		version_id;
 	int64		revision;
 	TimestampTz trained;		/* tells versions of a re-created extension apart */
+	uint64		checked;		/* registry generation this entry was checked at */
 	int			factors;
 	int32		n_items;
 	int64	   *item_ids;		/* ascending */
@@ -107,6 +109,7 @@ typedef struct RecoModel
 	MemoryContext mcxt;
 } RecoModel;
 
+extern void reco_cache_init(void);
 extern RecoModel *reco_model_get(const char *name);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
