@@ -72,20 +72,6 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* Prepare a statement once per backend */
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-	if (plan == NULL)
-		elog(ERROR, "reco: SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "reco: SPI_keepplan failed");
-	return plan;
-}
-
 /*
  * Read the item side of a version into m->mcxt: ids, popularity and the
  * factor-major matrix.  Factors must be native float4 and finite.
@@ -228,7 +214,7 @@ reco_model_get(const char *name)
 	{
 		Oid			types[1] = {TEXTOID};
 
-		model_plan = keep_plan(psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
+		model_plan = reco_keep_plan(psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
 										"FROM %s m LEFT JOIN %s v "
 										"ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
 										"WHERE m.name OPERATOR(pg_catalog.=) $1",
@@ -335,7 +321,7 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	{
 		Oid			types[2] = {INT8OID, INT8OID};
 
-		user_plan = keep_plan(psprintf("SELECT factors, items FROM %s "
+		user_plan = reco_keep_plan(psprintf("SELECT factors, items FROM %s "
 									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
 									   "AND user_id OPERATOR(pg_catalog.=) $2",
 									   reco_table("reco_user_factors")),

@@ -39,8 +39,6 @@ static LocalTransactionId online_models_lxid = InvalidLocalTransactionId;
 static TimestampTz online_models_stmt = 0;
 static CommandId online_models_cid = InvalidCommandId;
 
-static SPIPlanPtr online_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types);
-
 /*
  * Names of the online models trained on reco_event.  The registry is read
  * again whenever the statement or its command id moves (any write, such as
@@ -58,8 +56,7 @@ event_models(void)
 		return online_models;
 
 	if (models_plan == NULL)
-		online_plan(&models_plan,
-					psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
+		models_plan = reco_keep_plan(psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
 							 "AND active_version IS NOT NULL ORDER BY name",
 							 reco_table("reco_model")), 0, NULL);
 	if (SPI_execute_plan(models_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
@@ -75,21 +72,6 @@ event_models(void)
 	online_models_stmt = GetCurrentStatementStartTimestamp();
 	online_models_cid = GetCurrentCommandId(false);
 	return online_models;
-}
-
-/* Prepare a statement once per backend */
-static SPIPlanPtr
-online_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "reco: could not prepare \"%s\"", sql);
-		*plan = p;
-	}
-	return *plan;
 }
 
 /*
@@ -109,8 +91,7 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
 		if (lock_plan == NULL)
-			online_plan(&lock_plan,
-						psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+			lock_plan = reco_keep_plan(psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
 								 "AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 								 reco_table("reco_user_factors")), 2, types);
 		if (SPI_execute_plan(lock_plan, values, NULL, false, 1) != SPI_OK_SELECT)
@@ -126,8 +107,7 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 		/* a new user: an empty row, which a concurrent first event may beat */
 		values[2] = PointerGetDatum(reco_floats_bytea(NULL, m->factors));
 		if (create_plan == NULL)
-			online_plan(&create_plan,
-						psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
+			create_plan = reco_keep_plan(psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
 								 "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
 								 reco_table("reco_user_factors")), 3, types);
 		if (SPI_execute_plan(create_plan, values, NULL, false, 0) != SPI_OK_INSERT)
@@ -250,8 +230,7 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 
 	/* the new user row, and the event queued for reco_refresh, in one statement */
 	if (write_plan == NULL)
-		online_plan(&write_plan,
-					psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
+		write_plan = reco_keep_plan(psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
 							 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
 							 "RETURNING 1) "
 							 "INSERT INTO %s (version_id, user_id, item_id, weight) SELECT $1, $2, $6, $7 FROM u",

@@ -10,6 +10,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -124,6 +125,31 @@ reco_table_oid(const char *name)
 	Oid			nsp = get_namespace_oid(get_namespace_name(extension_schema()), true);
 
 	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/* Prepare a statement and keep it for the life of the backend */
+SPIPlanPtr
+reco_keep_plan(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "reco: SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "reco: SPI_keepplan failed for \"%s\"", sql);
+	return plan;
+}
+
+/* Run a read-write statement with parameters; anything unexpected is a bug */
+void
+reco_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
+										   false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "reco: SPI_execute_with_args returned %d for \"%s\"", rc, sql);
 }
 
 /* Reject a k outside [1, RECO_MAX_K] */

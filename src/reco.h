@@ -6,6 +6,7 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
@@ -25,6 +26,9 @@ extern int	reco_max_history;
 /* reco.c: helpers every part uses */
 extern char *reco_table(const char *name);
 extern Oid	reco_table_oid(const char *name);
+extern SPIPlanPtr reco_keep_plan(const char *sql, int nargs, Oid *types);
+extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
+					  int expect);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);

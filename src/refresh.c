@@ -131,11 +131,9 @@ solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y
 	{
 		Oid			types[2] = {INT8OID, INT8OID};
 
-		prior_plan = SPI_prepare(psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-										  "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
-										  reco_table("reco_item_factors")), 2, types);
-		if (prior_plan == NULL || SPI_keepplan(prior_plan) != 0)
-			elog(ERROR, "reco: could not prepare the item prior query");
+		prior_plan = reco_keep_plan(psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+											 "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
+											 reco_table("reco_item_factors")), 2, types);
 	}
 	if (SPI_execute_plan(prior_plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
@@ -163,14 +161,6 @@ solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y
 						(long long) item_id, m->name),
 				 errhint("Retrain with a larger \"regularization\".")));
 	pfree(scratch);
-}
-
-/* Run a statement that must succeed with the given result code */
-static void
-refresh_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
-{
-	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) != expect)
-		elog(ERROR, "reco: refresh statement failed: %s", sql);
 }
 
 /*
@@ -218,7 +208,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	/* one refresh (or training) of a model at a time */
 	values[0] = Int64GetDatum(0);
 	values[1] = CStringGetTextDatum(model);
-	refresh_exec(psprintf("SELECT active_version FROM %s WHERE name OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+	reco_exec(psprintf("SELECT active_version FROM %s WHERE name OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 						  reco_table("reco_model")),
 				 2, types, values, SPI_OK_SELECT);
 	m = reco_model_get(model);
@@ -226,7 +216,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 
 	/* take the queue: rows committed from now on wait for the next refresh */
 	values[0] = Int64GetDatum(m->version_id);
-	refresh_exec(psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+	reco_exec(psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
 						  "RETURNING item_id) "
 						  "SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
 						  reco_table("reco_pending")),
@@ -261,7 +251,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 			values[2] = Int64GetDatum(touched[i]);
 			values[3] = Float4GetDatum((float) users[i].n);
 			values[4] = PointerGetDatum(reco_floats_bytea(y, f));
-			refresh_exec(upsert, 5, types, values, SPI_OK_INSERT);
+			reco_exec(upsert, 5, types, values, SPI_OK_INSERT);
 		}
 
 		/* catalogue items nobody touched yet: their attribute vector, also as prior */
@@ -269,7 +259,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 		{
 			values[2] = Int64GetDatum(cold_ids[i]);
 			values[3] = PointerGetDatum(reco_floats_bytea(Ycold + i * f, f));
-			refresh_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
+			reco_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
 								  "VALUES ($1, $3, 0, $4, $4)", reco_table("reco_item_factors")),
 						 4, cold_types, values, SPI_OK_INSERT);
 		}
@@ -290,14 +280,14 @@ reco_refresh(PG_FUNCTION_ARGS)
 		G = palloc(sizeof(float) * f * f);
 		als_gram(Yall, n_all, f, G);
 		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
-		refresh_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
+		reco_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
 							  "AND name OPERATOR(pg_catalog.=) 'gram'",
 							  reco_table("reco_model_blob")),
 					 5, types, values, SPI_OK_UPDATE);
 
 		/* a new revision: every backend reloads the item side on its next call */
 		values[2] = Int64GetDatum(n_all);
-		refresh_exec(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
+		reco_exec(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
 							  "n_items = $3 WHERE version_id OPERATOR(pg_catalog.=) $1",
 							  reco_table("reco_model_version"), reco_table("reco_version_seq")),
 					 3, types, values, SPI_OK_UPDATE);

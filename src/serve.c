@@ -95,11 +95,7 @@ mark_query(const RecoModel *m, SPIPlanPtr plan, Datum *args, uint8 *bits)
 static SPIPlanPtr
 catalogue_plan(const char *fmt, int nargs, Oid *types)
 {
-	SPIPlanPtr	plan = SPI_prepare(psprintf(fmt, reco_table("reco_item")), nargs, types);
-
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "reco: could not prepare a catalogue query");
-	return plan;
+	return reco_keep_plan(psprintf(fmt, reco_table("reco_item")), nargs, types);
 }
 
 /*

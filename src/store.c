@@ -17,17 +17,6 @@
 
 #define STORE_BATCH 4096
 
-/* Run a statement with parameters; fail loudly on anything unexpected */
-static void
-store_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL,
-										   false, 0);
-
-	if (rc != expect)
-		elog(ERROR, "reco: SPI_execute_with_args returned %d for \"%s\"", rc, sql);
-}
-
 /*
  * Create the model's registry row if it is new and lock it, so that two
  * trainings of one model queue up instead of racing.  Returns the stored
@@ -44,11 +33,11 @@ reco_model_lock(const char *model, const char *algorithm)
 
 	sql = psprintf("INSERT INTO %s (name, algorithm) VALUES ($1, $2) "
 				   "ON CONFLICT (name) DO NOTHING", reco_table("reco_model"));
-	store_exec(sql, 2, types, values, SPI_OK_INSERT);
+	reco_exec(sql, 2, types, values, SPI_OK_INSERT);
 
 	sql = psprintf("SELECT params FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 				   reco_table("reco_model"));
-	store_exec(sql, 1, types, values, SPI_OK_SELECT);
+	reco_exec(sql, 1, types, values, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "reco: model row vanished");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -63,7 +52,7 @@ reco_version_id_next(void)
 							   reco_table("reco_version_seq"));
 	bool		isnull;
 
-	store_exec(sql, 0, NULL, NULL, SPI_OK_SELECT);
+	reco_exec(sql, 0, NULL, NULL, SPI_OK_SELECT);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -104,7 +93,7 @@ reco_store_items(int64 version_id, int32 n, const int64 *ids,
 		values[1] = PointerGetDatum(construct_array(idd, cnt, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		values[2] = PointerGetDatum(construct_array(popd, cnt, FLOAT4OID, 4, true, TYPALIGN_INT));
 		values[3] = PointerGetDatum(construct_array(fd, cnt, BYTEAOID, -1, false, TYPALIGN_INT));
-		store_exec(sql, 4, types, values, SPI_OK_INSERT);
+		reco_exec(sql, 4, types, values, SPI_OK_INSERT);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch);
 	}
@@ -174,7 +163,7 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 		values[4] = PointerGetDatum(construct_array(itd, (int) total, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		values[5] = PointerGetDatum(construct_array(wd, (int) total, FLOAT4OID, 4, true, TYPALIGN_INT));
 		values[6] = PointerGetDatum(construct_array(ed, cnt, INT4OID, 4, true, TYPALIGN_INT));
-		store_exec(sql, 7, types, values, SPI_OK_INSERT);
+		reco_exec(sql, 7, types, values, SPI_OK_INSERT);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch);
 	}
@@ -196,7 +185,7 @@ reco_store_blob(int64 version_id, const char *name, const void *data, Size len)
 	values[0] = Int64GetDatum(version_id);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = PointerGetDatum(b);
-	store_exec(sql, 3, types, values, SPI_OK_INSERT);
+	reco_exec(sql, 3, types, values, SPI_OK_INSERT);
 }
 
 /* Record a finished version; returns its number within the model */
@@ -226,7 +215,7 @@ reco_store_version(int64 version_id, const char *model, const char *algorithm,
 	values[6] = Int64GetDatum(items);
 	values[7] = Int64GetDatum(nnz);
 	values[8] = JsonbPGetDatum(metrics);
-	store_exec(sql, 9, types, values, SPI_OK_INSERT_RETURNING);
+	reco_exec(sql, 9, types, values, SPI_OK_INSERT_RETURNING);
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -249,5 +238,5 @@ reco_model_set_active(const char *model, int64 version_id, Jsonb *params,
 	values[1] = Int64GetDatum(version_id);
 	values[2] = JsonbPGetDatum(params);
 	values[3] = CStringGetTextDatum(source);
-	store_exec(sql, 4, types, values, SPI_OK_UPDATE);
+	reco_exec(sql, 4, types, values, SPI_OK_UPDATE);
 }
