@@ -34,6 +34,7 @@ SELECT q AS statement, pg_temp.sqlstate_of(q) AS sqlstate FROM (VALUES
 	($$SELECT reco_online_update(1, 1, 'view', 'NaN', 'shop')$$),
 	($$SELECT reco_online_update(1, 1, 'view', 1, 'missing')$$),
 	($$SELECT reco_online_trigger()$$),
+	($$SELECT reco_registry_changed()$$),
 	($$SELECT reco_refresh('missing')$$),
 	($$SELECT reco_activate('shop', 99)$$),
 	($$SELECT reco_activate('missing', 1)$$),
