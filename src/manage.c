@@ -19,10 +19,9 @@ require_model(const char *model)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(model)};
 
-	if (SPI_execute_with_args(psprintf("SELECT 1 FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-									   reco_table("reco_model")),
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: model lookup failed");
+	reco_exec(psprintf("SELECT 1 FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+					   reco_table("reco_model")),
+			  1, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -46,8 +45,7 @@ reco_activate(PG_FUNCTION_ARGS)
 				   "WHERE m.name OPERATOR(pg_catalog.=) $1 AND v.model OPERATOR(pg_catalog.=) $1 "
 				   "AND v.version OPERATOR(pg_catalog.=) $2",
 				   reco_table("reco_model"), reco_table("reco_model_version"));
-	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "reco: activation failed");
+	reco_exec(sql, 2, types, values, SPI_OK_UPDATE);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -76,14 +74,12 @@ reco_drop_model(PG_FUNCTION_ARGS)
 								   "AND v.model OPERATOR(pg_catalog.=) $1",
 								   reco_table(weights[i]), reco_table("reco_model_version"));
 
-		if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "reco: dropping weights failed");
+		reco_exec(sql, 1, types, values, SPI_OK_DELETE);
 	}
 	/* versions follow through ON DELETE CASCADE */
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
-									   reco_table("reco_model")),
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "reco: dropping the model failed");
+	reco_exec(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
+					   reco_table("reco_model")),
+			  1, types, values, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
