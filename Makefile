@@ -6,12 +6,17 @@ OBJS = \
 	src/cache.o \
 	src/coldstart.o \
 	src/csr.o \
+	src/evaluate.o \
+	src/events.o \
+	src/explain.o \
 	src/manage.o \
+	src/metrics.o \
 	src/online.o \
 	src/params.o \
 	src/reco.o \
 	src/refresh.o \
 	src/serve.o \
+	src/split.o \
 	src/store.o \
 	src/topk.o \
 	src/train.o
@@ -20,7 +25,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online errors
+REGRESS = schema train serve agg online evaluate errors
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item refresh_race cache_follows
 
@@ -36,11 +41,11 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 
 # The numerical core is hot: let the compiler vectorize it.
-src/als.o src/topk.o src/csr.o: override CFLAGS += -O3
+src/als.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
 
 # Unit tests of the numerical core, built without the server
-CORE_SRCS = test/core_test.c src/als.c src/csr.c src/topk.c
-test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/topk.h
+CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/topk.c
+test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h
 	$(CC) -O2 -Wall -Wextra -Werror $(shell pkg-config --cflags openblas) -o $@ $(CORE_SRCS) $(shell pkg-config --libs openblas) -lm
 
 .PHONY: core-test

@@ -276,6 +276,14 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.reco_similar_items(bigint, int, text) IS
 	'The k items most similar to an item (cosine of item factors): "customers who bought this also bought".';
 
+CREATE FUNCTION @extschema@.reco_explain(user_id bigint, item_id bigint,
+	model text DEFAULT 'default', k int DEFAULT 10)
+RETURNS TABLE (item_id bigint, contribution real, share real, rank int)
+AS 'MODULE_PATHNAME', 'reco_explain'
+LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.reco_explain(bigint, bigint, text, int) IS
+	'Why an item scores as it does for a user: the k past items contributing most to the score of the user''s exact fold-in, with their share of it (the ALS decomposition of Hu, Koren & Volinsky); no rows for an unknown user.';
+
 ----------------------------------------------------------------------
 -- Online learning
 ----------------------------------------------------------------------
@@ -325,6 +333,61 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.reco_drop_model(text) IS
 	'Remove a model with all its versions and weights.';
 
+CREATE FUNCTION @extschema@.reco_drop_version(model text, version int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'reco_drop_version'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_drop_version(text, int) IS
+	'Remove one version of a model with its weights; the version being served cannot be dropped.';
+
+CREATE FUNCTION @extschema@.reco_prune_versions(model text, keep int DEFAULT 3)
+RETURNS int
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+AS $$
+DECLARE
+	v int;
+	dropped int := 0;
+BEGIN
+	IF keep < 0 THEN
+		RAISE EXCEPTION 'keep must not be negative' USING ERRCODE = '22023';
+	END IF;
+	FOR v IN
+		SELECT x.version FROM @extschema@.reco_model_version x
+		JOIN @extschema@.reco_model m ON m.name OPERATOR(pg_catalog.=) x.model
+		WHERE x.model OPERATOR(pg_catalog.=) reco_prune_versions.model
+		  AND x.version_id OPERATOR(pg_catalog.<>) m.active_version
+		ORDER BY x.version DESC OFFSET keep
+	LOOP
+		PERFORM @extschema@.reco_drop_version(model, v);
+		dropped := dropped + 1;
+	END LOOP;
+	RETURN dropped;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reco_prune_versions(text, int) IS
+	'Drop all but the newest keep versions of a model besides the one served; returns how many were dropped.';
+
+CREATE FUNCTION @extschema@.reco_compare(model text, version_a int, version_b int,
+	test text, k int DEFAULT 10)
+RETURNS TABLE (metric text, a double precision, b double precision,
+	difference double precision)
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+AS $$
+	SELECT v.metric, v.a, v.b, v.b OPERATOR(pg_catalog.-) v.a
+	FROM @extschema@.reco_evaluate(model, test, k, version_a) x,
+		@extschema@.reco_evaluate(model, test, k, version_b) y,
+		LATERAL (VALUES (1, 'users', x.users::float8, y.users::float8),
+			(2, 'precision', x.precision, y.precision), (3, 'recall', x.recall, y.recall),
+			(4, 'ndcg', x.ndcg, y.ndcg), (5, 'map', x.map, y.map),
+			(6, 'hit_rate', x.hit_rate, y.hit_rate), (7, 'mrr', x.mrr, y.mrr),
+			(8, 'auc', x.auc, y.auc), (9, 'coverage', x.coverage, y.coverage),
+			(10, 'rmse', x.rmse, y.rmse), (11, 'mae', x.mae, y.mae)) AS v(n, metric, a, b)
+	WHERE v.a IS NOT NULL OR v.b IS NOT NULL
+	ORDER BY v.n
+$$;
+COMMENT ON FUNCTION @extschema@.reco_compare(text, int, int, text, int) IS
+	'Two versions of a model on the same held-out events: each metric of reco_evaluate for version a and b, and b - a.';
+
 CREATE VIEW @extschema@.reco_models AS
 SELECT m.name AS model, m.algorithm, v.version AS active_version,
 	v.factors, v.n_users AS users, v.n_items AS items,
@@ -337,3 +400,260 @@ LEFT JOIN @extschema@.reco_model_version v
 	ON v.version_id OPERATOR(pg_catalog.=) m.active_version;
 COMMENT ON VIEW @extschema@.reco_models IS
 	'One line per model: algorithm, the version served, its sizes and when it was trained.';
+
+----------------------------------------------------------------------
+-- Evaluation: splits, metrics, cross-validation, tuning
+----------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.reco_split(source text, method text DEFAULT 'stratified',
+	test_fraction double precision DEFAULT 0.25, seed int DEFAULT 42,
+	last_n int DEFAULT 1, cutoff timestamptz DEFAULT NULL)
+RETURNS TABLE (user_id bigint, item_id bigint, value real, ts timestamptz, test boolean)
+AS 'MODULE_PATHNAME', 'reco_split'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100000;
+COMMENT ON FUNCTION @extschema@.reco_split(text, text, double precision, int, int, timestamptz) IS
+	'Every event of the source query (user_id, item_id [, value [, ts]]) marked test or train, deterministically for a seed: random (a share of each user''s items), stratified (a share of each item''s users), temporal (at and after cutoff, or the latest test_fraction of events), last_n or leave_one_out (each user''s latest events, one always left to train on).';
+
+CREATE FUNCTION @extschema@.reco_folds(source text, folds int DEFAULT 5,
+	method text DEFAULT 'stratified', seed int DEFAULT 42)
+RETURNS TABLE (user_id bigint, item_id bigint, value real, ts timestamptz, fold int)
+AS 'MODULE_PATHNAME', 'reco_folds'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100000;
+COMMENT ON FUNCTION @extschema@.reco_folds(text, int, text, int) IS
+	'Every event of the source query with its cross-validation fold (0 to folds - 1): each user''s (random) or each item''s (stratified) pairs dealt evenly over the folds, deterministically for a seed.';
+
+CREATE FUNCTION @extschema@.reco_evaluate(model text, test text, k int DEFAULT 10,
+	version int DEFAULT NULL,
+	OUT users bigint, OUT "precision" double precision, OUT recall double precision,
+	OUT ndcg double precision, OUT map double precision, OUT hit_rate double precision,
+	OUT mrr double precision, OUT auc double precision, OUT coverage double precision,
+	OUT rmse double precision, OUT mae double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'reco_evaluate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_evaluate(text, text, int, int) IS
+	'Ranking metrics at k of a model version (default: the one served) on held-out events, given as a query returning (user_id, item_id [, rating]); means over the held-out users the version knows. Definitions in the README.';
+
+CREATE FUNCTION @extschema@.reco_evaluate_users(model text, test text, k int DEFAULT 10,
+	version int DEFAULT NULL)
+RETURNS TABLE (user_id bigint, relevant int, hits int, "precision" double precision,
+	recall double precision, ndcg double precision, ap double precision,
+	hit double precision, rr double precision, auc double precision)
+AS 'MODULE_PATHNAME', 'reco_evaluate_users'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@.reco_evaluate_users(text, text, int, int) IS
+	'reco_evaluate per held-out user, for drill-down: which users the model serves badly.';
+
+CREATE FUNCTION @extschema@.reco_evaluate_sampled(model text, test text, negatives text,
+	k int DEFAULT 10, version int DEFAULT NULL,
+	OUT cases bigint, OUT unscored bigint, OUT hit_rate double precision,
+	OUT ndcg double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'reco_evaluate_sampled'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_evaluate_sampled(text, text, text, int, int) IS
+	'The NCF protocol: each held-out (user_id, item_id) of the test query is ranked among the items the negatives query lists for that user; hit rate and nDCG at k, ties counted against the held-out item, unscorable cases as misses.';
+
+CREATE FUNCTION @extschema@.reco_cross_validate(source text, params jsonb DEFAULT '{}',
+	folds int DEFAULT 5, k int DEFAULT 10, method text DEFAULT 'stratified',
+	seed int DEFAULT 42)
+RETURNS TABLE (metric text, mean double precision, stddev double precision, n int)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+	scratch text := '_reco_cv_' || pg_catalog.pg_backend_pid();
+	progress text := pg_catalog.current_setting('reco.progress');
+	f int;
+	started timestamptz;
+	m record;
+BEGIN
+	IF folds IS NULL OR folds < 1 OR folds > 100 THEN
+		RAISE EXCEPTION 'folds must be between 1 and 100' USING ERRCODE = '22023';
+	END IF;
+	-- folds = 1 is a single holdout: one quarter of a four-way deal
+	CREATE TEMP TABLE reco_cv_events ON COMMIT DROP AS
+		SELECT f.user_id, f.item_id, f.value, f.fold
+		FROM @extschema@.reco_folds(source, CASE WHEN folds = 1 THEN 4 ELSE folds END, method, seed) f;
+	CREATE TEMP TABLE reco_cv_metrics (fold int, users bigint,
+		"precision" float8, recall float8, ndcg float8, map float8, hit_rate float8,
+		mrr float8, auc float8, coverage float8, rmse float8, mae float8) ON COMMIT DROP;
+
+	FOR f IN 0 .. folds - 1 LOOP
+		started := pg_catalog.clock_timestamp();
+		-- one line per fold is progress enough
+		PERFORM pg_catalog.set_config('reco.progress', 'off', true);
+		PERFORM @extschema@.reco_train_agg(e.user_id, e.item_id,
+				COALESCE(e.value, 1)::real, scratch, params)
+			FROM pg_temp.reco_cv_events e WHERE e.fold OPERATOR(pg_catalog.<>) f;
+		INSERT INTO pg_temp.reco_cv_metrics
+			SELECT f, e.* FROM @extschema@.reco_evaluate(scratch,
+				pg_catalog.format('SELECT user_id, item_id, value FROM pg_temp.reco_cv_events WHERE fold = %s', f),
+				k) e;
+		PERFORM @extschema@.reco_drop_model(scratch);
+		PERFORM pg_catalog.set_config('reco.progress', progress, true);
+		IF progress::boolean THEN
+			SELECT * INTO m FROM pg_temp.reco_cv_metrics c WHERE c.fold OPERATOR(pg_catalog.=) f;
+			RAISE NOTICE 'reco: fold %/%: nDCG@% %, % s', f + 1, folds, k,
+				pg_catalog.round(m.ndcg::numeric, 4),
+				pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started)::numeric, 2);
+		END IF;
+	END LOOP;
+	RETURN QUERY
+		SELECT v.metric, pg_catalog.avg(v.x), pg_catalog.stddev_samp(v.x), pg_catalog.count(v.x)::int
+		FROM pg_temp.reco_cv_metrics c,
+			LATERAL (VALUES (1, 'precision', c.precision), (2, 'recall', c.recall),
+				(3, 'ndcg', c.ndcg), (4, 'map', c.map), (5, 'hit_rate', c.hit_rate),
+				(6, 'mrr', c.mrr), (7, 'auc', c.auc), (8, 'coverage', c.coverage),
+				(9, 'rmse', c.rmse), (10, 'mae', c.mae)) AS v(n, metric, x)
+		GROUP BY v.n, v.metric
+		HAVING pg_catalog.count(v.x) OPERATOR(pg_catalog.>) 0
+		ORDER BY v.n;
+	DROP TABLE pg_temp.reco_cv_events, pg_temp.reco_cv_metrics;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reco_cross_validate(text, jsonb, int, int, text, int) IS
+	'k-fold cross-validation of ALS hyperparameters on the source query (user_id, item_id [, weight]): trains a scratch model per fold, evaluates it on the held-out fold at k, and returns each metric''s mean and standard deviation; folds = 1 is a single 75/25 holdout.';
+
+CREATE SEQUENCE @extschema@.reco_tune_seq;
+COMMENT ON SEQUENCE @extschema@.reco_tune_seq IS
+	'Numbers reco_tune runs.';
+
+CREATE TABLE @extschema@.reco_tune_trial (
+	tune_id     bigint NOT NULL,
+	trial       int NOT NULL,
+	model       text NOT NULL,
+	params      jsonb NOT NULL,
+	metric      text NOT NULL,
+	score       double precision,
+	stddev      double precision,
+	metrics     jsonb NOT NULL,
+	seconds     double precision NOT NULL,
+	created     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (tune_id, trial)
+);
+COMMENT ON TABLE @extschema@.reco_tune_trial IS
+	'Every trial of every reco_tune run: the full hyperparameters, the mean (score) and standard deviation of the metric tuned for, the means of all metrics, and the wall time.';
+
+CREATE FUNCTION @extschema@.reco_tune(model text, source text, grid jsonb,
+	fixed jsonb DEFAULT '{}', trials int DEFAULT NULL, folds int DEFAULT 5,
+	k int DEFAULT 10, metric text DEFAULT 'ndcg', method text DEFAULT 'stratified',
+	seed int DEFAULT 42, activate boolean DEFAULT true)
+RETURNS TABLE (tune_id bigint, trial int, params jsonb, score double precision,
+	stddev double precision, seconds double precision, best boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+	run bigint := pg_catalog.nextval('@extschema@.reco_tune_seq');
+	lower_better boolean := metric IN ('rmse', 'mae');
+	combos jsonb[] := ARRAY['{}'::jsonb];
+	name text;
+	vals jsonb;
+	t int := 0;
+	n int;
+	trial_params jsonb;
+	started timestamptz;
+	cv record;
+	best_trial int;
+	progress boolean := pg_catalog.current_setting('reco.progress')::boolean;
+BEGIN
+	IF metric NOT IN ('precision', 'recall', 'ndcg', 'map', 'hit_rate', 'mrr', 'auc',
+					  'coverage', 'rmse', 'mae') THEN
+		RAISE EXCEPTION 'unknown metric "%"', metric USING ERRCODE = '22023',
+			HINT = 'Metrics are precision, recall, ndcg, map, hit_rate, mrr, auc, coverage, rmse and mae.';
+	END IF;
+	IF grid IS NULL OR pg_catalog.jsonb_typeof(grid) OPERATOR(pg_catalog.<>) 'object' THEN
+		RAISE EXCEPTION 'grid must be a JSON object of parameter name to list of values'
+			USING ERRCODE = '22023', HINT = 'For example {"factors": [32, 64], "regularization": [0.5, 1.5]}.';
+	END IF;
+
+	-- every combination of the grid, in a stable order
+	FOR name, vals IN SELECT e.key, e.value FROM pg_catalog.jsonb_each(grid) e ORDER BY e.key LOOP
+		IF pg_catalog.jsonb_typeof(vals) OPERATOR(pg_catalog.<>) 'array'
+		   OR pg_catalog.jsonb_array_length(vals) OPERATOR(pg_catalog.=) 0 THEN
+			RAISE EXCEPTION 'grid entry "%" must be a non-empty list of values', name
+				USING ERRCODE = '22023';
+		END IF;
+		combos := ARRAY(SELECT c.c OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(name, v.v)
+						FROM pg_catalog.unnest(combos) WITH ORDINALITY c(c, i),
+							pg_catalog.jsonb_array_elements(vals) WITH ORDINALITY v(v, j)
+						ORDER BY c.i, v.j);
+	END LOOP;
+	-- random search: a seeded sample of the grid
+	IF trials IS NOT NULL AND trials OPERATOR(pg_catalog.<) pg_catalog.cardinality(combos) THEN
+		IF trials OPERATOR(pg_catalog.<) 1 THEN
+			RAISE EXCEPTION 'trials must be at least 1' USING ERRCODE = '22023';
+		END IF;
+		combos := ARRAY(SELECT c.c FROM pg_catalog.unnest(combos) c(c)
+						ORDER BY pg_catalog.md5(seed::text OPERATOR(pg_catalog.||) c.c::text)
+						LIMIT trials);
+	END IF;
+	n := pg_catalog.cardinality(combos);
+
+	FOREACH trial_params IN ARRAY combos LOOP
+		t := t + 1;
+		trial_params := fixed OPERATOR(pg_catalog.||) trial_params;
+		started := pg_catalog.clock_timestamp();
+		PERFORM pg_catalog.set_config('reco.progress', 'off', true);
+		SELECT pg_catalog.jsonb_object_agg(c.metric, c.mean) AS metrics,
+			pg_catalog.max(c.mean) FILTER (WHERE c.metric OPERATOR(pg_catalog.=) reco_tune.metric) AS score,
+			pg_catalog.max(c.stddev) FILTER (WHERE c.metric OPERATOR(pg_catalog.=) reco_tune.metric) AS stddev
+		INTO cv
+		FROM @extschema@.reco_cross_validate(source, trial_params, folds, k, method, seed) c;
+		PERFORM pg_catalog.set_config('reco.progress', progress::text, true);
+		INSERT INTO @extschema@.reco_tune_trial
+			(tune_id, trial, model, params, metric, score, stddev, metrics, seconds)
+		VALUES (run, t, reco_tune.model, trial_params, reco_tune.metric, cv.score, cv.stddev,
+			cv.metrics, EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started));
+		IF progress THEN
+			RAISE NOTICE 'reco: trial %/% %: %@% %', t, n, trial_params, reco_tune.metric, k,
+				pg_catalog.round(cv.score::numeric, 4);
+		END IF;
+	END LOOP;
+
+	SELECT x.trial INTO best_trial FROM @extschema@.reco_tune_trial x
+	WHERE x.tune_id OPERATOR(pg_catalog.=) run AND x.score IS NOT NULL
+	ORDER BY CASE WHEN lower_better THEN x.score ELSE -x.score END, x.trial
+	LIMIT 1;
+
+	-- the winner, trained on all the data, served from now on
+	IF activate AND best_trial IS NOT NULL THEN
+		PERFORM @extschema@.reco_train_agg(s.user_id, s.item_id, COALESCE(s.value, 1)::real,
+				reco_tune.model, x.params)
+		FROM @extschema@.reco_split(source, 'random', 0) s,
+			@extschema@.reco_tune_trial x
+		WHERE x.tune_id OPERATOR(pg_catalog.=) run AND x.trial OPERATOR(pg_catalog.=) best_trial;
+	END IF;
+
+	RETURN QUERY
+		SELECT x.tune_id, x.trial, x.params, x.score, x.stddev, x.seconds,
+			x.trial OPERATOR(pg_catalog.=) best_trial
+		FROM @extschema@.reco_tune_trial x
+		WHERE x.tune_id OPERATOR(pg_catalog.=) run
+		ORDER BY x.trial;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reco_tune(text, text, jsonb, jsonb, int, int, int, text, text, int, boolean) IS
+	'Grid search (or, with trials, a seeded random sample of the grid) over ALS hyperparameters, with those in fixed held constant, by cross-validation on the source query; every trial is recorded in reco_tune_trial, and the best is trained on all the data as the given model and activated.';
+
+CREATE VIEW @extschema@.reco_versions AS
+SELECT v.model, v.version, v.version_id OPERATOR(pg_catalog.=) m.active_version AS active,
+	v.algorithm, v.factors, v.n_users AS users, v.n_items AS items,
+	v.n_interactions AS interactions,
+	pg_catalog.pg_size_pretty(
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(u.*)), 0) FROM @extschema@.reco_user_factors u
+		  WHERE u.version_id OPERATOR(pg_catalog.=) v.version_id)
+		OPERATOR(pg_catalog.+)
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(i.*)), 0)
+		   FROM @extschema@.reco_item_factors i
+		  WHERE i.version_id OPERATOR(pg_catalog.=) v.version_id)
+		OPERATOR(pg_catalog.+)
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(b.*)), 0)
+		   FROM @extschema@.reco_model_blob b
+		  WHERE b.version_id OPERATOR(pg_catalog.=) v.version_id)) AS size,
+	v.trained,
+	(v.metrics OPERATOR(pg_catalog.->) 'loss' OPERATOR(pg_catalog.->) -1)::float8 AS final_loss,
+	v.params, v.metrics
+FROM @extschema@.reco_model_version v
+JOIN @extschema@.reco_model m ON m.name OPERATOR(pg_catalog.=) v.model;
+COMMENT ON VIEW @extschema@.reco_versions IS
+	'One line per trained version: whether it is served, its sizes and size on disk, when it was trained, its final training loss, its hyperparameters and training metrics (loss per iteration, seconds per phase).';

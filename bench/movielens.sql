@@ -1,7 +1,7 @@
 -- MovieLens 100K ranking quality under the Microsoft Recommenders protocol:
--- a 75/25 split stratified by item (each item's ratings shuffled with a seed,
--- the first 75% to training), every held-out rating relevant, top-k over all
--- items minus the user's training items, metrics averaged over test users.
+-- a 75/25 split stratified by item (reco_split, seeded), every held-out
+-- rating relevant, top-k over all items minus the user's training items,
+-- metrics averaged over test users (reco_evaluate).
 --
 -- Run as psql -f bench/movielens.sql < u.data (the ratings come on standard
 -- input).  psql variables: params (ALS jsonb), weight (SQL
@@ -18,9 +18,8 @@ CREATE TEMP TABLE ml (u bigint, i bigint, r int, t bigint);
 \copy ml FROM pstdin
 
 CREATE TEMP TABLE ml_split AS
-SELECT u, i, r, row_number() OVER w <= round(0.75 * count(*) OVER (PARTITION BY i)) AS train
-FROM ml
-WINDOW w AS (PARTITION BY i ORDER BY md5(:'seed' || ':' || u || ':' || i));
+SELECT user_id AS u, item_id AS i, value AS r, NOT test AS train
+FROM reco_split('SELECT u, i, r FROM ml', 'stratified', 0.25, :seed);
 
 SELECT count(*) FILTER (WHERE train) AS train_ratings,
 	count(*) FILTER (WHERE NOT train) AS test_ratings
@@ -32,43 +31,11 @@ FROM (SELECT (reco_train_agg(u, i, (:weight)::real, 'movielens_quality', :'param
 	  FROM ml_split WHERE train) t;
 \timing off
 
-CREATE TEMP TABLE test_users AS
-SELECT DISTINCT u FROM ml_split WHERE NOT train
-INTERSECT SELECT u FROM ml_split WHERE train;
-
-CREATE TEMP TABLE recs AS
-SELECT tu.u, r.item_id AS i, r.rank
-FROM test_users tu,
-	LATERAL reco_recommend(tu.u, :k, 'movielens_quality', available_only => false) r;
-
-CREATE TEMP TABLE per_user AS
-SELECT tu.u,
-	coalesce(h.hits, 0) AS hits,
-	rel.n AS relevant,
-	coalesce(h.dcg, 0) AS dcg,
-	(SELECT sum(1 / log(2, j + 1)) FROM generate_series(1, least(rel.n, :k)) j) AS idcg,
-	coalesce(h.ap, 0) / rel.n AS ap
-FROM test_users tu
-JOIN (SELECT u, count(*) AS n FROM ml_split WHERE NOT train GROUP BY u) rel USING (u)
-LEFT JOIN (
-	SELECT u, count(*) AS hits,
-		sum(1 / log(2, rank + 1)) AS dcg,
-		sum(hit_no::numeric / rank) AS ap
-	FROM (SELECT r.u, r.rank, row_number() OVER (PARTITION BY r.u ORDER BY r.rank) AS hit_no
-		  FROM recs r JOIN ml_split s ON s.u = r.u AND s.i = r.i AND NOT s.train) x
-	GROUP BY u
-) h USING (u);
-
 CREATE TEMP TABLE quality AS
-SELECT count(*) AS users,
-	avg(dcg / idcg) AS ndcg,
-	avg(hits::numeric / :k) AS precision,
-	avg(hits::numeric / relevant) AS recall,
-	avg(ap) AS map
-FROM per_user;
+SELECT * FROM reco_evaluate('movielens_quality', 'SELECT u, i FROM ml_split WHERE NOT train', :k);
 
-SELECT users, round(ndcg, 4) AS "nDCG@k", round(precision, 4) AS "P@k",
-	round(recall, 4) AS "R@k", round(map, 4) AS "MAP@k", :k AS k
+SELECT users, round(ndcg::numeric, 4) AS "nDCG@k", round(precision::numeric, 4) AS "P@k",
+	round(recall::numeric, 4) AS "R@k", round(map::numeric, 4) AS "MAP@k", :k AS k
 FROM quality;
 
 SET bench.min_ndcg = :min_ndcg;
@@ -78,11 +45,11 @@ DECLARE
 	q record;
 BEGIN
 	SELECT * INTO q FROM quality;
-	IF q.ndcg < current_setting('bench.min_ndcg')::numeric
-	   OR q.precision < current_setting('bench.min_precision')::numeric THEN
+	IF q.ndcg < current_setting('bench.min_ndcg')::float8
+	   OR q.precision < current_setting('bench.min_precision')::float8 THEN
 		RAISE EXCEPTION 'quality below the bar: nDCG % (need %), precision % (need %)',
-			round(q.ndcg, 4), current_setting('bench.min_ndcg'),
-			round(q.precision, 4), current_setting('bench.min_precision');
+			round(q.ndcg::numeric, 4), current_setting('bench.min_ndcg'),
+			round(q.precision::numeric, 4), current_setting('bench.min_precision');
 	END IF;
 END
 $$;

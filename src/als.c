@@ -154,6 +154,45 @@ solve_cg(const float *G, const float *Yu, const float *cm1, int64_t len,
 }
 
 /*
+ * Form the system matrix A = G + lambda I + Y_u' diag(c - 1) Y_u and factor
+ * it in place (Cholesky, lower in column-major terms); false if not SPD.
+ * The gathered rows Yu are scaled by sqrt(c - 1) on the way.
+ */
+static bool
+factor_system(const float *G, float *Yu, const float *cm1, int64_t len,
+			  int f, float lambda, float *A)
+{
+	int			n = f;
+	int			info;
+
+	memcpy(A, G, sizeof(float) * f * f);
+	for (int j = 0; j < f; j++)
+		A[j * f + j] += lambda;
+	if (len > 0)
+	{
+		for (int64_t i = 0; i < len; i++)
+			cblas_sscal(f, sqrtf(cm1[i]), Yu + i * f, 1);
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) len,
+					1.0f, Yu, f, 1.0f, A, f);
+	}
+	/* row-major upper is column-major lower */
+	spotrf_("L", &n, A, &n, &info);
+	return info == 0;
+}
+
+/* Solve A z = b in place in z, A as factor_system left it */
+static bool
+solve_factored(const float *A, int f, float *z)
+{
+	int			n = f;
+	int			one = 1;
+	int			info;
+
+	spotrs_("L", &n, &one, A, &n, z, &n, &info);
+	return info == 0;
+}
+
+/*
  * Exact solve: form the f x f system and factor it; false if not SPD.  A
  * prior (may be NULL) adds lambda * prior to the right-hand side.
  */
@@ -162,13 +201,6 @@ solve_cholesky(const float *G, float *Yu, const float *cm1, int64_t len,
 			   int f, float lambda, const float *prior, float *x, float *t,
 			   float *A)
 {
-	int			n = f;
-	int			one = 1;
-	int			info;
-
-	memcpy(A, G, sizeof(float) * f * f);
-	for (int j = 0; j < f; j++)
-		A[j * f + j] += lambda;
 	memset(x, 0, sizeof(float) * f);
 	if (prior != NULL)
 		cblas_saxpy(f, lambda, prior, 1, x, 1);
@@ -178,18 +210,9 @@ solve_cholesky(const float *G, float *Yu, const float *cm1, int64_t len,
 			t[i] = cm1[i] + 1.0f;
 		cblas_sgemv(CblasRowMajor, CblasTrans, (int) len, f, 1.0f, Yu, f,
 					t, 1, 1.0f, x, 1);
-		/* scale the gathered rows by sqrt(c - 1), then A += Yu' Yu */
-		for (int64_t i = 0; i < len; i++)
-			cblas_sscal(f, sqrtf(cm1[i]), Yu + i * f, 1);
-		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) len,
-					1.0f, Yu, f, 1.0f, A, f);
 	}
-	/* row-major upper is column-major lower */
-	spotrf_("L", &n, A, &n, &info);
-	if (info != 0)
-		return false;
-	spotrs_("L", &n, &one, A, &n, x, &n, &info);
-	return info == 0;
+	return factor_system(G, Yu, cm1, len, f, lambda, A) &&
+		solve_factored(A, f, x);
 }
 
 int64_t
@@ -242,6 +265,35 @@ als_fold_in(const float *G, float *Yu, const float *w, int64_t len,
 	for (int64_t i = 0; i < len; i++)
 		cm1[i] = p->alpha * w[i];
 	return solve_cholesky(G, Yu, cm1, len, f, row_lambda(p, len), prior, x, t, A);
+}
+
+size_t
+als_explain_floats(int factors, int64_t len)
+{
+	return (size_t) factors * factors + (size_t) factors + (size_t) len * (factors + 1);
+}
+
+bool
+als_explain(const float *G, const float *Yu, const float *w, int64_t len,
+			const float *y, const AlsParams *p, float *contrib, float *scratch)
+{
+	int			f = p->factors;
+	float	   *A = scratch;
+	float	   *z = A + f * f;
+	float	   *cm1 = z + f;
+	float	   *Ys = cm1 + len;
+
+	for (int64_t i = 0; i < len; i++)
+		cm1[i] = p->alpha * w[i];
+	memcpy(Ys, Yu, sizeof(float) * f * len);
+	memcpy(z, y, sizeof(float) * f);
+	if (!factor_system(G, Ys, cm1, len, f, row_lambda(p, len), A) ||
+		!solve_factored(A, f, z))
+		return false;
+	/* z = W^-1 y: item j contributes c_j y_j . z */
+	for (int64_t i = 0; i < len; i++)
+		contrib[i] = (cm1[i] + 1.0f) * cblas_sdot(f, Yu + i * f, 1, z, 1);
+	return true;
 }
 
 typedef struct SolveTask
@@ -368,4 +420,188 @@ als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
 	}
 	loss += penalty(Rui, X, p) + penalty(Riu, Y, p);
 	return loss / mass;
+}
+
+/*
+ * Explicit ratings.  Row vectors hold factors + 2 components so that a plain
+ * dot product predicts the rating: a user is [x, b_u, 1], an item [y, 1,
+ * mu + b_i].  The free components of a row are its factors and its own
+ * bias (slot f for users, f + 1 for items); the other bias slot is fixed.
+ */
+size_t
+als_explicit_scratch_floats(int factors, int64_t max_row)
+{
+	size_t		d = (size_t) factors + 1;
+
+	return d * d + 2 * d + (size_t) max_row * (d + 1);
+}
+
+void
+als_explicit_init(float *M, int64_t n, int factors, AlsSide side, float mean)
+{
+	int			d = factors + ALS_EXPLICIT_EXTRA;
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		float	   *w = M + i * d;
+
+		w[factors] = side == ALS_USERS ? 0.0f : 1.0f;
+		w[factors + 1] = side == ALS_USERS ? 1.0f : mean;
+	}
+}
+
+/* Least squares for one row's free components over its observed ratings */
+static bool
+solve_explicit_row(const RecoCsr *R, int32_t u, float *W, const float *O,
+				   const AlsParams *p, AlsSide side, float mean, float *scratch)
+{
+	int			f = p->factors;
+	int			d = f + 1;
+	int			stride = f + ALS_EXPLICIT_EXTRA;
+	int			own = side == ALS_USERS ? f : f + 1;	/* this row's bias slot */
+	int			other = side == ALS_USERS ? f + 1 : f;	/* fixed at 1 here */
+	int64_t		start = R->indptr[u];
+	int64_t		len = R->indptr[u + 1] - start;
+	float		lambda = row_lambda(p, len);
+	float	   *A = scratch;
+	float	   *w = A + d * d;
+	float	   *t = w + d;
+	float	   *Z = t + len;
+	float	   *row = W + (int64_t) u * stride;
+	int			n = d;
+	int			one = 1;
+	int			info;
+
+	/* features: the other side's factors and its 1; target: rating - its bias */
+	for (int64_t i = 0; i < len; i++)
+	{
+		const float *o = O + (int64_t) R->indices[start + i] * stride;
+
+		memcpy(Z + i * d, o, sizeof(float) * f);
+		Z[i * d + f] = o[own];
+		t[i] = R->data[start + i] - o[other];
+	}
+	memset(A, 0, sizeof(float) * d * d);
+	for (int j = 0; j < d; j++)
+		A[j * d + j] = lambda;
+	memset(w, 0, sizeof(float) * d);
+	if (side == ALS_ITEMS)
+		w[f] = lambda * mean;	/* the item bias is pulled toward the mean */
+	if (len > 0)
+	{
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, d, (int) len,
+					1.0f, Z, d, 1.0f, A, d);
+		cblas_sgemv(CblasRowMajor, CblasTrans, (int) len, d, 1.0f, Z, d,
+					t, 1, 1.0f, w, 1);
+	}
+	spotrf_("L", &n, A, &n, &info);
+	if (info != 0)
+		return false;
+	spotrs_("L", &n, &one, A, &n, w, &n, &info);
+	if (info != 0)
+		return false;
+	memcpy(row, w, sizeof(float) * f);
+	row[own] = w[f];
+	row[other] = 1.0f;
+	return true;
+}
+
+typedef struct ExplicitTask
+{
+	const RecoCsr *R;
+	int32_t		begin;
+	int32_t		end;
+	float	   *W;
+	const float *O;
+	const AlsParams *p;
+	AlsSide		side;
+	float		mean;
+	float	   *scratch;
+	int64_t		bad;
+} ExplicitTask;
+
+static void *
+explicit_task(void *arg)
+{
+	ExplicitTask *t = arg;
+
+	t->bad = -1;
+	for (int32_t u = t->begin; u < t->end; u++)
+		if (!solve_explicit_row(t->R, u, t->W, t->O, t->p, t->side, t->mean, t->scratch))
+		{
+			t->bad = u;
+			break;
+		}
+	return NULL;
+}
+
+int64_t
+als_solve_explicit_parallel(const RecoCsr *R, int32_t begin, int32_t end,
+							float *W, const float *O, const AlsParams *p,
+							AlsSide side, float mean, float **scratch,
+							int nthreads)
+{
+	ExplicitTask tasks[64];
+	pthread_t	threads[64];
+	int			started[64] = {0};
+	int64_t		bad = -1;
+
+	if (nthreads > 64)
+		nthreads = 64;
+	if (nthreads < 1 || end - begin < 2 * nthreads)
+		nthreads = 1;
+	/* rows are independent: equal shares of rows are enough here */
+	for (int t = 0; t < nthreads; t++)
+		tasks[t] = (ExplicitTask) {R, begin + (int32_t) ((int64_t) (end - begin) * t / nthreads),
+			begin + (int32_t) ((int64_t) (end - begin) * (t + 1) / nthreads),
+		W, O, p, side, mean, scratch[t], -1};
+	for (int t = 1; t < nthreads; t++)
+		started[t] = pthread_create(&threads[t], NULL, explicit_task, &tasks[t]) == 0;
+	explicit_task(&tasks[0]);
+	for (int t = 1; t < nthreads; t++)
+	{
+		if (started[t])
+			pthread_join(threads[t], NULL);
+		else
+			explicit_task(&tasks[t]);
+	}
+	for (int t = 0; t < nthreads; t++)
+		if (tasks[t].bad >= 0 && (bad < 0 || tasks[t].bad < bad))
+			bad = tasks[t].bad;
+	return bad;
+}
+
+double
+als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu, const float *X,
+				  const float *Y, const AlsParams *p, float mean)
+{
+	int			f = p->factors;
+	int			stride = f + ALS_EXPLICIT_EXTRA;
+	double		loss = 0.0;
+
+	for (int32_t u = 0; u < Rui->nrows; u++)
+	{
+		const float *x = X + (int64_t) u * stride;
+		int64_t		len = Rui->indptr[u + 1] - Rui->indptr[u];
+		double		norm = (double) x[f] * x[f];
+
+		for (int64_t i = Rui->indptr[u]; i < Rui->indptr[u + 1]; i++)
+		{
+			double		e = Rui->data[i] -
+				cblas_sdot(stride, x, 1, Y + (int64_t) Rui->indices[i] * stride, 1);
+
+			loss += e * e;
+		}
+		norm += cblas_sdot(f, x, 1, x, 1);
+		loss += row_lambda(p, len) * norm;
+	}
+	for (int32_t i = 0; i < Riu->nrows; i++)
+	{
+		const float *y = Y + (int64_t) i * stride;
+		int64_t		len = Riu->indptr[i + 1] - Riu->indptr[i];
+		double		b = (double) y[f + 1] - mean;
+
+		loss += row_lambda(p, len) * (cblas_sdot(f, y, 1, y, 1) + b * b);
+	}
+	return Rui->indptr[Rui->nrows] > 0 ? loss / Rui->indptr[Rui->nrows] : 0.0;
 }

@@ -77,11 +77,61 @@ extern bool als_fold_in(const float *G, float *Yu, const float *w, int64_t len,
 						float *scratch);
 
 /*
+ * Explain a fold-in score (Hu, Koren & Volinsky 2008, section 5; implicit's
+ * explain): with W the row's system matrix, the score of an item y is
+ * y' W^-1 sum_j c_j y_j, so interaction j contributes c_j y_j' W^-1 y.
+ * Fills contrib[len]; Yu (len x f) is left intact.  scratch holds
+ * als_explain_floats() floats.  False if W is not positive definite.
+ */
+extern size_t als_explain_floats(int factors, int64_t len);
+extern bool als_explain(const float *G, const float *Yu, const float *w,
+						int64_t len, const float *y, const AlsParams *p,
+						float *contrib, float *scratch);
+
+/*
  * Weighted squared error of the model plus the regularisation term, divided
  * by the total confidence mass (the loss implicit reports).
  */
 extern double als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
 					   const float *X, const float *Y, const float *G,
 					   const AlsParams *p, float *scratch);
+
+/*
+ * Explicit ratings (ALS-WR, Zhou et al. 2008, with user and item biases).
+ * Row vectors hold factors + ALS_EXPLICIT_EXTRA components laid out so that
+ * a plain dot product is the predicted rating: a user is [x, b_u, 1], an
+ * item [y, 1, mu + b_i], mu the mean rating.  A half-step re-solves each
+ * row's factors and own bias by regularised least squares over its observed
+ * ratings only (the item bias is pulled toward mu instead of 0).
+ */
+#define ALS_EXPLICIT_EXTRA 2
+
+typedef enum AlsSide
+{
+	ALS_USERS,
+	ALS_ITEMS
+} AlsSide;
+
+/* Floats of scratch one thread of als_solve_explicit_parallel needs. */
+extern size_t als_explicit_scratch_floats(int factors, int64_t max_row);
+
+/* Set the fixed components of n rows (their factors are left as they are). */
+extern void als_explicit_init(float *M, int64_t n, int factors, AlsSide side,
+							  float mean);
+
+/*
+ * Re-solve rows [begin, end) of W (the side named) against the other side O
+ * over nthreads threads.  Returns the first row whose system was not
+ * positive definite, or -1.
+ */
+extern int64_t als_solve_explicit_parallel(const RecoCsr *R, int32_t begin, int32_t end,
+										   float *W, const float *O, const AlsParams *p,
+										   AlsSide side, float mean, float **scratch,
+										   int nthreads);
+
+/* Squared error over the observed ratings plus the penalty, per rating. */
+extern double als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu,
+								const float *X, const float *Y,
+								const AlsParams *p, float mean);
 
 #endif

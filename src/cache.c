@@ -285,6 +285,47 @@ reco_model_get(const char *name)
 	return m;
 }
 
+/*
+ * A given version of a model, read afresh into the current memory context
+ * and not cached: evaluation and comparison of versions not being served.
+ */
+RecoModel *
+reco_model_version_load(const char *name, int32 version)
+{
+	char	   *sql = psprintf("SELECT version_id, revision, factors, n_items, trained FROM %s "
+							   "WHERE model OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
+							   reco_table("reco_model_version"));
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int64		n_items;
+	RecoModel  *m;
+
+	/* the usual errors for a missing or untrained model */
+	(void) reco_model_get(name);
+	reco_exec(sql, 2, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has no version %d", name, version),
+				 errhint("SELECT version FROM reco_versions WHERE model = '%s' lists them.", name)));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	m = palloc0(sizeof(RecoModel));
+	strlcpy(m->name, name, sizeof(m->name));
+	m->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	m->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	m->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	m->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	m->mcxt = CurrentMemoryContext;
+	load_items(m, n_items);
+	load_globals(m);
+	return m;
+}
+
 /* Dense index of an item in the cached version, or -1 */
 int32
 reco_model_item_index(const RecoModel *m, int64 item_id)
@@ -304,6 +345,20 @@ reco_model_item_index(const RecoModel *m, int64 item_id)
 			hi = mid - 1;
 	}
 	return -1;
+}
+
+/* Index of an item that must be in the model, or a clear error */
+int32
+reco_model_known_item(const RecoModel *m, int64 item_id)
+{
+	int32		idx = reco_model_item_index(m, item_id);
+
+	if (idx < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("item %lld is not in model \"%s\"", (long long) item_id, m->name),
+				 errhint("Only items with interactions at training time have factors; retrain to include new items.")));
+	return idx;
 }
 
 /*
@@ -375,12 +430,15 @@ reco_model_unit_items(RecoModel *m)
 	int			f = m->factors;
 	int32		n = m->n_items;
 
+	/* a rating model's two bias components say nothing about likeness */
+	int			latent = m->params.explicit_ratings ? m->params.als.factors : f;
+
 	if (m->Yt_unit == NULL)
 	{
 		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
 		double	   *norm = palloc0(sizeof(double) * Max(n, 1));
 
-		for (int j = 0; j < f; j++)
+		for (int j = 0; j < latent; j++)
 			for (int32 i = 0; i < n; i++)
 			{
 				double		v = m->Yt[(int64) j * n + i];
@@ -391,7 +449,7 @@ reco_model_unit_items(RecoModel *m)
 			norm[i] = norm[i] > 0.0 ? 1.0 / sqrt(norm[i]) : 0.0;
 		for (int j = 0; j < f; j++)
 			for (int32 i = 0; i < n; i++)
-				u[(int64) j * n + i] = (float) (m->Yt[(int64) j * n + i] * norm[i]);
+				u[(int64) j * n + i] = j < latent ? (float) (m->Yt[(int64) j * n + i] * norm[i]) : 0.0f;
 		pfree(norm);
 		m->Yt_unit = u;
 	}

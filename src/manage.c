@@ -1,6 +1,6 @@
 /*
- * manage.c - model management: activating a version (rollback) and dropping
- * a model
+ * manage.c - model management: activating a version (rollback), dropping a
+ * version or a whole model
  */
 #include "reco.h"
 
@@ -11,6 +11,7 @@
 
 PG_FUNCTION_INFO_V1(reco_activate);
 PG_FUNCTION_INFO_V1(reco_drop_model);
+PG_FUNCTION_INFO_V1(reco_drop_version);
 
 /* Error unless the model exists */
 static void
@@ -55,6 +56,30 @@ reco_activate(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * Delete the weights and registry rows of a model's versions: one version,
+ * or all of them when version is 0
+ */
+static void
+delete_versions(const char *model, int32 version)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
+	const char *const weights[] = {"reco_user_factors", "reco_item_factors", "reco_model_blob",
+	"reco_pending"};
+	const char *which = "AND ($2 OPERATOR(pg_catalog.=) 0 OR v.version OPERATOR(pg_catalog.=) $2)";
+
+	for (int i = 0; i < (int) lengthof(weights); i++)
+		reco_exec(psprintf("DELETE FROM %s w USING %s v "
+						   "WHERE w.version_id OPERATOR(pg_catalog.=) v.version_id "
+						   "AND v.model OPERATOR(pg_catalog.=) $1 %s",
+						   reco_table(weights[i]), reco_table("reco_model_version"), which),
+				  2, types, values, SPI_OK_DELETE);
+	reco_exec(psprintf("DELETE FROM %s v WHERE v.model OPERATOR(pg_catalog.=) $1 %s",
+					   reco_table("reco_model_version"), which),
+			  2, types, values, SPI_OK_DELETE);
+}
+
 /* reco_drop_model(model): remove the model, its versions and weights */
 Datum
 reco_drop_model(PG_FUNCTION_ARGS)
@@ -62,24 +87,48 @@ reco_drop_model(PG_FUNCTION_ARGS)
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(model)};
-	const char *const weights[] = {"reco_user_factors", "reco_item_factors", "reco_model_blob",
-	"reco_pending"};
 
 	SPI_connect();
 	require_model(model);
-	for (int i = 0; i < (int) lengthof(weights); i++)
-	{
-		char	   *sql = psprintf("DELETE FROM %s w USING %s v "
-								   "WHERE w.version_id OPERATOR(pg_catalog.=) v.version_id "
-								   "AND v.model OPERATOR(pg_catalog.=) $1",
-								   reco_table(weights[i]), reco_table("reco_model_version"));
-
-		reco_exec(sql, 1, types, values, SPI_OK_DELETE);
-	}
-	/* versions follow through ON DELETE CASCADE */
+	delete_versions(model, 0);
 	reco_exec(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
 					   reco_table("reco_model")),
 			  1, types, values, SPI_OK_DELETE);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * reco_drop_version(model, version): remove one version that is not being
+ * served
+ */
+Datum
+reco_drop_version(PG_FUNCTION_ARGS)
+{
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		version = PG_GETARG_INT32(1);
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
+	bool		isnull;
+
+	SPI_connect();
+	require_model(model);
+	reco_exec(psprintf("SELECT v.version_id OPERATOR(pg_catalog.=) m.active_version "
+					   "FROM %s v JOIN %s m ON m.name OPERATOR(pg_catalog.=) v.model "
+					   "WHERE v.model OPERATOR(pg_catalog.=) $1 AND v.version OPERATOR(pg_catalog.=) $2",
+					   reco_table("reco_model_version"), reco_table("reco_model")),
+			  2, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has no version %d", model, version),
+				 errhint("SELECT version FROM reco_versions WHERE model = '%s' lists them.", model)));
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("version %d of model \"%s\" is being served", version, model),
+				 errhint("Activate another version first with reco_activate, or drop the whole model.")));
+	delete_versions(model, version);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

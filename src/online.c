@@ -145,6 +145,7 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	Oid			types[7] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
 	INT8OID, FLOAT4OID};
 
+	reco_require_implicit(m, "online learning");
 	if (w == 0.0)
 		return false;
 	if (m->gram == NULL)

@@ -10,7 +10,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
-#define RECO_PARAM_KEYS "factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights"
+#define RECO_PARAM_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -26,6 +26,7 @@ reco_kind(const char *kind, int len)
 }
 
 static const char *const value_names[] = {"linear", "log", "unit"};
+static const char *const feedback_names[] = {"implicit", "explicit"};
 
 /* An event's value as the model counts it */
 double
@@ -186,6 +187,9 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 
 			out->cholesky = param_choice(key, &v, solvers, 2, "\"cg\" or \"cholesky\"") == 1;
 		}
+		else if (strcmp(key, "feedback") == 0)
+			out->explicit_ratings =
+				param_choice(key, &v, feedback_names, 2, "\"implicit\" or \"explicit\"") == 1;
 		else if (strcmp(key, "value") == 0)
 			out->value = (RecoValueTransform)
 				param_choice(key, &v, value_names, lengthof(value_names),
@@ -232,11 +236,11 @@ reco_params_jsonb(const RecoTrainParams *p)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
-					 "{\"factors\": %d, \"iterations\": %d, \"regularization\": %.7g, "
+					 "{\"feedback\": \"%s\", \"factors\": %d, \"iterations\": %d, \"regularization\": %.7g, "
 					 "\"reg_exponent\": %.7g, \"alpha\": %.7g, \"solver\": \"%s\", "
 					 "\"cg_steps\": %d, \"init_scale\": %.7g, \"seed\": " UINT64_FORMAT ", "
 					 "\"value\": \"%s\", \"weights\": {",
-					 a->factors, a->iterations, a->regularization,
+					 feedback_names[p->explicit_ratings], a->factors, a->iterations, a->regularization,
 					 a->reg_exponent, a->alpha, p->cholesky ? "cholesky" : "cg",
 					 a->cg_steps, a->init_scale, a->seed, value_names[p->value]);
 	for (int i = 0; i < RECO_NKINDS; i++)

@@ -152,6 +152,28 @@ reco_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
 		elog(ERROR, "reco: SPI_execute_with_args returned %d for \"%s\"", rc, sql);
 }
 
+/* A text argument that must be given */
+char *
+reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Online learning and explanations fold users in: implicit feedback only */
+void
+reco_require_implicit(const RecoModel *m, const char *what)
+{
+	if (m->params.explicit_ratings)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not supported for model \"%s\", which predicts explicit ratings", what, m->name),
+				 errhint("Retrain it to take new ratings into account.")));
+}
+
 /* Reject a k outside [1, RECO_MAX_K] */
 void
 reco_check_k(int k)

@@ -29,6 +29,7 @@ extern Oid	reco_table_oid(const char *name);
 extern SPIPlanPtr reco_keep_plan(const char *sql, int nargs, Oid *types);
 extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
 					  int expect);
+extern char *reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
@@ -48,6 +49,7 @@ typedef enum RecoValueTransform
 typedef struct RecoTrainParams
 {
 	AlsParams	als;
+	bool		explicit_ratings;	/* values are ratings to predict (als.h) */
 	bool		cholesky;		/* exact solver instead of conjugate gradient */
 	RecoValueTransform value;	/* applied to each event's value */
 	double		weights[RECO_NKINDS];	/* per event kind, see reco_kind */
@@ -91,7 +93,8 @@ extern int32 reco_store_version(int64 version_id, const char *model,
 								int64 users, int64 items, int64 nnz,
 								Jsonb *metrics);
 extern void reco_model_set_active(const char *model, int64 version_id,
-								  Jsonb *params, const char *source);
+								  Jsonb *params, const char *source,
+								  bool can_learn_online);
 
 /* cache.c: the active version's item side, kept per backend */
 typedef struct RecoModel
@@ -115,7 +118,10 @@ typedef struct RecoModel
 
 extern void reco_cache_init(void);
 extern RecoModel *reco_model_get(const char *name);
+extern RecoModel *reco_model_version_load(const char *name, int32 version);
+extern void reco_require_implicit(const RecoModel *m, const char *what);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
+extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);
 extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
 							ArrayType **items);
 extern float reco_model_score(const RecoModel *m, const float *Yt, int32 idx,
@@ -124,6 +130,19 @@ extern void reco_model_item(const RecoModel *m, const float *Yt, int32 idx,
 							float *out);
 extern const float *reco_model_unit_items(RecoModel *m);
 extern const int32 *reco_model_popular(RecoModel *m);
+
+/* events.c: an analyst's event query, (user_id, item_id [, value [, ts]]) */
+typedef struct RecoEventRow
+{
+	int64		user;
+	int64		item;
+	double		value;			/* NaN when absent or NULL */
+	TimestampTz ts;
+	bool		has_ts;
+} RecoEventRow;
+
+extern RecoEventRow *reco_query_events(const char *query, const char *what,
+									   int maxcols, int64 *count);
 
 /* coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,

@@ -212,6 +212,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 						  reco_table("reco_model")),
 				 2, types, values, SPI_OK_SELECT);
 	m = reco_model_get(model);
+	reco_require_implicit(m, "reco_refresh");
 	f = m->factors;
 
 	/* take the queue: rows committed from now on wait for the next refresh */

@@ -24,17 +24,6 @@ PG_FUNCTION_INFO_V1(reco_similar_items);
 static SPIPlanPtr unavailable_plan = NULL;
 static SPIPlanPtr category_plan = NULL;
 
-/* Text argument that must not be NULL */
-static char *
-required_text(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 /* Append one result row */
 static void
 emit(ReturnSetInfo *rsinfo, int64 item_id, float score, bool score_null,
@@ -108,7 +97,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		user_id;
 	int			k;
-	char	   *model = required_text(fcinfo, 2, "model");
+	char	   *model = reco_text_arg(fcinfo, 2, "model");
 	bool		exclude_seen = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
 	bool		available_only = PG_ARGISNULL(5) ? true : PG_GETARG_BOOL(5);
 	RecoModel  *m;
@@ -189,20 +178,6 @@ reco_recommend(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Index of an item that must be in the model, or a clear error */
-static int32
-known_item(const RecoModel *m, int64 item_id)
-{
-	int32		idx = reco_model_item_index(m, item_id);
-
-	if (idx < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("item %lld is not in model \"%s\"", (long long) item_id, m->name),
-				 errhint("Only items with interactions at training time have factors; retrain to include new items.")));
-	return idx;
-}
-
 /* reco_score(user_id, item_id, model): one score, NULL for an unknown user */
 Datum
 reco_score(PG_FUNCTION_ARGS)
@@ -218,7 +193,7 @@ reco_score(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	m = reco_model_get(model);
-	idx = known_item(m, item_id);
+	idx = reco_model_known_item(m, item_id);
 	x = palloc(sizeof(float) * m->factors);
 	personal = reco_model_user(m, user_id, x, NULL);
 	if (personal)
@@ -348,7 +323,7 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	m = reco_model_get(model);
-	idx = known_item(m, item_id);
+	idx = reco_model_known_item(m, item_id);
 	unit = reco_model_unit_items(m);
 	q = palloc(sizeof(float) * m->factors);
 	reco_model_item(m, unit, idx, q);

@@ -222,21 +222,24 @@ reco_store_version(int64 version_id, const char *model, const char *algorithm,
 
 /*
  * Make a version the one served; params become the model's defaults and
- * source says what it was trained on (which events update it online)
+ * source says what it was trained on (which events update it online).  A
+ * version that cannot learn online (explicit ratings) turns online off.
  */
 void
 reco_model_set_active(const char *model, int64 version_id, Jsonb *params,
-					  const char *source)
+					  const char *source, bool can_learn_online)
 {
-	char	   *sql = psprintf("UPDATE %s SET active_version = $2, params = $3, source = $4 "
+	char	   *sql = psprintf("UPDATE %s SET active_version = $2, params = $3, source = $4, "
+							   "online = online AND $5 "
 							   "WHERE name OPERATOR(pg_catalog.=) $1",
 							   reco_table("reco_model"));
-	Oid			types[4] = {TEXTOID, INT8OID, JSONBOID, TEXTOID};
-	Datum		values[4];
+	Oid			types[5] = {TEXTOID, INT8OID, JSONBOID, TEXTOID, BOOLOID};
+	Datum		values[5];
 
 	values[0] = CStringGetTextDatum(model);
 	values[1] = Int64GetDatum(version_id);
 	values[2] = JsonbPGetDatum(params);
 	values[3] = CStringGetTextDatum(source);
-	reco_exec(sql, 4, types, values, SPI_OK_UPDATE);
+	values[4] = BoolGetDatum(can_learn_online);
+	reco_exec(sql, 5, types, values, SPI_OK_UPDATE);
 }

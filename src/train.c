@@ -155,6 +155,27 @@ solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
 	}
 }
 
+/* The explicit-ratings half-step over every row, checking for cancel */
+static void
+solve_side_explicit(const RecoCsr *R, float *W, const float *O, const AlsParams *p,
+					AlsSide side, float mean, float **scratch)
+{
+	for (int32 begin = 0; begin < R->nrows; begin += SOLVE_CHUNK)
+	{
+		int32		end = Min(R->nrows, begin + SOLVE_CHUNK);
+		int64		bad;
+
+		CHECK_FOR_INTERRUPTS();
+		bad = als_solve_explicit_parallel(R, begin, end, W, O, p, side, mean,
+										  scratch, reco_train_threads);
+		if (bad >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("Cholesky factorisation failed for row %lld", (long long) bad),
+					 errhint("Raise \"regularization\".")));
+	}
+}
+
 /*
  * Train an ALS version on the triplets and activate it.  Runs inside the
  * caller's SPI connection; every large buffer lives in mcxt.
@@ -167,6 +188,9 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	AlsParams	p = params->als;
 	int			f = p.factors;
+	bool		rated = params->explicit_ratings;
+	int			d = rated ? f + ALS_EXPLICIT_EXTRA : f;	/* components stored */
+	float		mean = 0.0f;
 	int64	   *user_ids;
 	int64	   *item_ids;
 	int64		nu;
@@ -225,7 +249,7 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 
 	/* everything below, in one estimate, before any of it is allocated */
 	need = (double) t->n * (2 * sizeof(int32) + 2 * (sizeof(int32) + sizeof(float)) + sizeof(float))
-		+ (double) (nu + ni + 2) * (sizeof(int64) + sizeof(float) * f)
+		+ (double) (nu + ni + 2) * (sizeof(int64) + sizeof(float) * d)
 		+ (double) ni * sizeof(float);
 	reco_check_memory(need, psprintf("%lld users, %lld items, %d factors",
 									 (long long) nu, (long long) ni, f));
@@ -253,16 +277,31 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	Riu.data = palloc_extended(sizeof(float) * Max(nnz, 1), MCXT_ALLOC_HUGE);
 	csr_transpose(&Rui, &Riu);
 
-	X = palloc_extended(sizeof(float) * nu * f, MCXT_ALLOC_HUGE);
-	Y = palloc_extended(sizeof(float) * ni * f, MCXT_ALLOC_HUGE);
-	G = palloc(sizeof(float) * f * f);
+	X = palloc_extended(sizeof(float) * nu * d, MCXT_ALLOC_HUGE);
+	Y = palloc_extended(sizeof(float) * ni * d, MCXT_ALLOC_HUGE);
+	G = palloc(sizeof(float) * d * d);
 	scratch = palloc(sizeof(float *) * reco_train_threads);
 	for (int t = 0; t < reco_train_threads; t++)
+	{
+		int64		longest = Max(csr_max_row(&Rui), csr_max_row(&Riu));
+
 		scratch[t] = palloc_extended(sizeof(float) *
-									 als_scratch_floats(f, Max(csr_max_row(&Rui), csr_max_row(&Riu))),
+									 (rated ? als_explicit_scratch_floats(f, longest)
+									  : als_scratch_floats(f, longest)),
 									 MCXT_ALLOC_HUGE);
-	als_random_init(X, nu, f, p.init_scale, p.seed);
-	als_random_init(Y, ni, f, p.init_scale, p.seed ^ UINT64CONST(0x5851F42D4C957F2D));
+	}
+	als_random_init(X, nu, d, p.init_scale, p.seed);
+	als_random_init(Y, ni, d, p.init_scale, p.seed ^ UINT64CONST(0x5851F42D4C957F2D));
+	if (rated)
+	{
+		double		sum = 0.0;
+
+		for (int64 i = 0; i < nnz; i++)
+			sum += Rui.data[i];
+		mean = (float) (sum / nnz);
+		als_explicit_init(X, nu, f, ALS_USERS, mean);
+		als_explicit_init(Y, ni, f, ALS_ITEMS, mean);
+	}
 	if (params->cholesky)
 		p.cg_steps = 0;
 
@@ -276,11 +315,21 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	INSTR_TIME_SET_CURRENT(solve_start);
 	for (int it = 0; it < p.iterations; it++)
 	{
-		solve_side(&Rui, X, Y, G, ni, &p, scratch);
-		solve_side(&Riu, Y, X, G, nu, &p, scratch);
-		CHECK_FOR_INTERRUPTS();
-		als_gram(Y, ni, f, G);
-		loss = als_loss(&Rui, &Riu, X, Y, G, &p, scratch[0]);
+		if (rated)
+		{
+			solve_side_explicit(&Rui, X, Y, &p, ALS_USERS, mean, scratch);
+			solve_side_explicit(&Riu, Y, X, &p, ALS_ITEMS, mean, scratch);
+			CHECK_FOR_INTERRUPTS();
+			loss = als_loss_explicit(&Rui, &Riu, X, Y, &p, mean);
+		}
+		else
+		{
+			solve_side(&Rui, X, Y, G, ni, &p, scratch);
+			solve_side(&Riu, Y, X, G, nu, &p, scratch);
+			CHECK_FOR_INTERRUPTS();
+			als_gram(Y, ni, f, G);
+			loss = als_loss(&Rui, &Riu, X, Y, G, &p, scratch[0]);
+		}
 		appendStringInfo(&losses, "%s%.9g", it ? ", " : "", loss);
 		if (reco_progress)
 			ereport(NOTICE,
@@ -295,9 +344,11 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 		popularity[i] = (float) (Riu.indptr[i + 1] - Riu.indptr[i]);
 
 	version_id = reco_version_id_next();
-	reco_store_items(version_id, (int32) ni, item_ids, popularity, Y, f);
-	reco_store_users(version_id, (int32) nu, user_ids, X, f, &Rui, item_ids);
-	reco_store_blob(version_id, "gram", G, sizeof(float) * f * f);
+	reco_store_items(version_id, (int32) ni, item_ids, popularity, Y, d);
+	reco_store_users(version_id, (int32) nu, user_ids, X, d, &Rui, item_ids);
+	/* online fold-in needs the Gram matrix; explicit models are not online */
+	if (!rated)
+		reco_store_blob(version_id, "gram", G, sizeof(float) * f * f);
 	write_seconds = elapsed(start) - read_seconds - solve_seconds;
 
 	initStringInfo(&metrics);
@@ -307,11 +358,11 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 					 losses.data, read_seconds, solve_seconds, write_seconds,
 					 solve_seconds / p.iterations);
 	resolved = reco_params_jsonb(params);
-	sum->version = reco_store_version(version_id, model, algorithm, resolved, f,
+	sum->version = reco_store_version(version_id, model, algorithm, resolved, d,
 									  nu, ni, nnz,
 									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		 CStringGetDatum(metrics.data))));
-	reco_model_set_active(model, version_id, resolved, source);
+	reco_model_set_active(model, version_id, resolved, source, !rated);
 
 	sum->users = nu;
 	sum->items = ni;

@@ -1,8 +1,9 @@
 /*
  * core_test.c - unit tests of the numerical core (src/als.c, src/csr.c,
- * src/topk.c) without a server: sparse matrix building, the top-k heap
- * against a full sort, and the conjugate-gradient solver against the exact
- * Cholesky solve and the loss going down.
+ * src/metrics.c, src/topk.c) without a server: sparse matrix building, the
+ * top-k heap against a full sort, the conjugate-gradient solver against the
+ * exact Cholesky solve and the loss going down, score explanations, and
+ * ranking metrics on a hand-worked list.
  *
  * Build and run: make -s core-test (prints "N passed, M failed").
  */
@@ -13,6 +14,7 @@
 
 #include "../src/als.h"
 #include "../src/csr.h"
+#include "../src/metrics.h"
 #include "../src/topk.h"
 
 static int	passed;
@@ -217,6 +219,31 @@ test_als(void)
 		for (int j = 0; j < F; j++)
 			d += fabs(x[j] - X[j]);
 		check(d < 1e-4, "als: fold-in equals the exact row solve");
+
+		/* explain: the contributions of the row's items add up to its scores */
+		{
+			float	   *es = malloc(sizeof(float) * als_explain_floats(F, len));
+			float	   *contrib = malloc(sizeof(float) * len);
+			int			ok = 1;
+
+			for (int64_t i = 0; i < len; i++)
+				memcpy(Yu + i * F, Y + ui_idx[ui_ptr[0] + i] * F, sizeof(float) * F);
+			for (int item = 0; item < NI; item++)
+			{
+				double		score = 0.0;
+				double		sum = 0.0;
+
+				for (int j = 0; j < F; j++)
+					score += (double) Y[item * F + j] * x[j];
+				ok &= als_explain(G, Yu, ui_dat + ui_ptr[0], len, Y + item * F, &p, contrib, es);
+				for (int64_t i = 0; i < len; i++)
+					sum += contrib[i];
+				ok &= fabs(sum - score) < 1e-4;
+			}
+			check(ok, "als: explained contributions sum to the fold-in score");
+			free(es);
+			free(contrib);
+		}
 		free(Yu);
 		free(fs);
 	}
@@ -243,12 +270,131 @@ test_als(void)
 	free(scratch);
 }
 
+/*
+ * Explicit ratings planted from a rank-2 model with user and item biases are
+ * recovered: the observed ratings are fitted, the unobserved ones predicted,
+ * and a plain dot product of the stored vectors is the prediction.
+ */
+static void
+test_explicit(void)
+{
+	enum
+	{
+	NU = 80, NI = 50, F = 2, D = F + ALS_EXPLICIT_EXTRA};
+	int32_t		rows[NU * NI], cols[NU * NI];
+	float		w[NU * NI], truth[NU * NI];
+	int64_t		ui_ptr[NU + 1], iu_ptr[NI + 1];
+	int32_t		ui_idx[NU * NI], iu_idx[NU * NI];
+	float		ui_dat[NU * NI], iu_dat[NU * NI];
+	RecoCsr		Rui = {0, 0, ui_ptr, ui_idx, ui_dat};
+	RecoCsr		Riu = {0, 0, iu_ptr, iu_idx, iu_dat};
+	AlsParams	p = {F, 0, 0, 0.01f, 0.0f, 0.0f, 0.1f, 7};
+	float		U[NU * F], V[NI * F], bu[NU], bi[NI];
+	float		X[NU * D], Y[NI * D];
+	float	   *scratch = malloc(sizeof(float) * als_explicit_scratch_floats(F, NU));
+	double		mean = 0.0, loss0, loss1, err = 0.0;
+	int64_t		n = 0;
+	int			solved = 1;
+
+	srand(11);
+	for (int i = 0; i < NU * F; i++)
+		U[i] = (float) (rand() % 1000) / 1000.0f - 0.5f;
+	for (int i = 0; i < NI * F; i++)
+		V[i] = (float) (rand() % 1000) / 500.0f - 1.0f;
+	for (int u = 0; u < NU; u++)
+		bu[u] = (float) (rand() % 100) / 100.0f - 0.5f;
+	for (int i = 0; i < NI; i++)
+		bi[i] = (float) (rand() % 100) / 100.0f - 0.5f;
+	for (int u = 0; u < NU; u++)
+		for (int i = 0; i < NI; i++)
+		{
+			float		r = 3.5f + bu[u] + bi[i] + U[u * F] * V[i * F] + U[u * F + 1] * V[i * F + 1];
+
+			truth[u * NI + i] = r;
+			if (rand() % 2 == 0)
+				continue;
+			rows[n] = u;
+			cols[n] = i;
+			w[n] = r;
+			mean += r;
+			n++;
+		}
+	mean /= n;
+	csr_from_triplets(NU, NI, n, rows, cols, w, &Rui);
+	csr_transpose(&Rui, &Riu);
+	als_random_init(X, NU, D, 0.1f, 1);
+	als_random_init(Y, NI, D, 0.1f, 2);
+	als_explicit_init(X, NU, F, ALS_USERS, (float) mean);
+	als_explicit_init(Y, NI, F, ALS_ITEMS, (float) mean);
+	check(X[F + 1] == 1.0f && Y[F] == 1.0f && Y[F + 1] == (float) mean,
+		  "explicit: fixed components set");
+	loss0 = als_loss_explicit(&Rui, &Riu, X, Y, &p, (float) mean);
+	for (int it = 0; it < 30; it++)
+		solved &= als_solve_explicit_parallel(&Rui, 0, NU, X, Y, &p, ALS_USERS, (float) mean, &scratch, 1) == -1 &&
+			als_solve_explicit_parallel(&Riu, 0, NI, Y, X, &p, ALS_ITEMS, (float) mean, &scratch, 1) == -1;
+	check(solved, "explicit: every row solves");
+	loss1 = als_loss_explicit(&Rui, &Riu, X, Y, &p, (float) mean);
+	check(loss1 < 0.01 * loss0 && loss1 < 1e-3, "explicit: the observed ratings are fitted");
+	check(X[F + 1] == 1.0f && Y[F] == 1.0f, "explicit: fixed components stay fixed");
+	for (int u = 0; u < NU; u++)
+		for (int i = 0; i < NI; i++)
+		{
+			double		e = truth[u * NI + i];
+
+			for (int j = 0; j < D; j++)
+				e -= (double) X[u * D + j] * Y[i * D + j];
+			err += e * e;
+		}
+	check(sqrt(err / (NU * NI)) < 0.1, "explicit: every cell, half never seen, predicted (RMSE < 0.1)");
+	free(scratch);
+}
+
+/* a hand-worked ranking: a skipped training item, a tie, an unknown relevant item */
+static void
+test_metrics(void)
+{
+	/* item 0 trained on; items 2 and 3 tie, item 2 ranks first by index */
+	float		scores[] = {0.9f, 0.8f, 0.7f, 0.7f, 0.5f, 0.1f};
+	uint8_t		skip[1] = {0};
+	int32_t		rel[] = {2, 5};
+	TopkEntry	top[3];
+	float		scratch[6];
+	float		neg[] = {0.5f, 0.4f, 0.6f};
+	int			ntop;
+	MetricsUser m;
+	double		idcg = 1.0 + 1.0 / log2(3.0) + 0.5;
+
+	topk_bit_set(skip, 0);
+	/* relevant: items 2 and 5, and one the model does not know */
+	metrics_user(scores, 6, skip, rel, 2, 3, 3, top, &ntop, scratch, &m);
+	check(ntop == 3 && top[0].index == 1 && top[1].index == 2 && top[2].index == 3,
+		  "metrics: top 3 skips the training item, ties to the lower index");
+	check(m.hits == 1 && fabs(m.precision - 1.0 / 3) < 1e-12 && fabs(m.recall - 1.0 / 3) < 1e-12,
+		  "metrics: precision and recall");
+	check(fabs(m.ndcg - (1.0 / log2(3.0)) / idcg) < 1e-12, "metrics: nDCG");
+	check(fabs(m.ap - 0.5 / 3) < 1e-12 && m.hit == 1.0, "metrics: average precision and hit");
+	check(fabs(m.rr - 0.5) < 1e-12, "metrics: reciprocal rank");
+	/* pairs (2 vs 1, 3, 4) = 0 + 0.5 + 1, (5 vs 1, 3, 4) = 0, over 2 x 3 */
+	check(m.auc_valid && fabs(m.auc - 0.25) < 1e-12, "metrics: AUC, a tie counting half");
+	rel[0] = 0;
+	rel[1] = 3;
+	metrics_user(scores, 6, skip, rel, 2, 2, 3, top, &ntop, scratch, &m);
+	check(fabs(m.rr - 1.0 / 3) < 1e-12, "metrics: a tied item ranks after the lower index");
+	rel[0] = 0;
+	metrics_user(scores, 6, skip, rel, 1, 1, 3, top, &ntop, scratch, &m);
+	check(!m.auc_valid && m.rr == 0.0 && m.hits == 0,
+		  "metrics: a relevant training item is never ranked");
+	check(metrics_sampled_rank(0.5f, neg, 3) == 3, "metrics: sampled rank, ties count against");
+}
+
 int
 main(void)
 {
 	test_csr();
 	test_topk();
 	test_als();
+	test_metrics();
+	test_explicit();
 	printf("core: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }

@@ -32,6 +32,7 @@ suite "pg_dump and pg_restore keep models" bash test/dump_restore.sh
 suite "TAP tests (t/*.pl): 20,000 concurrent pgbench events through the trigger" bash test/tap.sh
 suite "a hot standby serves the same recommendations" bash test/standby.sh
 suite "MovieLens 100K ranking quality bar" bash test/quality.sh
+suite "reco_evaluate* equal an independent NumPy computation (test/metrics.py), plot.sh draws a PNG" bash test/evaluate_check.sh
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,148 @@
+-- Evaluation, tuning and model management
+SET reco.progress = off;
+-- 120 users in two tastes over 40 items, with a little noise
+CREATE TABLE shop AS
+SELECT u AS customer, i AS product, (1 + (u * i) % 3)::int AS qty,
+	timestamptz '2026-01-01' + make_interval(hours => (u * 7 + i * 13) % 500) AS at
+FROM generate_series(1, 120) u, generate_series(1, 40) i
+WHERE ((u % 2 = 0) = (i <= 20) AND (u + i) % 3 <> 0) OR (u * 31 + i * 17) % 23 = 0;
+
+-- splits: deterministic, independent of row order, every method
+CREATE TABLE split AS
+SELECT * FROM reco_split('SELECT customer, product, qty, at FROM shop', 'stratified', 0.25, 42);
+SELECT count(*) FILTER (WHERE test) AS test, count(*) FILTER (WHERE NOT test) AS train FROM split;
+SELECT count(*) AS differ FROM split s
+JOIN reco_split('SELECT customer, product, qty, at FROM shop ORDER BY random()', 'stratified', 0.25, 42) r
+	USING (user_id, item_id)
+WHERE r.test <> s.test;
+SELECT count(*) AS differ_with_other_seed FROM split s
+JOIN reco_split('SELECT customer, product FROM shop', 'stratified', 0.25, 7) r USING (user_id, item_id)
+WHERE r.test <> s.test;
+-- stratified: a quarter of each item's users; random: a quarter of each user's items
+SELECT max(abs(t - round(0.25 * n))) AS worst_item FROM (
+	SELECT item_id, count(*) FILTER (WHERE test) AS t, count(*) AS n FROM split GROUP BY 1) x;
+SELECT max(abs(t - round(0.25 * n))) AS worst_user FROM (
+	SELECT user_id, count(*) FILTER (WHERE test) AS t, count(*) AS n
+	FROM reco_split('SELECT customer, product FROM shop', 'random') GROUP BY 1) x;
+-- temporal: the latest quarter, or everything from a cut-off
+SELECT count(*) FILTER (WHERE test) AS test,
+	bool_and(ts >= (SELECT percentile_disc(0.75) WITHIN GROUP (ORDER BY at) FROM shop)) FILTER (WHERE test) AS latest
+FROM reco_split('SELECT customer, product, qty, at FROM shop', 'temporal', 0.25);
+SELECT count(*) FILTER (WHERE test) = (SELECT count(*) FROM shop WHERE at >= '2026-01-15') AS cutoff_ok
+FROM reco_split('SELECT customer, product, qty, at FROM shop', 'temporal', cutoff => '2026-01-15');
+-- leave-one-out: each user's latest event; last_n: the latest 3, one kept to train on
+SELECT count(*) FILTER (WHERE test) AS test, count(DISTINCT user_id) AS users
+FROM reco_split('SELECT customer, product, qty, at FROM shop', 'leave_one_out');
+SELECT bool_and(s.ts = l.latest) AS latest_ok
+FROM reco_split('SELECT customer, product, qty, at FROM shop', 'leave_one_out') s
+JOIN (SELECT customer, max(at) AS latest FROM shop GROUP BY 1) l ON l.customer = s.user_id
+WHERE s.test;
+SELECT count(*) FILTER (WHERE test) AS test FROM reco_split(
+	'SELECT customer, product, qty, at FROM shop', 'last_n', last_n => 3);
+SELECT count(*) FILTER (WHERE test) AS test_of_one FROM reco_split(
+	'SELECT 1, 2, 1, now()', 'last_n', last_n => 3);
+-- folds: a partition, each pair in one fold, balanced
+SELECT fold, count(*) FROM reco_folds('SELECT customer, product FROM shop', 4) GROUP BY 1 ORDER BY 1;
+
+-- evaluation: the summary is the mean of the per-user rows
+SELECT (reco_train_agg(user_id, item_id, 1::real, 'evalm', '{"factors": 8, "iterations": 10}')).users
+FROM split WHERE NOT test;
+CREATE TABLE ev AS SELECT * FROM reco_evaluate('evalm', 'SELECT user_id, item_id FROM split WHERE test', 5);
+SELECT users, precision > 0.5 AS useful, auc > 0.8 AS auc_high, coverage > 0 AND coverage <= 1 AS coverage_ok,
+	rmse IS NULL AS no_rmse FROM ev;
+SELECT abs(avg(u.precision) - e.precision) < 1e-12 AS p, abs(avg(u.recall) - e.recall) < 1e-12 AS r,
+	abs(avg(u.ndcg) - e.ndcg) < 1e-12 AS n, abs(avg(u.ap) - e.map) < 1e-12 AS m,
+	abs(avg(u.hit) - e.hit_rate) < 1e-12 AS h, abs(avg(u.rr) - e.mrr) < 1e-12 AS rr,
+	abs(avg(u.auc) - e.auc) < 1e-12 AS a, count(*) = e.users AS users
+FROM reco_evaluate_users('evalm', 'SELECT user_id, item_id FROM split WHERE test', 5) u, ev e
+GROUP BY e.precision, e.recall, e.ndcg, e.map, e.hit_rate, e.mrr, e.auc, e.users;
+-- a held-out user the model never saw is not evaluated; duplicates count once
+SELECT users FROM reco_evaluate('evalm', 'SELECT 9999, 1 UNION ALL SELECT user_id, item_id FROM split WHERE test UNION ALL SELECT user_id, item_id FROM split WHERE test', 5);
+-- a perfect list: relevant = exactly the user's top 5
+SELECT precision, recall, ndcg, map, hit_rate, mrr
+FROM reco_evaluate('evalm', 'SELECT 2, item_id FROM reco_recommend(2, 5, ''evalm'', available_only => false)', 5);
+-- the NCF protocol: ranked among sampled negatives
+SELECT cases, unscored, hit_rate > 0.5 AS useful
+FROM reco_evaluate_sampled('evalm',
+	'SELECT user_id, max(item_id) FROM split WHERE test GROUP BY 1 UNION ALL SELECT 9999, 1',
+	'SELECT s.user_id, i FROM (SELECT DISTINCT user_id FROM split) s, generate_series(1, 40) i
+	 WHERE NOT EXISTS (SELECT 1 FROM shop WHERE customer = s.user_id AND product = i)', 3);
+-- a held-out item ranked below every negative is a miss; ties count against it
+SELECT hit_rate, ndcg FROM reco_evaluate_sampled('evalm', 'SELECT 2, 2', 'SELECT 2, 2', 1);
+
+-- cross-validation: mean and spread per metric
+SELECT metric, n, mean BETWEEN 0 AND 1 AS in_range, stddev >= 0 AS spread
+FROM reco_cross_validate('SELECT customer, product FROM shop', '{"factors": 4, "iterations": 5}', 3)
+ORDER BY metric;
+SELECT count(*) AS scratch_models FROM reco_model WHERE name LIKE '\_reco\_cv\_%';
+
+-- tuning: every trial recorded, the winner trained on all data and served
+SELECT trial, params, score > 0 AS scored, best
+FROM reco_tune('tuned', 'SELECT customer, product FROM shop',
+	'{"factors": [2, 8], "regularization": [0.1, 10]}', '{"iterations": 5}', folds => 2)
+ORDER BY trial;
+SELECT count(*) AS trials FROM reco_tune_trial WHERE model = 'tuned';
+SELECT v.params->'factors' = t.params->'factors' AS winner_served
+FROM reco_versions v, (SELECT params, score = max(score) OVER () AS best_of_run
+	FROM reco_tune_trial WHERE model = 'tuned') t
+WHERE v.model = 'tuned' AND v.active AND t.model = 'tuned'
+  AND t.best_of_run;
+-- random search: a seeded sample of the grid
+SELECT count(*) AS sampled FROM reco_tune('tuned', 'SELECT customer, product FROM shop',
+	'{"factors": [2, 4, 8], "alpha": [1, 2]}', '{"iterations": 3}', trials => 2, folds => 1,
+	activate => false);
+
+-- versions: list, compare, roll back, drop
+SELECT (reco_train_agg(user_id, item_id, 1::real, 'evalm', '{"factors": 2, "iterations": 2}')).version
+FROM split WHERE NOT test;
+SELECT version, active, factors, users, items, size IS NOT NULL AS sized, final_loss > 0 AS loss
+FROM reco_versions WHERE model = 'evalm' ORDER BY version;
+SELECT metric, difference = b - a AS consistent FROM reco_compare('evalm', 1, 2,
+	'SELECT user_id, item_id FROM split WHERE test', 5);
+-- 8 factors beat 2 on this data
+SELECT metric FROM reco_compare('evalm', 1, 2, 'SELECT user_id, item_id FROM split WHERE test', 5)
+WHERE metric = 'ndcg' AND a > b;
+SELECT reco_activate('evalm', 1);
+SELECT (SELECT ndcg FROM reco_evaluate('evalm', 'SELECT user_id, item_id FROM split WHERE test', 5))
+	= (SELECT ndcg FROM ev) AS rolled_back;
+SELECT reco_drop_version('evalm', 2);
+SELECT (reco_train_agg(user_id, item_id, 1::real, 'evalm', '{"factors": 2, "iterations": 2}')).version
+FROM split WHERE NOT test;
+SELECT (reco_train_agg(user_id, item_id, 1::real, 'evalm', '{"factors": 2, "iterations": 2}')).version
+FROM split WHERE NOT test;
+SELECT reco_prune_versions('evalm', 1);
+SELECT version, active FROM reco_versions WHERE model = 'evalm' ORDER BY version;
+
+-- explain: the contributions add up to the score of the user's exact fold-in
+SELECT reco_online_update(2, 1, 'view', 1, 'evalm');
+SELECT abs(sum(contribution) - reco_score(2, 3, 'evalm')) < 1e-4 AS adds_up,
+	abs(sum(share) - 1) < 1e-4 AS shares
+FROM reco_explain(2, 3, 'evalm', 1000);
+SELECT count(*) AS top3, bool_and(rank BETWEEN 1 AND 3) AS ranked FROM reco_explain(2, 3, 'evalm', 3);
+SELECT count(*) AS unknown_user FROM reco_explain(9999, 3, 'evalm');
+-- a user's own taste explains the most: items of the same half
+SELECT bool_and(item_id <= 20) AS same_half FROM reco_explain(2, 3, 'evalm', 3);
+
+-- a rating model: explicit feedback predicts the rating, RMSE and MAE judge it
+CREATE TABLE rating AS
+SELECT user_id, item_id, value, test FROM reco_split(
+	'SELECT customer, product, 1 + (customer % 3) + (CASE WHEN product <= 20 THEN 2 ELSE 0 END) FROM shop',
+	'random', 0.2, 1);
+SELECT (reco_train_agg(user_id, item_id, value, 'rated',
+	'{"feedback": "explicit", "factors": 4, "iterations": 10, "regularization": 0.05, "reg_exponent": 1}')).users
+FROM rating WHERE NOT test;
+SELECT params->>'feedback' AS feedback, factors AS stored_components FROM reco_versions WHERE model = 'rated';
+SELECT online FROM reco_model WHERE name = 'rated';
+-- far better than predicting the mean rating, and the score is the prediction
+SELECT e.rmse < 0.2 * b.rmse AS beats_mean, e.mae <= e.rmse AS mae_le_rmse
+FROM reco_evaluate('rated', 'SELECT user_id, item_id, value FROM rating WHERE test') e,
+	(SELECT sqrt(avg((value - (SELECT avg(value) FROM rating WHERE NOT test)) ^ 2)) AS rmse
+	 FROM rating WHERE test) b;
+SELECT round(reco_score(3, 1, 'rated')) AS predicted_3_1, round(reco_score(4, 30, 'rated')) AS predicted_4_30;
+-- ratings are not taken online: retrain instead
+SELECT reco_online_update(3, 1, 'rating', 5, 'rated');
+
+SELECT reco_drop_model('evalm');
+SELECT reco_drop_model('tuned');
+SELECT reco_drop_model('rated');
+DROP TABLE shop, split, ev, rating;

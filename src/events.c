@@ -1,0 +1,169 @@
+/*
+ * events.c - reading an analyst's event query: (user_id, item_id [, value
+ * [, ts]]) by position
+ *
+ * Evaluation and splits take their events as the text of a query, run with
+ * the caller's privileges, so any table, view or join can feed them.
+ */
+#include "reco.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
+
+#define FETCH_BATCH 10000
+
+static const char *const column_names[] = {"user_id", "item_id", "value", "ts"};
+
+/* Check the query's shape before reading it */
+static void
+check_columns(TupleDesc desc, const char *what, int maxcols)
+{
+	if (desc->natts < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the %s query must return (user_id, item_id%s)", what,
+						maxcols >= 4 ? " [, value [, ts]]" : " [, value]"),
+				 errdetail("It returned %d column.", desc->natts)));
+	for (int col = 1; col <= Min(desc->natts, maxcols); col++)
+	{
+		Oid			type = SPI_gettypeid(desc, col);
+		bool		integer = type == INT8OID || type == INT4OID || type == INT2OID;
+		bool		ok = integer;
+
+		if (col == 3)
+			ok = integer || type == FLOAT8OID || type == FLOAT4OID || type == NUMERICOID;
+		else if (col == 4)
+			ok = integer || type == TIMESTAMPTZOID;
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d (%s) of the %s query has type %s", col,
+							column_names[col - 1], what, format_type_be(type)),
+					 errhint(col < 3 ? "User and item ids must be bigint, integer or smallint."
+							 : col == 3 ? "A value must be numeric."
+							 : "A time must be timestamptz, or seconds since 1970 as an integer.")));
+	}
+}
+
+/* A column as double precision (ids, values and epoch seconds alike) */
+static double
+column_double(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT2OID:
+			return DatumGetInt16(d);
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		default:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+	}
+}
+
+/* An id column as int8 */
+static int64
+column_id(Datum d, Oid type)
+{
+	if (type == INT8OID)
+		return DatumGetInt64(d);
+	return (int64) column_double(d, type);
+}
+
+/*
+ * Run the query and return its rows in the order they came.  Users and
+ * items must not be NULL; a missing or NULL value is NaN and a missing or
+ * NULL time is has_ts = false.  maxcols (2 to 4) says how many columns are
+ * read; later ones are ignored.
+ */
+RecoEventRow *
+reco_query_events(const char *query, const char *what, int maxcols, int64 *count)
+{
+	Portal		portal;
+	int64		n = 0;
+	int64		cap = 1024;
+	RecoEventRow *rows = palloc_extended(sizeof(RecoEventRow) * cap, MCXT_ALLOC_HUGE);
+	bool		first = true;
+
+	/* read-only: an event query must not change the data it is judged on */
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		TupleDesc	desc;
+		int			ncols;
+
+		SPI_cursor_fetch(portal, true, FETCH_BATCH);
+		desc = SPI_tuptable->tupdesc;
+		if (first)
+			check_columns(desc, what, maxcols);
+		first = false;
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		ncols = Min(desc->natts, maxcols);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			RecoEventRow *r;
+			bool		isnull_u;
+			bool		isnull_i;
+			Datum		u = SPI_getbinval(tup, desc, 1, &isnull_u);
+			Datum		it = SPI_getbinval(tup, desc, 2, &isnull_i);
+
+			if (isnull_u || isnull_i)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("the %s query returned a NULL %s", what,
+								isnull_u ? "user_id" : "item_id")));
+			if (n == cap)
+			{
+				cap *= 2;
+				rows = repalloc_huge(rows, sizeof(RecoEventRow) * cap);
+			}
+			r = &rows[n++];
+			r->user = column_id(u, SPI_gettypeid(desc, 1));
+			r->item = column_id(it, SPI_gettypeid(desc, 2));
+			r->value = NAN;
+			r->has_ts = false;
+			r->ts = 0;
+			if (ncols >= 3)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
+
+				if (!isnull)
+					r->value = column_double(d, SPI_gettypeid(desc, 3));
+			}
+			if (ncols >= 4)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(tup, desc, 4, &isnull);
+				Oid			type = SPI_gettypeid(desc, 4);
+
+				r->has_ts = !isnull;
+				if (isnull)
+					continue;
+				if (type == TIMESTAMPTZOID)
+					r->ts = DatumGetTimestampTz(d);
+				else
+					r->ts = (TimestampTz) (column_id(d, type) -
+										   ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	*count = n;
+	return rows;
+}

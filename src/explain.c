@@ -1,0 +1,146 @@
+/*
+ * explain.c - reco_explain: which of a user's past items make an item's
+ * score
+ *
+ * The decomposition is that of the ALS fold-in (als_explain): it explains
+ * the score the user's exact fold-in gives, which is reco_score's once an
+ * event has re-solved the user online.
+ */
+#include "reco.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(reco_explain);
+
+typedef struct Contribution
+{
+	int64		item_id;
+	float		value;
+} Contribution;
+
+static int
+cmp_contribution(const void *a, const void *b)
+{
+	const Contribution *x = a;
+	const Contribution *y = b;
+
+	if (x->value != y->value)
+		return x->value > y->value ? -1 : 1;
+	return (x->item_id > y->item_id) - (x->item_id < y->item_id);
+}
+
+/*
+ * reco_explain(user_id, item_id, model, k): the k past items contributing
+ * most to the item's score for the user, with their share of it.
+ */
+Datum
+reco_explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		user_id = PG_GETARG_INT64(0);
+	int64		item_id = PG_GETARG_INT64(1);
+	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	int			k = PG_GETARG_INT32(3);
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+	RecoModel  *m;
+	int32		idx;
+	int			f;
+	bool		isnull;
+	Datum	   *items;
+	Datum	   *weights;
+	bool	   *nulls;
+	int			n;
+	int			first;
+	int			known = 0;
+	float	   *Yu;
+	float	   *w;
+	float	   *y;
+	float	   *contrib;
+	Contribution *c;
+	double		total = 0.0;
+
+	reco_check_k(k);
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	m = reco_model_get(model);
+	reco_require_implicit(m, "reco_explain");
+	f = m->factors;
+	idx = reco_model_known_item(m, item_id);
+	if (m->gram == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" has no Gram matrix to explain scores with", model),
+				 errhint("Retrain the model with reco_train.")));
+
+	values[0] = Int64GetDatum(m->version_id);
+	values[1] = Int64GetDatum(user_id);
+	reco_exec(psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+					   "AND user_id OPERATOR(pg_catalog.=) $2",
+					   reco_table("reco_user_factors")),
+			  2, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		/* a user the model has never seen: nothing explains their list */
+		SPI_finish();
+		return (Datum) 0;
+	}
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+					  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
+
+	/* the history a fold-in uses: the latest reco.max_history items it knows */
+	first = Max(0, n - reco_max_history);
+	Yu = palloc(sizeof(float) * f * Max(n - first, 1));
+	w = palloc(sizeof(float) * Max(n - first, 1));
+	c = palloc(sizeof(Contribution) * Max(n - first, 1));
+	for (int i = first; i < n; i++)
+	{
+		int32		j = reco_model_item_index(m, DatumGetInt64(items[i]));
+
+		if (j < 0)
+			continue;
+		reco_model_item(m, m->Yt, j, Yu + (int64) known * f);
+		w[known] = DatumGetFloat4(weights[i]);
+		c[known++].item_id = DatumGetInt64(items[i]);
+	}
+	if (known == 0)
+	{
+		SPI_finish();
+		return (Datum) 0;
+	}
+
+	y = palloc(sizeof(float) * f);
+	reco_model_item(m, m->Yt, idx, y);
+	contrib = palloc(sizeof(float) * known);
+	if (!als_explain(m->gram, Yu, w, known, y, &m->params.als, contrib,
+					 palloc(sizeof(float) * als_explain_floats(f, known))))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the system of user %lld in model \"%s\" is not positive definite",
+						(long long) user_id, model)));
+	for (int i = 0; i < known; i++)
+	{
+		c[i].value = contrib[i];
+		total += contrib[i];
+	}
+	qsort(c, known, sizeof(Contribution), cmp_contribution);
+	for (int i = 0; i < known && i < k; i++)
+	{
+		Datum		row[4];
+		bool		rownulls[4] = {false, false, total == 0.0, false};
+
+		row[0] = Int64GetDatum(c[i].item_id);
+		row[1] = Float4GetDatum(c[i].value);
+		row[2] = Float4GetDatum((float) (c[i].value / total));
+		row[3] = Int32GetDatum(i + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, rownulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
