@@ -313,3 +313,35 @@ EXECUTE also_bought('85123A');
 \echo 'REGENCY CAKESTAND 3 TIER (22423):'
 EXECUTE also_bought('22423');
 \echo
+
+\echo
+\echo '== 6. The analyst''s view: every metric, one explanation, the versions ========='
+\echo
+-- reco_evaluate on the same held-out purchases (products new to each
+-- customer): its hit rate is section 4's ALS figure, computed by the
+-- extension; the other metrics come with it.  Definitions: README.
+SELECT users AS customers, round(hit_rate::numeric, 3) AS "hit rate@10",
+       round(precision::numeric, 3) AS "P@10", round(recall::numeric, 3) AS "R@10",
+       round(ndcg::numeric, 3) AS "nDCG@10", round(map::numeric, 3) AS "MAP@10",
+       round(mrr::numeric, 3) AS mrr, round(auc::numeric, 3) AS auc,
+       round(coverage::numeric, 3) AS coverage
+FROM reco_evaluate('retail',
+	'SELECT a.user_id, a.item_id FROM retail.after a JOIN retail.customer c USING (user_id) WHERE NOT a.repeat', 10);
+
+-- Why is the first example customer's top recommendation there?  The past
+-- purchases that contribute most to its score, and their share of it.
+SELECT format('Why customer %s gets "%s":', e.user_id, i.title) AS why
+FROM retail.example e, reco_recommend(e.user_id, 1, 'retail') r
+JOIN reco_item i ON i.item_id = r.item_id
+WHERE e.n = 1 \gset
+\echo :why
+SELECT x.rank AS "#", i.title AS "because they bought", round(x.share::numeric, 3) AS share
+FROM retail.example e, reco_recommend(e.user_id, 1, 'retail') r,
+     reco_explain(e.user_id, r.item_id, 'retail', 5) x
+JOIN reco_item i ON i.item_id = x.item_id
+WHERE e.n = 1
+ORDER BY x.rank;
+
+\echo
+SELECT model, version, active, factors, users, items, size, round(final_loss::numeric, 5) AS "final loss", trained
+FROM reco_versions;

@@ -4,7 +4,10 @@
 # the full candidate rankings of reco_recommend, the test pairs and the
 # sampled-protocol scores of reco_score, and reco's own results at k = 10
 # (active version) and k = 5 (version 1 named while version 2 is active);
-# metrics.py recomputes every metric and fails on a difference over 1e-6.
+# and for a rating model (explicit feedback) trained on the same split, the
+# rated test pairs with their reco_score predictions and reco_evaluate's
+# RMSE and MAE.  metrics.py recomputes every metric and fails on a
+# difference over 1e-6.
 # Also shows that metrics.py can fail (--self-test) and that scripts/plot.sh
 # draws a PNG.
 set -euo pipefail
@@ -29,7 +32,7 @@ SET reco.progress = off;
 
 -- 75/25 split stratified by item, seeded (as bench/movielens.sql)
 CREATE TABLE split AS
-SELECT u, i, t, row_number() OVER w <= round(0.75 * count(*) OVER (PARTITION BY i)) AS train
+SELECT u, i, r, t, row_number() OVER w <= round(0.75 * count(*) OVER (PARTITION BY i)) AS train
 FROM ml
 WINDOW w AS (PARTITION BY i ORDER BY md5('evalcheck:' || u || ':' || i));
 CREATE TABLE train AS SELECT u, i FROM split WHERE train;
@@ -40,11 +43,12 @@ SELECT model, version, users, items FROM
 -- The held-out quarter, and the cases the definitions single out: a repeated
 -- pair (relevant items are distinct), a user the model does not know (not
 -- evaluated), an item it does not know and an item the user trained on (both
--- still relevant, neither a candidate).
-CREATE TABLE test AS SELECT u, i FROM split WHERE NOT train;
-INSERT INTO test SELECT u, i FROM test ORDER BY u, i LIMIT 1;
-INSERT INTO test VALUES (999999, 1), (999999, 2), (2, 999999);
-INSERT INTO test SELECT u, i FROM train WHERE u = 3 ORDER BY i LIMIT 1;
+-- still relevant, neither a candidate).  The ratings are for the k = 10 call:
+-- an implicit model has no RMSE or MAE even when given them.
+CREATE TABLE test AS SELECT u, i, r FROM split WHERE NOT train;
+INSERT INTO test SELECT u, i, r FROM test ORDER BY u, i LIMIT 1;
+INSERT INTO test VALUES (999999, 1, 5), (999999, 2, 5), (2, 999999, 5);
+INSERT INTO test SELECT u, i, r FROM split WHERE train AND u = 3 ORDER BY i LIMIT 1;
 
 -- NCF protocol: each test user's latest held-out item against 100 seeded
 -- random items the user never interacted with; and the cases it singles out:
@@ -94,7 +98,7 @@ FROM (SELECT u, i FROM sampled_test UNION SELECT u, i FROM negatives) p;
 
 -- reco's results: k = 10 on the active version (1)
 \copy (SELECT * FROM reco_evaluate_users('evalcheck', 'SELECT u, i FROM test')) TO 'reco_evaluate_users_k10.csv' CSV HEADER
-\copy (SELECT * FROM reco_evaluate('evalcheck', 'SELECT u, i FROM test')) TO 'reco_evaluate_k10.csv' CSV HEADER
+\copy (SELECT * FROM reco_evaluate('evalcheck', 'SELECT u, i, r FROM test')) TO 'reco_evaluate_k10.csv' CSV HEADER
 \copy (SELECT * FROM reco_evaluate_sampled('evalcheck', 'SELECT u, i FROM sampled_test', 'SELECT u, i FROM negatives')) TO 'reco_evaluate_sampled_k10.csv' CSV HEADER
 
 -- k = 5 on version 1 named explicitly while a second version is active
@@ -104,6 +108,36 @@ SELECT model, version FROM
 \copy (SELECT * FROM reco_evaluate_users('evalcheck', 'SELECT u, i FROM test', 5, 1)) TO 'reco_evaluate_users_k5.csv' CSV HEADER
 \copy (SELECT * FROM reco_evaluate('evalcheck', 'SELECT u, i FROM test', 5, 1)) TO 'reco_evaluate_k5.csv' CSV HEADER
 \copy (SELECT * FROM reco_evaluate_sampled('evalcheck', 'SELECT u, i FROM sampled_test', 'SELECT u, i FROM negatives', 5, 1)) TO 'reco_evaluate_sampled_k5.csv' CSV HEADER
+
+-- A rating model on the same split, the ratings as values; its score is the
+-- predicted rating.  The held-out ratings, and the cases RMSE and MAE leave
+-- out: a user and an item the model does not know and a NULL rating; and a
+-- pair repeated with the same rating (counted once).
+SELECT model, version, users, items FROM
+	(SELECT (reco_train_agg(u, i, r::real, 'evalrate', '{"feedback": "explicit", "factors": 8, "iterations": 5, "regularization": 0.1, "reg_exponent": 1}')).*
+	 FROM split WHERE train) t;
+CREATE TABLE rating_test AS SELECT u, i, r::real AS r FROM split WHERE NOT train;
+INSERT INTO rating_test SELECT u, i, r FROM rating_test ORDER BY u, i LIMIT 1;
+INSERT INTO rating_test VALUES (999999, 1, 4), (2, 999999, 3);
+UPDATE rating_test SET r = NULL
+WHERE (u, i) = (SELECT u, i FROM rating_test WHERE u = 4 ORDER BY i LIMIT 1);
+CREATE TABLE x_rating_items AS
+SELECT item_id FROM reco_item_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'evalrate');
+CREATE TABLE x_rating_users AS
+SELECT u AS user_id,
+	(SELECT source FROM reco_recommend(u, 1, 'evalrate', available_only => false)) AS source
+FROM (SELECT DISTINCT u FROM rating_test) s;
+CREATE TABLE x_rating_scores AS
+SELECT u AS user_id, i AS item_id,
+	CASE WHEN i IN (SELECT item_id FROM x_rating_items) THEN reco_score(u, i, 'evalrate') END AS score
+FROM (SELECT DISTINCT u, i FROM rating_test) p;
+
+\copy x_rating_items TO 'rating_items.csv' CSV HEADER
+\copy x_rating_users TO 'rating_users.csv' CSV HEADER
+\copy (SELECT u AS user_id, i AS item_id, r AS rating FROM rating_test) TO 'rating_test.csv' CSV HEADER
+\copy x_rating_scores TO 'rating_scores.csv' CSV HEADER
+\copy (SELECT * FROM reco_evaluate('evalrate', 'SELECT u, i, r FROM rating_test')) TO 'reco_evaluate_rating.csv' CSV HEADER
 SQL
 
 $python test/metrics.py --self-test "$out"
