@@ -5,9 +5,10 @@ An independent check of reco_evaluate, reco_evaluate_users and
 reco_evaluate_sampled: from CSV exports of the raw material (the full
 candidate rankings reco_recommend returns, the test pairs, the items of the
 model version, the training pairs, the sampled-protocol scores from
-reco_score) this script recomputes every per-user metric and every
-aggregate after the definitions of the SQL contract, and compares them with
-what reco returned.  It prints a table (metric, reco, numpy, abs diff) and
+reco_score, and for a rating model the rated test pairs and reco_score's
+predicted ratings) this script recomputes every per-user metric and every
+aggregate, RMSE and MAE included, after the definitions of the SQL contract,
+and compares them with what reco returned.  It prints a table (metric, reco, numpy, abs diff) and
 exits 1 when a value differs by more than 1e-6, when the user sets differ, or
 when the exported rankings break the contract they are read under.
 
@@ -33,6 +34,19 @@ empty field):
     reco_evaluate_kK.csv           reco_evaluate(..., K)
     reco_evaluate_sampled_kK.csv   reco_evaluate_sampled(..., K)
 
+and, of a rating model (trained with "feedback": "explicit"):
+
+    rating_items.csv               item_id: the items of its version
+    rating_users.csv               user_id, source: reco_recommend's source for
+                                   every user of its test query
+    rating_test.csv                user_id, item_id, rating: rows of its test query
+    rating_scores.csv              user_id, item_id, score: reco_score of every
+                                   pair of its test query (NULL where the user
+                                   or the item is unknown)
+    reco_evaluate_rating.csv       reco_evaluate(rating model, its test query)
+
+The model of the reco_evaluate_kK.csv files is implicit: rmse and mae are NULL.
+
 --self-test first shows that the checker can fail: it verifies the metric
 code on a hand-computed example, then perturbs every value reco returned,
 one at a time, and requires each perturbation to be reported as a mismatch
@@ -55,8 +69,9 @@ TOLERANCE = 1e-6
 # columns compared, per function; the integer ones must be equal
 USER_COLUMNS = ["relevant", "hits", "precision", "recall", "ndcg", "ap", "hit", "rr", "auc"]
 AGGREGATE_COLUMNS = ["users", "precision", "recall", "ndcg", "map", "hit_rate", "mrr", "auc",
-                     "coverage"]
+                     "coverage", "rmse", "mae"]
 SAMPLED_COLUMNS = ["cases", "unscored", "hit_rate", "ndcg"]
+RATING_COLUMNS = ["users", "rmse", "mae"]      # of the rating model's reco_evaluate
 INTEGER_COLUMNS = {"relevant", "hits", "users", "cases", "unscored"}
 
 
@@ -160,6 +175,19 @@ class Exports:
         self.reco_sampled = {k: read_reco_record(path(f"reco_evaluate_sampled_k{k}.csv"))
                              for k in self.ks}
 
+        self.rating_items = set(
+            read_numeric(path("rating_items.csv"))["item_id"].astype(np.int64).tolist())
+        u = read_columns(path("rating_users.csv"))
+        self.rating_known_users = {int(x) for x, s in zip(u["user_id"], u["source"])
+                                   if s == "personal"}
+        r = read_columns(path("rating_test.csv"))
+        self.rating_rows = [(int(a), int(b), float(v) if v != "" else math.nan)
+                            for a, b, v in zip(r["user_id"], r["item_id"], r["rating"])]
+        s = read_columns(path("rating_scores.csv"))
+        self.rating_scores = {(int(a), int(b)): (np.float32(v) if v != "" else None)
+                              for a, b, v in zip(s["user_id"], s["item_id"], s["score"])}
+        self.reco_rating = read_reco_record(path("reco_evaluate_rating.csv"))
+
     @staticmethod
     def _read_rankings(path):
         """{user: (items, float4 scores, reco's ranks)}, each user's rows in file order."""
@@ -219,7 +247,36 @@ def aggregate(per_user, top_items, n_items):
     return {"users": float(len(per_user)), "precision": mean("precision"),
             "recall": mean("recall"), "ndcg": mean("ndcg"), "map": mean("ap"),
             "hit_rate": mean("hit"), "mrr": mean("rr"), "auc": mean("auc", skip_null=True),
-            "coverage": len(top_items) / n_items}
+            "coverage": len(top_items) / n_items,
+            "rmse": math.nan, "mae": math.nan}        # an implicit model: no ratings
+
+
+def rating_metrics(rows, known_users, known_items, scores):
+    """users, rmse and mae of reco_evaluate on a rating model: rows are the
+    (user, item, rating or NaN) rows of the test query, scores the float4
+    predicted rating of each pair.  Over the distinct pairs (repeats must
+    carry the same rating) of a known user and a known item with a rating;
+    also returns how many pairs that is ("rated")."""
+    ratings = {}
+    for user, item, rating in rows:
+        if (user, item) not in ratings:
+            ratings[(user, item)] = rating
+        elif differs(ratings[(user, item)], rating) != 0:
+            raise ContractError(f"pair ({user}, {item}) repeated with ratings "
+                                f"{ratings[(user, item)]} and {rating}: which counts is open")
+    errors = []
+    for (user, item), rating in sorted(ratings.items()):
+        if user not in known_users or item not in known_items or math.isnan(rating):
+            continue
+        score = scores.get((user, item))
+        if score is None:
+            raise ContractError(f"rating_scores.csv: no score for the known pair ({user}, {item})")
+        errors.append(float(np.float32(score)) - float(np.float32(rating)))
+    e = np.array(errors, dtype=np.float64)
+    return {"users": float(len({user for user, _ in ratings} & known_users)),
+            "rmse": float(np.sqrt(np.mean(e * e))) if e.size else math.nan,
+            "mae": float(np.mean(np.abs(e))) if e.size else math.nan,
+            "rated": e.size}
 
 
 def sampled_case_rank(positive, negatives):
@@ -253,7 +310,8 @@ def sampled_metrics(x, k):
 
 
 class Expected:
-    """NumPy's values for every k: per-user rows, aggregates, sampled records."""
+    """NumPy's values for every k: per-user rows, aggregates, sampled records;
+    and the rating model's record."""
 
     def __init__(self, x):
         self.problems = []       # contract violations of the exported rankings
@@ -276,6 +334,8 @@ class Expected:
             self.users[k] = per_user
             self.aggregate[k] = aggregate(per_user, top_items, x.items.size)
             self.sampled[k] = sampled_metrics(x, k)
+        self.rating = rating_metrics(x.rating_rows, x.rating_known_users, x.rating_items,
+                                     x.rating_scores)
 
     def _check_ranking(self, x, u, items, ranks, ranked_items):
         """The exported list is the user's candidates in the contract's order."""
@@ -312,7 +372,7 @@ def fmt(v, name):
     return f"{int(v)}" if name in INTEGER_COLUMNS else f"{v:.10f}"
 
 
-def compare(expected, reco_users, reco_aggregate, reco_sampled, ks, out=None):
+def compare(expected, reco_users, reco_aggregate, reco_sampled, reco_rating, ks, out=None):
     """Compare reco's values with NumPy's; return the mismatches as
     (section, metric, user or None) tuples.  Prints the table to out if given."""
     mismatches = []
@@ -362,6 +422,13 @@ def compare(expected, reco_users, reco_aggregate, reco_sampled, ks, out=None):
                 reco = theirs.get(metric, math.nan)
                 if row(metric, metric, reco, mine[metric], differs(reco, mine[metric])):
                     mismatches.append((section, metric, None))
+
+    section = "reco_evaluate rating model"
+    say(f"{section}: {expected.rating['rated']} rated pairs of known users and items")
+    for metric in RATING_COLUMNS:
+        reco, numpy = reco_rating.get(metric, math.nan), expected.rating[metric]
+        if row(metric, metric, reco, numpy, differs(reco, numpy)):
+            mismatches.append((section, metric, None))
     return mismatches
 
 
@@ -397,6 +464,21 @@ def check_hand_example():
         if sampled_case_rank(pos, negs) != rank:
             failures.append(f"sampled rank of {pos} among {negs}: "
                             f"{sampled_case_rank(pos, negs)}, expected {rank}")
+    # ratings: errors -0.5, +1 (the pair twice, counted once) and 0; left out
+    # an unknown user (7), an unknown item (9) and a NULL rating
+    rows = [(1, 1, 4.0), (1, 2, 1.0), (1, 2, 1.0), (2, 1, 5.0), (7, 1, 1.0), (1, 9, 1.0),
+            (2, 2, math.nan)]
+    scores = {(1, 1): 3.5, (1, 2): 2.0, (2, 1): 5.0, (2, 2): 1.0, (1, 9): None, (7, 1): None}
+    m = rating_metrics(rows, {1, 2}, {1, 2}, scores)
+    want = {"users": 2, "rmse": math.sqrt(1.25 / 3), "mae": 0.5, "rated": 3}
+    for name, value in want.items():
+        if abs(m[name] - value) > 1e-12:
+            failures.append(f"rating example: {name} = {m[name]}, expected {value}")
+    try:
+        rating_metrics(rows + [(1, 1, 3.0)], {1, 2}, {1, 2}, scores)
+        failures.append("rating example: a pair repeated with another rating not refused")
+    except ContractError:
+        pass
     return failures
 
 
@@ -405,12 +487,16 @@ def self_test(x, expected):
     failures = check_hand_example()
     ks = x.ks
 
-    def copies(users, agg, sampled):
+    def copies(users, agg, sampled, rating):
         return ({k: {u: dict(r) for u, r in users[k].items()} for k in ks},
-                {k: dict(agg[k]) for k in ks}, {k: dict(sampled[k]) for k in ks})
+                {k: dict(agg[k]) for k in ks}, {k: dict(sampled[k]) for k in ks},
+                dict(rating))
+
+    def reco_copies():
+        return copies(x.reco_users, x.reco_aggregate, x.reco_sampled, x.reco_rating)
 
     # numpy's own values must pass, also nudged by less than the tolerance
-    own = copies(expected.users, expected.aggregate, expected.sampled)
+    own = copies(expected.users, expected.aggregate, expected.sampled, expected.rating)
     if compare(expected, *own, ks):
         failures.append("numpy's own values reported as mismatches")
     for users in own[0].values():
@@ -418,6 +504,8 @@ def self_test(x, expected):
             for name in USER_COLUMNS:
                 if name not in INTEGER_COLUMNS and not math.isnan(r[name]):
                     r[name] += 0.5 * TOLERANCE
+    for name in ("rmse", "mae"):
+        own[3][name] += 0.5 * TOLERANCE
     if compare(expected, *own, ks):
         failures.append("a difference of half the tolerance reported as a mismatch")
 
@@ -427,7 +515,7 @@ def self_test(x, expected):
         for where, columns in [("users", USER_COLUMNS), ("aggregate", AGGREGATE_COLUMNS),
                                ("sampled", SAMPLED_COLUMNS)]:
             for name in columns:
-                users, agg, sampled = copies(x.reco_users, x.reco_aggregate, x.reco_sampled)
+                users, agg, sampled, rating = reco_copies()
                 if where == "users":
                     if not users[k]:
                         continue
@@ -439,33 +527,51 @@ def self_test(x, expected):
                 v = target.get(name, math.nan)
                 target[name] = 0.5 if math.isnan(v) else v + (1 if name in INTEGER_COLUMNS
                                                                else 1e-4)
-                found = compare(expected, users, agg, sampled, ks)
+                found = compare(expected, users, agg, sampled, rating, ks)
                 tried += 1
                 section = {"users": "reco_evaluate_users", "aggregate": "reco_evaluate",
                            "sampled": "reco_evaluate_sampled"}[where] + f" k={k}"
                 if (section, name, u) not in found:
                     failures.append(f"{section} {name} (user {u}) perturbed, not reported")
         # a null auc where numpy has one, and the other way round
-        users, agg, sampled = copies(x.reco_users, x.reco_aggregate, x.reco_sampled)
+        users, agg, sampled, rating = reco_copies()
         if users[k]:
             u = min(users[k])
             users[k][u]["auc"] = math.nan if not math.isnan(users[k][u]["auc"]) else 0.5
             if (f"reco_evaluate_users k={k}", "auc", u) not in compare(expected, users, agg,
-                                                                        sampled, ks):
+                                                                        sampled, rating, ks):
                 failures.append(f"k={k}: auc of user {u} nulled, not reported")
             tried += 1
         # a user dropped, a user added
         for change in ("drop", "add"):
-            users, agg, sampled = copies(x.reco_users, x.reco_aggregate, x.reco_sampled)
+            users, agg, sampled, rating = reco_copies()
             if change == "drop" and users[k]:
                 del users[k][min(users[k])]
             else:
                 users[k][-1] = dict(next(iter(expected.users[k].values())))
             if (f"reco_evaluate_users k={k}", "user set", None) not in compare(
-                    expected, users, agg, sampled, ks):
+                    expected, users, agg, sampled, rating, ks):
                 failures.append(f"k={k}: a user {change}ped, not reported")
             tried += 1
-    print(f"self-test: {tried} perturbations of reco's values, hand-computed example")
+
+    # the rating model's values: each perturbed, and rmse and mae nulled
+    for name in RATING_COLUMNS:
+        for nulled in (False, True):
+            if nulled and name == "users":
+                continue
+            users, agg, sampled, rating = reco_copies()
+            v = rating.get(name, math.nan)
+            if nulled:
+                rating[name] = math.nan if not math.isnan(v) else 0.5
+            else:
+                rating[name] = 0.5 if math.isnan(v) else v + (1 if name in INTEGER_COLUMNS
+                                                               else 1e-4)
+            if ("reco_evaluate rating model", name, None) not in compare(
+                    expected, users, agg, sampled, rating, ks):
+                failures.append(f"rating model {name} {'nulled' if nulled else 'perturbed'}, "
+                                f"not reported")
+            tried += 1
+    print(f"self-test: {tried} perturbations of reco's values, hand-computed examples")
     return failures
 
 
@@ -495,8 +601,8 @@ def main(argv):
         print(f"CONTRACT: {p}")
     if len(expected.problems) > 10:
         print(f"CONTRACT: ... {len(expected.problems)} problems in all")
-    mismatches = compare(expected, x.reco_users, x.reco_aggregate, x.reco_sampled, x.ks,
-                         out=sys.stdout)
+    mismatches = compare(expected, x.reco_users, x.reco_aggregate, x.reco_sampled,
+                         x.reco_rating, x.ks, out=sys.stdout)
     print(f"numpy cross-check: {len(mismatches)} mismatches over {TOLERANCE:g}, "
           f"{len(expected.problems)} ranking contract problems")
     return 1 if mismatches or expected.problems or failures else 0
