@@ -348,7 +348,7 @@ DECLARE
 	v int;
 	dropped int := 0;
 BEGIN
-	IF keep < 0 THEN
+	IF keep OPERATOR(pg_catalog.<) 0 THEN
 		RAISE EXCEPTION 'keep must not be negative' USING ERRCODE = '22023';
 	END IF;
 	FOR v IN
@@ -359,7 +359,7 @@ BEGIN
 		ORDER BY x.version DESC OFFSET keep
 	LOOP
 		PERFORM @extschema@.reco_drop_version(model, v);
-		dropped := dropped + 1;
+		dropped := dropped OPERATOR(pg_catalog.+) 1;
 	END LOOP;
 	RETURN dropped;
 END
@@ -373,20 +373,34 @@ RETURNS TABLE (metric text, a double precision, b double precision,
 	difference double precision)
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
 AS $$
+	-- per-user metrics over the users both versions know, so a version that
+	-- knows more users is not judged on a different population
 	SELECT v.metric, v.a, v.b, v.b OPERATOR(pg_catalog.-) v.a
-	FROM @extschema@.reco_evaluate(model, test, k, version_a) x,
+	FROM (SELECT pg_catalog.count(*)::float8 AS users,
+			pg_catalog.avg(ua.precision) AS p_a, pg_catalog.avg(ub.precision) AS p_b,
+			pg_catalog.avg(ua.recall) AS r_a, pg_catalog.avg(ub.recall) AS r_b,
+			pg_catalog.avg(ua.ndcg) AS n_a, pg_catalog.avg(ub.ndcg) AS n_b,
+			pg_catalog.avg(ua.ap) AS m_a, pg_catalog.avg(ub.ap) AS m_b,
+			pg_catalog.avg(ua.hit) AS h_a, pg_catalog.avg(ub.hit) AS h_b,
+			pg_catalog.avg(ua.rr) AS rr_a, pg_catalog.avg(ub.rr) AS rr_b,
+			pg_catalog.avg(ua.auc) AS auc_a, pg_catalog.avg(ub.auc) AS auc_b
+		  FROM @extschema@.reco_evaluate_users(model, test, k, version_a) ua
+		  JOIN @extschema@.reco_evaluate_users(model, test, k, version_b) ub
+			ON ub.user_id OPERATOR(pg_catalog.=) ua.user_id) u,
+		@extschema@.reco_evaluate(model, test, k, version_a) x,
 		@extschema@.reco_evaluate(model, test, k, version_b) y,
-		LATERAL (VALUES (1, 'users', x.users::float8, y.users::float8),
-			(2, 'precision', x.precision, y.precision), (3, 'recall', x.recall, y.recall),
-			(4, 'ndcg', x.ndcg, y.ndcg), (5, 'map', x.map, y.map),
-			(6, 'hit_rate', x.hit_rate, y.hit_rate), (7, 'mrr', x.mrr, y.mrr),
-			(8, 'auc', x.auc, y.auc), (9, 'coverage', x.coverage, y.coverage),
+		LATERAL (VALUES (1, 'users', u.users, u.users),
+			(2, 'precision', u.p_a, u.p_b), (3, 'recall', u.r_a, u.r_b),
+			(4, 'ndcg', u.n_a, u.n_b), (5, 'map', u.m_a, u.m_b),
+			(6, 'hit_rate', u.h_a, u.h_b), (7, 'mrr', u.rr_a, u.rr_b),
+			(8, 'auc', u.auc_a, u.auc_b), (9, 'coverage', x.coverage, y.coverage),
 			(10, 'rmse', x.rmse, y.rmse), (11, 'mae', x.mae, y.mae)) AS v(n, metric, a, b)
 	WHERE v.a IS NOT NULL OR v.b IS NOT NULL
 	ORDER BY v.n
 $$;
 COMMENT ON FUNCTION @extschema@.reco_compare(text, int, int, text, int) IS
-	'Two versions of a model on the same held-out events: each metric of reco_evaluate for version a and b, and b - a.';
+	'Two versions of a model on the same held-out events (a query that gives the same rows each time): reco_evaluate''s per-user metrics averaged over the users both versions know, and each version''s coverage, RMSE and MAE; b - a.';
+
 
 CREATE VIEW @extschema@.reco_models AS
 SELECT m.name AS model, m.algorithm, v.version AS active_version,
@@ -460,55 +474,67 @@ CREATE FUNCTION @extschema@.reco_cross_validate(source text, params jsonb DEFAUL
 RETURNS TABLE (metric text, mean double precision, stddev double precision, n int)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
+-- Operators are schema-qualified: no SET search_path here, because the
+-- analyst's source query must resolve under the caller's own path.
 DECLARE
-	scratch text := '_reco_cv_' || pg_catalog.pg_backend_pid();
-	progress text := pg_catalog.current_setting('reco.progress');
+	tag text := pg_catalog.pg_backend_pid()::text;
+	scratch text := '_reco_cv_' OPERATOR(pg_catalog.||) tag;
+	events text := pg_catalog.quote_ident('reco_cv_events_' OPERATOR(pg_catalog.||) tag);
+	results text := pg_catalog.quote_ident('reco_cv_metrics_' OPERATOR(pg_catalog.||) tag);
+	progress text := COALESCE(pg_catalog.current_setting('reco.progress', true), 'on');
 	f int;
 	started timestamptz;
-	m record;
+	ndcg double precision;
 BEGIN
-	IF folds IS NULL OR folds < 1 OR folds > 100 THEN
+	IF source IS NULL OR params IS NULL OR k IS NULL OR method IS NULL OR seed IS NULL THEN
+		RAISE EXCEPTION 'source, params, k, method and seed must not be NULL' USING ERRCODE = '22004';
+	END IF;
+	IF folds IS NULL OR folds OPERATOR(pg_catalog.<) 1 OR folds OPERATOR(pg_catalog.>) 100 THEN
 		RAISE EXCEPTION 'folds must be between 1 and 100' USING ERRCODE = '22023';
 	END IF;
 	-- folds = 1 is a single holdout: one quarter of a four-way deal
-	CREATE TEMP TABLE reco_cv_events ON COMMIT DROP AS
-		SELECT f.user_id, f.item_id, f.value, f.fold
-		FROM @extschema@.reco_folds(source, CASE WHEN folds = 1 THEN 4 ELSE folds END, method, seed) f;
-	CREATE TEMP TABLE reco_cv_metrics (fold int, users bigint,
-		"precision" float8, recall float8, ndcg float8, map float8, hit_rate float8,
-		mrr float8, auc float8, coverage float8, rmse float8, mae float8) ON COMMIT DROP;
+	EXECUTE pg_catalog.format('CREATE TEMP TABLE %s ON COMMIT DROP AS '
+		'SELECT f.user_id, f.item_id, f.value, f.fold FROM @extschema@.reco_folds($1, $2, $3, $4) f',
+		events)
+	USING source, CASE WHEN folds OPERATOR(pg_catalog.=) 1 THEN 4 ELSE folds END, method, seed;
+	EXECUTE pg_catalog.format('CREATE TEMP TABLE %s (fold int, users bigint, '
+		'"precision" float8, recall float8, ndcg float8, map float8, hit_rate float8, '
+		'mrr float8, auc float8, coverage float8, rmse float8, mae float8) ON COMMIT DROP',
+		results);
 
-	FOR f IN 0 .. folds - 1 LOOP
+	FOR f IN 0 .. folds OPERATOR(pg_catalog.-) 1 LOOP
 		started := pg_catalog.clock_timestamp();
 		-- one line per fold is progress enough
 		PERFORM pg_catalog.set_config('reco.progress', 'off', true);
-		PERFORM @extschema@.reco_train_agg(e.user_id, e.item_id,
-				COALESCE(e.value, 1)::real, scratch, params)
-			FROM pg_temp.reco_cv_events e WHERE e.fold OPERATOR(pg_catalog.<>) f;
-		INSERT INTO pg_temp.reco_cv_metrics
-			SELECT f, e.* FROM @extschema@.reco_evaluate(scratch,
-				pg_catalog.format('SELECT user_id, item_id, value FROM pg_temp.reco_cv_events WHERE fold = %s', f),
-				k) e;
+		EXECUTE pg_catalog.format('SELECT @extschema@.reco_train_agg(e.user_id, e.item_id, '
+			'COALESCE(e.value, 1)::real, $1, $2) FROM pg_temp.%s e '
+			'WHERE e.fold OPERATOR(pg_catalog.<>) $3', events)
+		USING scratch, params, f;
+		EXECUTE pg_catalog.format('INSERT INTO pg_temp.%s SELECT $1, e.* '
+			'FROM @extschema@.reco_evaluate($2, $3, $4) e RETURNING ndcg', results)
+		INTO ndcg
+		USING f, scratch,
+			pg_catalog.format('SELECT user_id, item_id, value FROM pg_temp.%s '
+				'WHERE fold OPERATOR(pg_catalog.=) %s', events, f),
+			k;
 		PERFORM @extschema@.reco_drop_model(scratch);
 		PERFORM pg_catalog.set_config('reco.progress', progress, true);
 		IF progress::boolean THEN
-			SELECT * INTO m FROM pg_temp.reco_cv_metrics c WHERE c.fold OPERATOR(pg_catalog.=) f;
-			RAISE NOTICE 'reco: fold %/%: nDCG@% %, % s', f + 1, folds, k,
-				pg_catalog.round(m.ndcg::numeric, 4),
+			RAISE NOTICE 'reco: fold %/%: nDCG@% %, % s', f OPERATOR(pg_catalog.+) 1, folds, k,
+				pg_catalog.round(ndcg::numeric, 4),
 				pg_catalog.round(EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started)::numeric, 2);
 		END IF;
 	END LOOP;
-	RETURN QUERY
-		SELECT v.metric, pg_catalog.avg(v.x), pg_catalog.stddev_samp(v.x), pg_catalog.count(v.x)::int
-		FROM pg_temp.reco_cv_metrics c,
-			LATERAL (VALUES (1, 'precision', c.precision), (2, 'recall', c.recall),
-				(3, 'ndcg', c.ndcg), (4, 'map', c.map), (5, 'hit_rate', c.hit_rate),
-				(6, 'mrr', c.mrr), (7, 'auc', c.auc), (8, 'coverage', c.coverage),
-				(9, 'rmse', c.rmse), (10, 'mae', c.mae)) AS v(n, metric, x)
-		GROUP BY v.n, v.metric
-		HAVING pg_catalog.count(v.x) OPERATOR(pg_catalog.>) 0
-		ORDER BY v.n;
-	DROP TABLE pg_temp.reco_cv_events, pg_temp.reco_cv_metrics;
+	RETURN QUERY EXECUTE pg_catalog.format(
+		'SELECT v.metric, pg_catalog.avg(v.x), pg_catalog.stddev_samp(v.x), pg_catalog.count(v.x)::int '
+		'FROM pg_temp.%s c, '
+		'LATERAL (VALUES (1, ''precision'', c.precision), (2, ''recall'', c.recall), '
+		'(3, ''ndcg'', c.ndcg), (4, ''map'', c.map), (5, ''hit_rate'', c.hit_rate), '
+		'(6, ''mrr'', c.mrr), (7, ''auc'', c.auc), (8, ''coverage'', c.coverage), '
+		'(9, ''rmse'', c.rmse), (10, ''mae'', c.mae)) AS v(n, metric, x) '
+		'GROUP BY v.n, v.metric HAVING pg_catalog.count(v.x) OPERATOR(pg_catalog.>) 0 '
+		'ORDER BY v.n', results);
+	EXECUTE pg_catalog.format('DROP TABLE pg_temp.%s, pg_temp.%s', events, results);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.reco_cross_validate(text, jsonb, int, int, text, int) IS
@@ -533,6 +559,8 @@ CREATE TABLE @extschema@.reco_tune_trial (
 );
 COMMENT ON TABLE @extschema@.reco_tune_trial IS
 	'Every trial of every reco_tune run: the full hyperparameters, the mean (score) and standard deviation of the metric tuned for, the means of all metrics, and the wall time.';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_tune_trial', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_tune_seq', '');
 
 CREATE FUNCTION @extschema@.reco_tune(model text, source text, grid jsonb,
 	fixed jsonb DEFAULT '{}', trials int DEFAULT NULL, folds int DEFAULT 5,
@@ -542,9 +570,10 @@ RETURNS TABLE (tune_id bigint, trial int, params jsonb, score double precision,
 	stddev double precision, seconds double precision, best boolean)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
+-- Operators are schema-qualified: see reco_cross_validate.
 DECLARE
-	run bigint := pg_catalog.nextval('@extschema@.reco_tune_seq');
-	lower_better boolean := metric IN ('rmse', 'mae');
+	run bigint;
+	lower_better boolean;
 	combos jsonb[] := ARRAY['{}'::jsonb];
 	name text;
 	vals jsonb;
@@ -554,16 +583,24 @@ DECLARE
 	started timestamptz;
 	cv record;
 	best_trial int;
-	progress boolean := pg_catalog.current_setting('reco.progress')::boolean;
+	progress boolean := COALESCE(pg_catalog.current_setting('reco.progress', true), 'on')::boolean;
 BEGIN
-	IF metric NOT IN ('precision', 'recall', 'ndcg', 'map', 'hit_rate', 'mrr', 'auc',
-					  'coverage', 'rmse', 'mae') THEN
+	IF model IS NULL OR source IS NULL OR fixed IS NULL OR metric IS NULL OR activate IS NULL THEN
+		RAISE EXCEPTION 'model, source, fixed, metric and activate must not be NULL' USING ERRCODE = '22004';
+	END IF;
+	IF NOT metric OPERATOR(pg_catalog.=) ANY (ARRAY['precision', 'recall', 'ndcg', 'map',
+			'hit_rate', 'mrr', 'auc', 'coverage', 'rmse', 'mae']) THEN
 		RAISE EXCEPTION 'unknown metric "%"', metric USING ERRCODE = '22023',
 			HINT = 'Metrics are precision, recall, ndcg, map, hit_rate, mrr, auc, coverage, rmse and mae.';
 	END IF;
+	lower_better := metric OPERATOR(pg_catalog.=) ANY (ARRAY['rmse', 'mae']);
 	IF grid IS NULL OR pg_catalog.jsonb_typeof(grid) OPERATOR(pg_catalog.<>) 'object' THEN
 		RAISE EXCEPTION 'grid must be a JSON object of parameter name to list of values'
 			USING ERRCODE = '22023', HINT = 'For example {"factors": [32, 64], "regularization": [0.5, 1.5]}.';
+	END IF;
+	IF lower_better AND NOT (fixed OPERATOR(pg_catalog.@>) '{"feedback": "explicit"}') THEN
+		RAISE EXCEPTION 'tuning for % needs a rating model', metric USING ERRCODE = '22023',
+			HINT = 'Put "feedback": "explicit" in fixed; implicit-feedback models have no rmse or mae.';
 	END IF;
 
 	-- every combination of the grid, in a stable order
@@ -588,9 +625,10 @@ BEGIN
 						LIMIT trials);
 	END IF;
 	n := pg_catalog.cardinality(combos);
+	run := pg_catalog.nextval('@extschema@.reco_tune_seq');
 
 	FOREACH trial_params IN ARRAY combos LOOP
-		t := t + 1;
+		t := t OPERATOR(pg_catalog.+) 1;
 		trial_params := fixed OPERATOR(pg_catalog.||) trial_params;
 		started := pg_catalog.clock_timestamp();
 		PERFORM pg_catalog.set_config('reco.progress', 'off', true);
@@ -603,7 +641,8 @@ BEGIN
 		INSERT INTO @extschema@.reco_tune_trial
 			(tune_id, trial, model, params, metric, score, stddev, metrics, seconds)
 		VALUES (run, t, reco_tune.model, trial_params, reco_tune.metric, cv.score, cv.stddev,
-			cv.metrics, EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started));
+			COALESCE(cv.metrics, '{}'),
+			EXTRACT(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started));
 		IF progress THEN
 			RAISE NOTICE 'reco: trial %/% %: %@% %', t, n, trial_params, reco_tune.metric, k,
 				pg_catalog.round(cv.score::numeric, 4);
@@ -612,11 +651,15 @@ BEGIN
 
 	SELECT x.trial INTO best_trial FROM @extschema@.reco_tune_trial x
 	WHERE x.tune_id OPERATOR(pg_catalog.=) run AND x.score IS NOT NULL
-	ORDER BY CASE WHEN lower_better THEN x.score ELSE -x.score END, x.trial
+	ORDER BY CASE WHEN lower_better THEN x.score ELSE OPERATOR(pg_catalog.-) x.score END, x.trial
 	LIMIT 1;
+	IF best_trial IS NULL THEN
+		RAISE EXCEPTION 'no trial produced a % score', metric USING ERRCODE = '22023',
+			HINT = 'Check that the source query yields held-out events for users the models know.';
+	END IF;
 
 	-- the winner, trained on all the data, served from now on
-	IF activate AND best_trial IS NOT NULL THEN
+	IF activate THEN
 		PERFORM @extschema@.reco_train_agg(s.user_id, s.item_id, COALESCE(s.value, 1)::real,
 				reco_tune.model, x.params)
 		FROM @extschema@.reco_split(source, 'random', 0) s,
@@ -639,17 +682,25 @@ CREATE VIEW @extschema@.reco_versions AS
 SELECT v.model, v.version, v.version_id OPERATOR(pg_catalog.=) m.active_version AS active,
 	v.algorithm, v.factors, v.n_users AS users, v.n_items AS items,
 	v.n_interactions AS interactions,
+	-- stored bytes of the version's weights (pg_column_size of a column reads
+	-- a TOAST pointer, not the value), plus 40 bytes of header and keys a row
 	pg_catalog.pg_size_pretty(
-		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(u.*)), 0) FROM @extschema@.reco_user_factors u
-		  WHERE u.version_id OPERATOR(pg_catalog.=) v.version_id)
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(u.factors)
+			OPERATOR(pg_catalog.+) pg_catalog.pg_column_size(u.items)
+			OPERATOR(pg_catalog.+) pg_catalog.pg_column_size(u.weights)
+			OPERATOR(pg_catalog.+) 40), 0)
+		 FROM @extschema@.reco_user_factors u
+		 WHERE u.version_id OPERATOR(pg_catalog.=) v.version_id)
 		OPERATOR(pg_catalog.+)
-		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(i.*)), 0)
-		   FROM @extschema@.reco_item_factors i
-		  WHERE i.version_id OPERATOR(pg_catalog.=) v.version_id)
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(i.factors)
+			OPERATOR(pg_catalog.+) COALESCE(pg_catalog.pg_column_size(i.prior), 0)
+			OPERATOR(pg_catalog.+) 48), 0)
+		 FROM @extschema@.reco_item_factors i
+		 WHERE i.version_id OPERATOR(pg_catalog.=) v.version_id)
 		OPERATOR(pg_catalog.+)
-		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(b.*)), 0)
-		   FROM @extschema@.reco_model_blob b
-		  WHERE b.version_id OPERATOR(pg_catalog.=) v.version_id)) AS size,
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(b.data)), 0)
+		 FROM @extschema@.reco_model_blob b
+		 WHERE b.version_id OPERATOR(pg_catalog.=) v.version_id)) AS size,
 	v.trained,
 	(v.metrics OPERATOR(pg_catalog.->) 'loss' OPERATOR(pg_catalog.->) -1)::float8 AS final_loss,
 	v.params, v.metrics

@@ -71,6 +71,9 @@ SELECT q AS statement, pg_temp.sqlstate_of(q) AS sqlstate FROM (VALUES
 	($$SELECT reco_explain(1, 999, 'shop')$$),
 	($$SELECT reco_explain(1, 1, 'shop', 0)$$),
 	($$SELECT reco_train('bad', 'als', '{"feedback": "both"}')$$),
+	($$SELECT reco_tune('t', 'SELECT 1, 1', '{"factors": [2]}', metric => NULL)$$),
+	($$SELECT reco_tune('t', 'SELECT 1, 1', '{"factors": [2]}', metric => 'rmse')$$),
+	($$SELECT reco_split('SELECT 1, 1, 1, 99999999999999', 'temporal')$$),
 	($$SET reco.train_threads = 0$$),
 	($$SET reco.max_train_memory = '100kB'$$)
 ) v(q);

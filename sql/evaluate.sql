@@ -70,11 +70,17 @@ FROM reco_evaluate_sampled('evalm',
 -- a held-out item ranked below every negative is a miss; ties count against it
 SELECT hit_rate, ndcg FROM reco_evaluate_sampled('evalm', 'SELECT 2, 2', 'SELECT 2, 2', 1);
 
--- cross-validation: mean and spread per metric
+-- cross-validation: mean and spread per metric; works from a fresh session
+-- (before anything loaded the library) and beside a user's own temp tables
+\c
+SET client_min_messages = warning;	-- progress stays on, unseen
+CREATE TEMP TABLE reco_cv_events (x int);
 SELECT metric, n, mean BETWEEN 0 AND 1 AS in_range, stddev >= 0 AS spread
 FROM reco_cross_validate('SELECT customer, product FROM shop', '{"factors": 4, "iterations": 5}', 3)
 ORDER BY metric;
 SELECT count(*) AS scratch_models FROM reco_model WHERE name LIKE '\_reco\_cv\_%';
+RESET client_min_messages;
+SET reco.progress = off;
 
 -- tuning: every trial recorded, the winner trained on all data and served
 SELECT trial, params, score > 0 AS scored, best
@@ -105,6 +111,13 @@ WHERE metric = 'ndcg' AND a > b;
 SELECT reco_activate('evalm', 1);
 SELECT (SELECT ndcg FROM reco_evaluate('evalm', 'SELECT user_id, item_id FROM split WHERE test', 5))
 	= (SELECT ndcg FROM ev) AS rolled_back;
+-- a version that knows fewer users is compared on the users both know
+SELECT (reco_train_agg(user_id, item_id, 1::real, 'evalm', '{"factors": 8, "iterations": 10}')).version
+FROM split WHERE NOT test AND user_id <= 40;
+SELECT metric, a, b FROM reco_compare('evalm', 1, 3, 'SELECT user_id, item_id FROM split WHERE test', 5)
+WHERE metric = 'users';
+SELECT reco_activate('evalm', 1);
+SELECT reco_drop_version('evalm', 3);
 SELECT reco_drop_version('evalm', 2);
 SELECT (reco_train_agg(user_id, item_id, 1::real, 'evalm', '{"factors": 2, "iterations": 2}')).version
 FROM split WHERE NOT test;
@@ -139,8 +152,20 @@ FROM reco_evaluate('rated', 'SELECT user_id, item_id, value FROM rating WHERE te
 	(SELECT sqrt(avg((value - (SELECT avg(value) FROM rating WHERE NOT test)) ^ 2)) AS rmse
 	 FROM rating WHERE test) b;
 SELECT round(reco_score(3, 1, 'rated')) AS predicted_3_1, round(reco_score(4, 30, 'rated')) AS predicted_4_30;
--- ratings are not taken online: retrain instead
+-- ratings are not taken online: retrain instead; a trigger passes them by
 SELECT reco_online_update(3, 1, 'rating', 5, 'rated');
+CREATE TABLE stars (customer bigint, product bigint, stars int);
+CREATE TRIGGER stars_online AFTER INSERT ON stars
+	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('rated', 'customer', 'product', 'rating', 'stars');
+INSERT INTO stars VALUES (3, 1, 5);
+DROP TABLE stars;
+-- ratings on any scale: negative ones count, a repeated pair is averaged
+SELECT interactions, round(loss::numeric, 3) >= 0 AS trained
+FROM (SELECT (reco_train_agg(u, i, r, 'rated', '{"feedback": "explicit", "factors": 2}')).*
+	  FROM (VALUES (1, 1, -2.0), (1, 2, 1.0), (2, 1, -1.0), (2, 2, 2.0), (2, 2, 0.0)) v(u, i, r)) t;
+SELECT round(avg(weights[array_position(items, 2::bigint)])::numeric, 3) AS averaged
+FROM reco_user_factors WHERE user_id = 2
+  AND version_id = (SELECT active_version FROM reco_model WHERE name = 'rated');
 
 SELECT reco_drop_model('evalm');
 SELECT reco_drop_model('tuned');

@@ -296,6 +296,28 @@ als_explain(const float *G, const float *Yu, const float *w, int64_t len,
 	return true;
 }
 
+/*
+ * Run fn on each of n tasks (n <= 64), task 0 on this thread and the rest on
+ * their own; a task whose thread cannot start runs here afterwards.
+ */
+static void
+run_tasks(void *(*fn) (void *), void *tasks, size_t size, int n)
+{
+	pthread_t	threads[64];
+	int			started[64] = {0};
+
+	for (int t = 1; t < n; t++)
+		started[t] = pthread_create(&threads[t], NULL, fn, (char *) tasks + t * size) == 0;
+	fn(tasks);
+	for (int t = 1; t < n; t++)
+	{
+		if (started[t])
+			pthread_join(threads[t], NULL);
+		else
+			fn((char *) tasks + t * size);
+	}
+}
+
 typedef struct SolveTask
 {
 	const RecoCsr *R;
@@ -325,8 +347,6 @@ als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t end,
 						const AlsParams *p, float **scratch, int nthreads)
 {
 	SolveTask	tasks[64];
-	pthread_t	threads[64];
-	int			started[64] = {0};
 	int64_t		first = R->indptr[begin];
 	int64_t		total = R->indptr[end] - first;
 	int32_t		row = begin;
@@ -351,16 +371,7 @@ als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t end,
 		tasks[t] = (SolveTask) {R, row, stop, X, Y, G, p, scratch[t], -1};
 		row = stop;
 	}
-	for (int t = 1; t < nthreads; t++)
-		started[t] = pthread_create(&threads[t], NULL, solve_task, &tasks[t]) == 0;
-	solve_task(&tasks[0]);
-	for (int t = 1; t < nthreads; t++)
-	{
-		if (started[t])
-			pthread_join(threads[t], NULL);
-		else
-			solve_task(&tasks[t]);	/* no thread: do its share here */
-	}
+	run_tasks(solve_task, tasks, sizeof(SolveTask), nthreads);
 	for (int t = 0; t < nthreads; t++)
 		if (tasks[t].bad >= 0 && (bad < 0 || tasks[t].bad < bad))
 			bad = tasks[t].bad;
@@ -542,8 +553,6 @@ als_solve_explicit_parallel(const RecoCsr *R, int32_t begin, int32_t end,
 							int nthreads)
 {
 	ExplicitTask tasks[64];
-	pthread_t	threads[64];
-	int			started[64] = {0};
 	int64_t		bad = -1;
 
 	if (nthreads > 64)
@@ -555,16 +564,7 @@ als_solve_explicit_parallel(const RecoCsr *R, int32_t begin, int32_t end,
 		tasks[t] = (ExplicitTask) {R, begin + (int32_t) ((int64_t) (end - begin) * t / nthreads),
 			begin + (int32_t) ((int64_t) (end - begin) * (t + 1) / nthreads),
 		W, O, p, side, mean, scratch[t], -1};
-	for (int t = 1; t < nthreads; t++)
-		started[t] = pthread_create(&threads[t], NULL, explicit_task, &tasks[t]) == 0;
-	explicit_task(&tasks[0]);
-	for (int t = 1; t < nthreads; t++)
-	{
-		if (started[t])
-			pthread_join(threads[t], NULL);
-		else
-			explicit_task(&tasks[t]);
-	}
+	run_tasks(explicit_task, tasks, sizeof(ExplicitTask), nthreads);
 	for (int t = 0; t < nthreads; t++)
 		if (tasks[t].bad >= 0 && (bad < 0 || tasks[t].bad < bad))
 			bad = tasks[t].bad;

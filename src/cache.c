@@ -292,9 +292,11 @@ reco_model_get(const char *name)
 RecoModel *
 reco_model_version_load(const char *name, int32 version)
 {
-	char	   *sql = psprintf("SELECT version_id, revision, factors, n_items, trained FROM %s "
-							   "WHERE model OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
-							   reco_table("reco_model_version"));
+	char	   *sql = psprintf("SELECT v.version_id, v.revision, v.factors, v.n_items, v.trained "
+							   "FROM %s m LEFT JOIN %s v ON v.model OPERATOR(pg_catalog.=) m.name "
+							   "AND v.version OPERATOR(pg_catalog.=) $2 "
+							   "WHERE m.name OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_model"), reco_table("reco_model_version"));
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
 	HeapTuple	tup;
@@ -303,19 +305,19 @@ reco_model_version_load(const char *name, int32 version)
 	int64		n_items;
 	RecoModel  *m;
 
-	/* the usual errors for a missing or untrained model */
-	(void) reco_model_get(name);
 	reco_exec(sql, 2, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" has no version %d", name, version),
-				 errhint("SELECT version FROM reco_versions WHERE model = '%s' lists them.", name)));
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("The models are listed in reco_models.")));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	m = palloc0(sizeof(RecoModel));
-	strlcpy(m->name, name, sizeof(m->name));
 	m->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+		reco_no_version(name, version);
+	strlcpy(m->name, name, sizeof(m->name));
 	m->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 	m->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
@@ -362,15 +364,19 @@ reco_model_known_item(const RecoModel *m, int64 item_id)
 }
 
 /*
- * Fetch a user's factors into x and (if items is not NULL) the items the
- * user interacted with.  False for a user the version has never seen, or
- * whose events so far are all on items that have no factors yet.
+ * Fetch a user's factors into x and (if items is not NULL) a copy of the
+ * items the user interacted with, in the caller's memory context (SPI would
+ * otherwise leave it in the procedure's, for the rest of the call).  False
+ * for a user the version has never seen, or whose events so far are all on
+ * items that have no factors yet.
  */
 bool
 reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	Datum		values[2];
 	bool		isnull;
+	bool		known = false;
 
 	if (user_plan == NULL)
 	{
@@ -386,22 +392,70 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	values[1] = Int64GetDatum(user_id);
 	if (SPI_execute_plan(user_plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: user lookup failed");
-	if (SPI_processed == 0)
-		return false;
+	MemoryContextSwitchTo(caller);
+	if (SPI_processed == 1)
+	{
+		memcpy(x, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  1, &isnull), m->factors, "user factors"),
+			   sizeof(float) * m->factors);
+		/* a user whose events are all on items without factors yet: unknown */
+		for (int j = 0; j < m->factors && !known; j++)
+			known = x[j] != 0.0f;
+		if (known && items != NULL)
+			*items = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return known;
+}
 
-	memcpy(x, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											  1, &isnull), m->factors, "user factors"),
-		   sizeof(float) * m->factors);
-	/* a user whose events are all on items without factors yet: unknown */
-	for (int j = 0; j < m->factors; j++)
-		if (x[j] != 0.0f)
-			break;
-		else if (j == m->factors - 1)
-			return false;
-	if (items != NULL)
-		*items = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 2, &isnull));
-	return true;
+/* Set the bit of every item of an int8 array that the version knows */
+void
+reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *skip)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		int32		idx;
+
+		if (nulls[i])
+			continue;
+		idx = reco_model_item_index(m, DatumGetInt64(elems[i]));
+		if (idx >= 0)
+			topk_bit_set(skip, idx);
+	}
+}
+
+/*
+ * The rows a user's fold-in solves over: of the history (ids and weights,
+ * oldest first), the latest reco.max_history items, those the version
+ * knows.  Their factors go to Yu (room for n x factors), their weights to w
+ * and their ids to known_ids (may be NULL); returns how many.
+ */
+int
+reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weights,
+						int n, float *Yu, float *w, int64 *known_ids)
+{
+	int			known = 0;
+
+	for (int i = Max(0, n - reco_max_history); i < n; i++)
+	{
+		int32		idx = reco_model_item_index(m, ids[i]);
+
+		if (idx < 0)
+			continue;			/* a new item: reco_refresh gives it factors */
+		reco_model_item(m, m->Yt, idx, Yu + (int64) known * m->factors);
+		w[known] = weights[i];
+		if (known_ids != NULL)
+			known_ids[known] = ids[i];
+		known++;
+	}
+	return known;
 }
 
 /* Score of one item for the user vector x (Yt is m->Yt or m->Yt_unit) */

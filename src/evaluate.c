@@ -63,7 +63,8 @@ cmp_pair(const void *a, const void *b)
 
 /*
  * Run a held-out query and return its (user, item, rating) rows sorted by
- * user and item, duplicates dropped (the first rating kept).
+ * user and item, a repeated pair kept once (with one of its ratings: the
+ * sort is not stable, so give one rating per pair).
  */
 static RecoEventRow *
 read_pairs(const char *query, const char *what, int64 *count)
@@ -79,25 +80,6 @@ read_pairs(const char *query, const char *what, int64 *count)
 			pairs[kept++] = pairs[i];
 	*count = kept;
 	return pairs;
-}
-
-/* Set the skip bit of every model item in an int8 array (the training items) */
-static void
-mark_items(const RecoModel *m, ArrayType *arr, uint8 *skip)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		int32		idx = nulls[i] ? -1 : reco_model_item_index(m, DatumGetInt64(elems[i]));
-
-		if (idx >= 0)
-			topk_bit_set(skip, idx);
-	}
 }
 
 /*
@@ -126,6 +108,7 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 	{
 		int64		user = pairs[begin].user;
 		ArrayType  *seen;
+		bool		known;
 		int32		nrel = 0;
 		int			ntop;
 		MetricsUser mu;
@@ -134,19 +117,18 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 		CHECK_FOR_INTERRUPTS();
 		for (end = begin; end < npairs && pairs[end].user == user; end++)
 			;
+		/* the user's row and its unpacking live until the next user */
 		old = MemoryContextSwitchTo(user_cxt);
-		if (!reco_model_user(m, user, x, &seen))
+		known = reco_model_user(m, user, x, &seen);
+		if (known)
 		{
-			SPI_freetuptable(SPI_tuptable);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(user_cxt);
-			continue;
+			memset(skip, 0, nbytes);
+			reco_model_mark_items(m, seen, skip);
 		}
-		memset(skip, 0, nbytes);
-		mark_items(m, seen, skip);
-		SPI_freetuptable(SPI_tuptable);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(user_cxt);
+		if (!known)
+			continue;
 
 		if (end - begin > relcap)
 		{
@@ -346,7 +328,6 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 		{
 			user = cases[c].user;
 			known = reco_model_user(m, user, x, NULL);
-			SPI_freetuptable(SPI_tuptable);
 		}
 		if (!known || idx < 0)
 		{

@@ -81,6 +81,22 @@ column_id(Datum d, Oid type)
 	return (int64) column_double(d, type);
 }
 
+/* Seconds since 1970 as a timestamptz, or an error when out of range */
+static TimestampTz
+epoch_seconds(int64 secs, const char *what)
+{
+	int64		pg = secs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+
+	/* ample bounds first, so the multiplication cannot overflow */
+	if (secs < -INT64CONST(300000000000) || secs > INT64CONST(300000000000) ||
+		!IS_VALID_TIMESTAMP(pg * USECS_PER_SEC))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("time %lld in the %s query is out of range", (long long) secs, what),
+				 errhint("Integer times are seconds since 1970-01-01.")));
+	return pg * USECS_PER_SEC;
+}
+
 /*
  * Run the query and return its rows in the order they came.  Users and
  * items must not be NULL; a missing or NULL value is NaN and a missing or
@@ -157,8 +173,7 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 				if (type == TIMESTAMPTZOID)
 					r->ts = DatumGetTimestampTz(d);
 				else
-					r->ts = (TimestampTz) (column_id(d, type) -
-										   ((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC;
+					r->ts = epoch_seconds(column_id(d, type), what);
 			}
 		}
 		SPI_freetuptable(SPI_tuptable);

@@ -55,8 +55,9 @@ reco_explain(PG_FUNCTION_ARGS)
 	Datum	   *weights;
 	bool	   *nulls;
 	int			n;
-	int			first;
-	int			known = 0;
+	int			known;
+	int64	   *ids;
+	float	   *hist_w;
 	float	   *Yu;
 	float	   *w;
 	float	   *y;
@@ -94,21 +95,20 @@ reco_explain(PG_FUNCTION_ARGS)
 	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
 					  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
 
-	/* the history a fold-in uses: the latest reco.max_history items it knows */
-	first = Max(0, n - reco_max_history);
-	Yu = palloc(sizeof(float) * f * Max(n - first, 1));
-	w = palloc(sizeof(float) * Max(n - first, 1));
-	c = palloc(sizeof(Contribution) * Max(n - first, 1));
-	for (int i = first; i < n; i++)
+	/* the history a fold-in uses */
+	ids = palloc(sizeof(int64) * Max(n, 1));
+	hist_w = palloc(sizeof(float) * Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
-		int32		j = reco_model_item_index(m, DatumGetInt64(items[i]));
-
-		if (j < 0)
-			continue;
-		reco_model_item(m, m->Yt, j, Yu + (int64) known * f);
-		w[known] = DatumGetFloat4(weights[i]);
-		c[known++].item_id = DatumGetInt64(items[i]);
+		ids[i] = DatumGetInt64(items[i]);
+		hist_w[i] = DatumGetFloat4(weights[i]);
 	}
+	Yu = palloc(sizeof(float) * f * Max(n, 1));
+	w = palloc(sizeof(float) * Max(n, 1));
+	known = reco_model_history_rows(m, ids, hist_w, n, Yu, w, ids);
+	c = palloc(sizeof(Contribution) * Max(known, 1));
+	for (int i = 0; i < known; i++)
+		c[i].item_id = ids[i];
 	if (known == 0)
 	{
 		SPI_finish();

@@ -48,10 +48,7 @@ reco_activate(PG_FUNCTION_ARGS)
 				   reco_table("reco_model"), reco_table("reco_model_version"));
 	reco_exec(sql, 2, types, values, SPI_OK_UPDATE);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" has no version %d", model, version),
-				 errhint("SELECT version FROM reco_model_version WHERE model = '%s' lists them.", model)));
+		reco_no_version(model, version);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -119,10 +116,7 @@ reco_drop_version(PG_FUNCTION_ARGS)
 					   reco_table("reco_model_version"), reco_table("reco_model")),
 			  2, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" has no version %d", model, version),
-				 errhint("SELECT version FROM reco_versions WHERE model = '%s' lists them.", model)));
+		reco_no_version(model, version);
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),

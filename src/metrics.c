@@ -73,6 +73,7 @@ metrics_user(const float *scores, int32_t n, const uint8_t *skip,
 {
 	int32_t		npos = 0;
 	int32_t		nneg = 0;
+	int32_t		best = -1;		/* the best-ranked relevant candidate */
 	int32_t		best_rank = 0;
 	double		dcg = 0.0;
 	double		idcg = 0.0;
@@ -107,35 +108,32 @@ metrics_user(const float *scores, int32_t n, const uint8_t *skip,
 	for (int32_t p = 0; p < nrel; p++)
 	{
 		int32_t		i = rel[p];
-		float		s = scores[i];
 		int32_t		lt;
 		int32_t		le;
-		int32_t		rank;
 
 		if (skip != NULL && topk_bit_test(skip, i))
 			continue;
 		npos++;
-		count_below(scratch, nneg, s, &lt, &le);
+		count_below(scratch, nneg, scores[i], &lt, &le);
 		pairs += lt + 0.5 * (le - lt);
+		/* the first relevant item of the ranking: highest score, lowest index */
+		if (best < 0 || scores[i] > scores[best])
+			best = i;
+	}
 
-		/* full-ranking position: everything above, ties to the lower index */
-		rank = 1 + (nneg - le);
+	/* its position: the other candidates above it, ties to the lower index */
+	if (best >= 0)
+	{
+		int32_t		lt;
+		int32_t		le;
+
+		count_below(scratch, nneg, scores[best], &lt, &le);
+		best_rank = 1 + (nneg - le);
 		if (le > lt)
-			for (int32_t j = 0; j < i; j++)
-				if (scores[j] == s && !(skip != NULL && topk_bit_test(skip, j)) &&
+			for (int32_t j = 0; j < best; j++)
+				if (scores[j] == scores[best] && !(skip != NULL && topk_bit_test(skip, j)) &&
 					!in_list(rel, nrel, j))
-					rank++;
-		for (int32_t q = 0; q < nrel; q++)
-		{
-			int32_t		o = rel[q];
-
-			if (o == i || (skip != NULL && topk_bit_test(skip, o)))
-				continue;
-			if (scores[o] > s || (scores[o] == s && o < i))
-				rank++;
-		}
-		if (best_rank == 0 || rank < best_rank)
-			best_rank = rank;
+					best_rank++;
 	}
 	out->rr = best_rank > 0 ? 1.0 / best_rank : 0.0;
 	out->auc_valid = npos > 0 && nneg > 0;

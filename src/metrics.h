@@ -3,8 +3,8 @@
  *
  * Plain C over float arrays; no PostgreSQL headers.  Definitions follow the
  * Microsoft Recommenders evaluation (binary relevance, the user's training
- * items excluded from the ranking, MAP normalised by the number of relevant
- * items) and are written out in the README.
+ * items excluded from the ranking) with MAP divided by the number of
+ * relevant items (its "map"); the README writes them out.
  */
 #ifndef RECO_METRICS_H
 #define RECO_METRICS_H

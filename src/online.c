@@ -118,10 +118,12 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 
 /*
  * Apply one weighted interaction to a model's user side.  Returns false when
- * the model gives the event no weight.
+ * the model gives the event no weight, or when a trigger meets a model that
+ * does not learn online (explicit ratings: a direct call is an error).
  */
 static bool
-online_apply(const char *model, int64 user_id, int64 item_id, int kind, double value)
+online_apply(const char *model, int64 user_id, int64 item_id, int kind, double value,
+			 bool from_trigger)
 {
 	RecoModel  *m = reco_model_get(model);
 	int			f = m->factors;
@@ -140,11 +142,16 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	float	   *Yu;
 	float	   *wu;
 	float	   *x;
-	int			known = 0;
+	int			known;
 	Datum		values[7];
 	Oid			types[7] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
 	INT8OID, FLOAT4OID};
 
+	if (from_trigger && m->params.explicit_ratings)
+	{
+		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", model);
+		return false;
+	}
 	reco_require_implicit(m, "online learning");
 	if (w == 0.0)
 		return false;
@@ -185,17 +192,9 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	first = Max(0, len - reco_max_history);
 
 	/* fold in against the items the version knows */
-	Yu = palloc(sizeof(float) * f * Max(len - first, 1));
-	wu = palloc(sizeof(float) * Max(len - first, 1));
-	for (int i = first; i < len; i++)
-	{
-		int32		idx = reco_model_item_index(m, hist_items[i]);
-
-		if (idx < 0)
-			continue;			/* a new item: reco_refresh gives it factors */
-		reco_model_item(m, m->Yt, idx, Yu + (int64) known * f);
-		wu[known++] = hist_w[i];
-	}
+	Yu = palloc(sizeof(float) * f * Max(len, 1));
+	wu = palloc(sizeof(float) * Max(len, 1));
+	known = reco_model_history_rows(m, hist_items, hist_w, len, Yu, wu, NULL);
 	x = palloc0(sizeof(float) * f);
 	if (known > 0)
 	{
@@ -288,7 +287,7 @@ reco_online_update(PG_FUNCTION_ARGS)
 				 errmsg("model must not be NULL")));
 	model = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	SPI_connect();
-	applied = online_apply(model, PG_GETARG_INT64(0), PG_GETARG_INT64(1), k, value);
+	applied = online_apply(model, PG_GETARG_INT64(0), PG_GETARG_INT64(1), k, value, false);
 	SPI_finish();
 	PG_RETURN_BOOL(applied);
 }
@@ -385,7 +384,7 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 		k = check_event(unull, inull, kstr, kstr ? strlen(kstr) : 0, value);
 
 		foreach(lc, event_models())
-			online_apply((const char *) lfirst(lc), user_id, item_id, k, value);
+			online_apply((const char *) lfirst(lc), user_id, item_id, k, value, true);
 	}
 	else
 	{
@@ -407,7 +406,7 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 		}
 		k = check_event(unull, inull, kind, strlen(kind), value);
 		if (!vnull)
-			online_apply(tg->tgargs[0], user_id, item_id, k, value);
+			online_apply(tg->tgargs[0], user_id, item_id, k, value, true);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

@@ -174,6 +174,16 @@ reco_require_implicit(const RecoModel *m, const char *what)
 				 errhint("Retrain it to take new ratings into account.")));
 }
 
+/* The error for a version number a model does not have */
+void
+reco_no_version(const char *model, int32 version)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("model \"%s\" has no version %d", model, version),
+			 errhint("SELECT version FROM reco_versions WHERE model = '%s' lists them.", model)));
+}
+
 /* Reject a k outside [1, RECO_MAX_K] */
 void
 reco_check_k(int k)

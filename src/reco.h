@@ -29,6 +29,7 @@ extern Oid	reco_table_oid(const char *name);
 extern SPIPlanPtr reco_keep_plan(const char *sql, int nargs, Oid *types);
 extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
 					  int expect);
+extern void reco_no_version(const char *model, int32 version) pg_attribute_noreturn();
 extern char *reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void reco_check_k(int k);
 extern void reco_check_memory(double bytes, const char *what);
@@ -122,8 +123,12 @@ extern RecoModel *reco_model_version_load(const char *name, int32 version);
 extern void reco_require_implicit(const RecoModel *m, const char *what);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);
+extern void reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *bits);
 extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
 							ArrayType **items);
+extern int	reco_model_history_rows(const RecoModel *m, const int64 *ids,
+									const float *weights, int n, float *Yu,
+									float *w, int64 *known_ids);
 extern float reco_model_score(const RecoModel *m, const float *Yt, int32 idx,
 							  const float *x);
 extern void reco_model_item(const RecoModel *m, const float *Yt, int32 idx,

@@ -39,28 +39,6 @@ emit(ReturnSetInfo *rsinfo, int64 item_id, float score, bool score_null,
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* Set the skip bit of every model item listed in an int8 array */
-static void
-skip_array(const RecoModel *m, ArrayType *arr, uint8 *skip)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &nulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		int32		idx;
-
-		if (nulls[i])
-			continue;
-		idx = reco_model_item_index(m, DatumGetInt64(elems[i]));
-		if (idx >= 0)
-			topk_bit_set(skip, idx);
-	}
-}
-
 /* Run a saved single-column item-id query and mark (or keep) those items */
 static void
 mark_query(const RecoModel *m, SPIPlanPtr plan, Datum *args, uint8 *bits)
@@ -124,9 +102,9 @@ reco_recommend(PG_FUNCTION_ARGS)
 	nbytes = (m->n_items + 7) / 8 + 1;
 	skip = palloc0(nbytes);
 	if (personal && exclude_seen)
-		skip_array(m, seen, skip);
+		reco_model_mark_items(m, seen, skip);
 	if (!PG_ARGISNULL(6))
-		skip_array(m, PG_GETARG_ARRAYTYPE_P(6), skip);
+		reco_model_mark_items(m, PG_GETARG_ARRAYTYPE_P(6), skip);
 	if (available_only)
 	{
 		if (unavailable_plan == NULL)

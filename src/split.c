@@ -5,8 +5,9 @@
  * Assignment depends only on the events and the seed, never on the order
  * rows arrive in: random and stratified splits shuffle (user, item) pairs
  * by a hash of (seed, user, item), so every event of a pair lands on the
- * same side, and the temporal ones order by time with the same hash
- * breaking ties.
+ * same side.  last_n and leave_one_out order each user's events by time,
+ * the same hash breaking ties; a temporal split puts every event at or
+ * after the cut-off in test, ties included.
  */
 #include "reco.h"
 
@@ -90,14 +91,25 @@ parse_method(const char *name, bool folds)
 	return SPLIT_RANDOM;		/* keep compiler quiet */
 }
 
+/* Time of an event for the temporal methods; every event needs one */
+static int64
+event_time(const RecoEventRow *r)
+{
+	if (!r->has_ts)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a temporal split needs the time of every event"),
+				 errdetail("Event (%lld, %lld) has none.", (long long) r->user, (long long) r->item),
+				 errhint("Return the time as the fourth column: (user_id, item_id, value, ts).")));
+	return r->ts;
+}
+
 /*
- * Sort keys for the pair-shuffling methods and give every event the
- * position of its pair among its group's distinct pairs: out[row] =
- * position, size[row] = the group's number of distinct pairs.
+ * The events sorted by group (item or user), then time (if timed), then the
+ * seeded hash of their pair
  */
-static void
-pair_positions(const RecoEventRow *rows, int64 n, bool by_item, uint64 seed,
-			   int64 *pos, int64 *size)
+static SplitKey *
+sorted_keys(const RecoEventRow *rows, int64 n, bool by_item, bool timed, uint64 seed)
 {
 	SplitKey   *keys = palloc_extended(sizeof(SplitKey) * Max(n, 1), MCXT_ALLOC_HUGE);
 	uint64		s = mix(seed);
@@ -105,13 +117,27 @@ pair_positions(const RecoEventRow *rows, int64 n, bool by_item, uint64 seed,
 	for (int64 i = 0; i < n; i++)
 	{
 		keys[i].group = by_item ? rows[i].item : rows[i].user;
-		keys[i].order = 0;
+		keys[i].order = timed ? event_time(&rows[i]) : 0;
 		keys[i].hash = mix(mix(s ^ (uint64) rows[i].user) ^ (uint64) rows[i].item);
 		keys[i].user = rows[i].user;
 		keys[i].item = rows[i].item;
 		keys[i].row = i;
 	}
 	qsort(keys, n, sizeof(SplitKey), cmp_key);
+	return keys;
+}
+
+/*
+ * Give every event the position of its pair among its group's distinct
+ * pairs, shuffled by the seed: pos[row], and the group's number of distinct
+ * pairs: size[row].
+ */
+static void
+pair_positions(const RecoEventRow *rows, int64 n, bool by_item, uint64 seed,
+			   int64 *pos, int64 *size)
+{
+	SplitKey   *keys = sorted_keys(rows, n, by_item, false, seed);
+
 	for (int64 begin = 0, end; begin < n; begin = end)
 	{
 		int64		pairs = 0;
@@ -128,19 +154,6 @@ pair_positions(const RecoEventRow *rows, int64 n, bool by_item, uint64 seed,
 			size[keys[i].row] = pairs;
 	}
 	pfree(keys);
-}
-
-/* Time of an event for the temporal methods; every event needs one */
-static int64
-event_time(const RecoEventRow *r)
-{
-	if (!r->has_ts)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("a temporal split needs the time of every event"),
-				 errdetail("Event (%lld, %lld) has none.", (long long) r->user, (long long) r->item),
-				 errhint("Return the time as the fourth column: (user_id, item_id, value, ts).")));
-	return r->ts;
 }
 
 static int
@@ -183,19 +196,8 @@ assign(const RecoEventRow *rows, int64 n, SplitMethod method, double fraction,
 	else
 	{
 		/* per user, by time then by hash: the last n, keeping one to train on */
-		SplitKey   *keys = palloc_extended(sizeof(SplitKey) * Max(n, 1), MCXT_ALLOC_HUGE);
-		uint64		s = mix(seed);
+		SplitKey   *keys = sorted_keys(rows, n, false, true, seed);
 
-		for (int64 i = 0; i < n; i++)
-		{
-			keys[i].group = rows[i].user;
-			keys[i].order = event_time(&rows[i]);
-			keys[i].hash = mix(mix(s ^ (uint64) rows[i].user) ^ (uint64) rows[i].item);
-			keys[i].user = rows[i].user;
-			keys[i].item = rows[i].item;
-			keys[i].row = i;
-		}
-		qsort(keys, n, sizeof(SplitKey), cmp_key);
 		for (int64 begin = 0, end; begin < n; begin = end)
 		{
 			int64		first_test;

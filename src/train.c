@@ -91,26 +91,38 @@ cmp_triplet(const void *a, const void *b)
 }
 
 /*
- * Sort by (user, item), sum repeated pairs (repeated events accumulate) and
- * drop pairs whose total is not positive (returns cancelling purchases).
+ * Sort by (user, item) and merge repeated pairs.  Implicit feedback sums
+ * them (repeated events accumulate) and drops pairs whose total is not
+ * positive (returns cancelling purchases); explicit ratings average them
+ * and keep every rating, whatever its sign.
  */
 static void
-merge_triplets(RecoTriplets *t)
+merge_triplets(RecoTriplets *t, bool ratings)
 {
 	int64		m = 0;
+	int64		count = 0;		/* of the pair being merged */
 
 	qsort(t->rows, t->n, sizeof(RecoTriplet), cmp_triplet);
 	for (int64 i = 0; i < t->n; i++)
 	{
 		if (m > 0 && t->rows[m - 1].user == t->rows[i].user &&
 			t->rows[m - 1].item == t->rows[i].item)
-			t->rows[m - 1].weight += t->rows[i].weight;
+		{
+			count++;
+			if (ratings)
+				t->rows[m - 1].weight += (t->rows[i].weight - t->rows[m - 1].weight) / count;
+			else
+				t->rows[m - 1].weight += t->rows[i].weight;
+		}
 		else
+		{
 			t->rows[m++] = t->rows[i];
+			count = 1;
+		}
 	}
 	t->n = 0;
 	for (int64 i = 0; i < m; i++)
-		if (t->rows[i].weight > 0.0f)
+		if (ratings || t->rows[i].weight > 0.0f)
 			t->rows[t->n++] = t->rows[i];
 }
 
@@ -222,7 +234,7 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 				 errmsg("no interactions to train model \"%s\" on", model),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 
-	merge_triplets(t);
+	merge_triplets(t, params->explicit_ratings);
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -441,6 +453,7 @@ reco_train(PG_FUNCTION_ARGS)
 	Portal		portal;
 	char	   *sql;
 	MemoryContext old;
+	int			rating;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -459,7 +472,11 @@ reco_train(PG_FUNCTION_ARGS)
 	SPI_connect();
 	reco_parse_params(reco_model_lock(model, algorithm), given, &params);
 
-	/* weigh and sum in C: cheaper than a hash aggregate over every event */
+	/*
+	 * Weigh and sum in C: cheaper than a hash aggregate over every event.  A
+	 * rating model learns from 'rating' events, their value the rating.
+	 */
+	rating = reco_kind("rating", 6);
 	sql = psprintf("SELECT user_id, item_id, kind, value FROM %s",
 				   reco_table("reco_event"));
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
@@ -479,10 +496,11 @@ reco_train(PG_FUNCTION_ARGS)
 			int			k = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
 			double		w;
 
-			if (k < 0 || params.weights[k] == 0.0)
+			if (k < 0 || params.weights[k] == 0.0 || (params.explicit_ratings && k != rating))
 				continue;
-			w = params.weights[k] *
-				reco_event_value(&params, DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull)));
+			w = DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull));
+			if (!params.explicit_ratings)
+				w = params.weights[k] * reco_event_value(&params, w);
 			reco_triplets_add(&t,
 							  DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
 							  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
