@@ -458,6 +458,18 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
 COMMENT ON FUNCTION @extschema@.reco_evaluate_users(text, text, int, int) IS
 	'reco_evaluate per held-out user, for drill-down: which users the model serves badly.';
 
+CREATE FUNCTION @extschema@.reco_evaluate_params(train text, test text,
+	params jsonb DEFAULT '{}', k int DEFAULT 10,
+	OUT users bigint, OUT "precision" double precision, OUT recall double precision,
+	OUT ndcg double precision, OUT map double precision, OUT hit_rate double precision,
+	OUT mrr double precision, OUT auc double precision, OUT coverage double precision,
+	OUT rmse double precision, OUT mae double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'reco_evaluate_params'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_evaluate_params(text, text, jsonb, int) IS
+	'Fit a model with the given hyperparameters to the train query (user_id, item_id [, weight or rating]) in memory and return reco_evaluate''s row for it on the test query; nothing is written, so it is cheap to repeat.';
+
 CREATE FUNCTION @extschema@.reco_evaluate_sampled(model text, test text, negatives text,
 	k int DEFAULT 10, version int DEFAULT NULL,
 	OUT cases bigint, OUT unscored bigint, OUT hit_rate double precision,
@@ -478,7 +490,6 @@ AS $$
 -- analyst's source query must resolve under the caller's own path.
 DECLARE
 	tag text := pg_catalog.pg_backend_pid()::text;
-	scratch text := '_reco_cv_' OPERATOR(pg_catalog.||) tag;
 	events text := pg_catalog.quote_ident('reco_cv_events_' OPERATOR(pg_catalog.||) tag);
 	results text := pg_catalog.quote_ident('reco_cv_metrics_' OPERATOR(pg_catalog.||) tag);
 	progress text := COALESCE(pg_catalog.current_setting('reco.progress', true), 'on');
@@ -506,18 +517,15 @@ BEGIN
 		started := pg_catalog.clock_timestamp();
 		-- one line per fold is progress enough
 		PERFORM pg_catalog.set_config('reco.progress', 'off', true);
-		EXECUTE pg_catalog.format('SELECT @extschema@.reco_train_agg(e.user_id, e.item_id, '
-			'COALESCE(e.value, 1)::real, $1, $2) FROM pg_temp.%s e '
-			'WHERE e.fold OPERATOR(pg_catalog.<>) $3', events)
-		USING scratch, params, f;
 		EXECUTE pg_catalog.format('INSERT INTO pg_temp.%s SELECT $1, e.* '
-			'FROM @extschema@.reco_evaluate($2, $3, $4) e RETURNING ndcg', results)
+			'FROM @extschema@.reco_evaluate_params($2, $3, $4, $5) e RETURNING ndcg', results)
 		INTO ndcg
-		USING f, scratch,
+		USING f,
+			pg_catalog.format('SELECT user_id, item_id, value FROM pg_temp.%s '
+				'WHERE fold OPERATOR(pg_catalog.<>) %s', events, f),
 			pg_catalog.format('SELECT user_id, item_id, value FROM pg_temp.%s '
 				'WHERE fold OPERATOR(pg_catalog.=) %s', events, f),
-			k;
-		PERFORM @extschema@.reco_drop_model(scratch);
+			params, k;
 		PERFORM pg_catalog.set_config('reco.progress', progress, true);
 		IF progress::boolean THEN
 			RAISE NOTICE 'reco: fold %/%: nDCG@% %, % s', f OPERATOR(pg_catalog.+) 1, folds, k,
@@ -538,7 +546,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.reco_cross_validate(text, jsonb, int, int, text, int) IS
-	'k-fold cross-validation of ALS hyperparameters on the source query (user_id, item_id [, weight]): trains a scratch model per fold, evaluates it on the held-out fold at k, and returns each metric''s mean and standard deviation; folds = 1 is a single 75/25 holdout.';
+	'k-fold cross-validation of ALS hyperparameters on the source query (user_id, item_id [, weight]): fits a model per fold in memory (reco_evaluate_params: nothing is written), evaluates it on the held-out fold at k, and returns each metric''s mean and standard deviation; folds = 1 is a single 75/25 holdout.';
 
 CREATE SEQUENCE @extschema@.reco_tune_seq;
 COMMENT ON SEQUENCE @extschema@.reco_tune_seq IS

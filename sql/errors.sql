@@ -74,6 +74,9 @@ SELECT q AS statement, pg_temp.sqlstate_of(q) AS sqlstate FROM (VALUES
 	($$SELECT reco_tune('t', 'SELECT 1, 1', '{"factors": [2]}', metric => NULL)$$),
 	($$SELECT reco_tune('t', 'SELECT 1, 1', '{"factors": [2]}', metric => 'rmse')$$),
 	($$SELECT reco_split('SELECT 1, 1, 1, 99999999999999', 'temporal')$$),
+	($$SELECT reco_evaluate_params('SELECT 1, 1', 'SELECT 1, 1', '{"feedback": "explicit"}')$$),
+	($$SELECT reco_evaluate_params('SELECT 1, 1 WHERE false', 'SELECT 1, 1')$$),
+	($$SELECT reco_evaluate_params('SELECT 1, 1', 'SELECT 1, 1', '{"factors": -1}')$$),
 	($$SET reco.train_threads = 0$$),
 	($$SET reco.max_train_memory = '100kB'$$)
 ) v(q);

@@ -56,6 +56,15 @@ SELECT abs(avg(u.precision) - e.precision) < 1e-12 AS p, abs(avg(u.recall) - e.r
 	abs(avg(u.auc) - e.auc) < 1e-12 AS a, count(*) = e.users AS users
 FROM reco_evaluate_users('evalm', 'SELECT user_id, item_id FROM split WHERE test', 5) u, ev e
 GROUP BY e.precision, e.recall, e.ndcg, e.map, e.hit_rate, e.mrr, e.auc, e.users;
+-- a model fitted in memory scores exactly as the same model stored, and
+-- nothing is written
+SELECT count(*) AS versions_before FROM reco_model_version \gset
+SELECT p.precision = e.precision AND p.recall = e.recall AND p.ndcg = e.ndcg AND p.map = e.map
+	AND p.hit_rate = e.hit_rate AND p.mrr = e.mrr AND p.auc = e.auc AND p.coverage = e.coverage
+	AND p.users = e.users AS same_as_stored
+FROM reco_evaluate_params('SELECT user_id, item_id FROM split WHERE NOT test',
+	'SELECT user_id, item_id FROM split WHERE test', '{"factors": 8, "iterations": 10}', 5) p, ev e;
+SELECT count(*) = :versions_before AS nothing_written FROM reco_model_version;
 -- a held-out user the model never saw is not evaluated; duplicates count once
 SELECT users FROM reco_evaluate('evalm', 'SELECT 9999, 1 UNION ALL SELECT user_id, item_id FROM split WHERE test UNION ALL SELECT user_id, item_id FROM split WHERE test', 5);
 -- a perfect list: relevant = exactly the user's top 5
@@ -93,6 +102,17 @@ FROM reco_versions v, (SELECT params, score = max(score) OVER () AS best_of_run
 	FROM reco_tune_trial WHERE model = 'tuned') t
 WHERE v.model = 'tuned' AND v.active AND t.model = 'tuned'
   AND t.best_of_run;
+-- a long tuning run can be cancelled (here by a timeout, some 2.5 s of work
+-- cut at 0.1 s), and leaves nothing behind
+\set VERBOSITY terse
+SET statement_timeout = '100ms';
+SELECT count(*) FROM reco_tune('cancelled',
+	'SELECT u, i FROM generate_series(1, 400) u, generate_series(1, 100) i WHERE (u * i) % 7 < 3',
+	'{"factors": [16, 32, 64]}', '{"iterations": 50}');
+RESET statement_timeout;
+\set VERBOSITY default
+SELECT count(*) AS trials_left FROM reco_tune_trial WHERE model = 'cancelled';
+SELECT count(*) AS model_left FROM reco_model WHERE name = 'cancelled';
 -- random search: a seeded sample of the grid
 SELECT count(*) AS sampled FROM reco_tune('tuned', 'SELECT customer, product FROM shop',
 	'{"factors": [2, 4, 8], "alpha": [1, 2]}', '{"iterations": 3}', trials => 2, folds => 1,

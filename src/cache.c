@@ -328,6 +328,67 @@ reco_model_version_load(const char *name, int32 version)
 	return m;
 }
 
+/*
+ * A model fitted in memory (reco_fit), readable by everything that takes a
+ * RecoModel: the item side as a cached version has it, the users served
+ * from the fit itself.  Lives in the current memory context.
+ */
+RecoModel *
+reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params)
+{
+	RecoModel  *m = palloc0(sizeof(RecoModel));
+
+	strlcpy(m->name, "(in memory)", sizeof(m->name));
+	m->factors = fit->factors;
+	m->n_items = (int32) fit->n_items;
+	m->item_ids = fit->item_ids;
+	m->popularity = fit->popularity;
+	m->Yt = palloc_extended(sizeof(float) * Max(fit->n_items, 1) * fit->factors, MCXT_ALLOC_HUGE);
+	topk_transpose(fit->Y, m->n_items, m->factors, m->Yt);
+	m->gram = fit->gram;
+	m->params = *params;
+	m->fit = fit;
+	m->mcxt = CurrentMemoryContext;
+	return m;
+}
+
+/* The user's row of a model fitted in memory (see reco_model_user) */
+static bool
+fit_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items)
+{
+	const RecoFit *fit = m->fit;
+	int64		lo = 0;
+	int64		hi = fit->n_users - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (fit->user_ids[mid] == user_id)
+		{
+			int64		start = fit->Rui.indptr[mid];
+			int64		len = fit->Rui.indptr[mid + 1] - start;
+
+			memcpy(x, fit->X + mid * fit->factors, sizeof(float) * fit->factors);
+			if (items != NULL)
+			{
+				Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
+
+				for (int64 i = 0; i < len; i++)
+					ids[i] = Int64GetDatum(fit->item_ids[fit->Rui.indices[start + i]]);
+				*items = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL,
+										 TYPALIGN_DOUBLE);
+			}
+			return true;
+		}
+		if (fit->user_ids[mid] < user_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
 /* Dense index of an item in the cached version, or -1 */
 int32
 reco_model_item_index(const RecoModel *m, int64 item_id)
@@ -377,6 +438,9 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	Datum		values[2];
 	bool		isnull;
 	bool		known = false;
+
+	if (m->fit != NULL)
+		return fit_user(m, user_id, x, items);
 
 	if (user_plan == NULL)
 	{

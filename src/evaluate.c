@@ -1,6 +1,7 @@
 /*
- * evaluate.c - offline evaluation of a model version against held-out
- * events: reco_evaluate, reco_evaluate_users and reco_evaluate_sampled
+ * evaluate.c - offline evaluation against held-out events: of a stored
+ * version (reco_evaluate, reco_evaluate_users, reco_evaluate_sampled) or of
+ * a model fitted in memory for the purpose (reco_evaluate_params)
  *
  * The held-out events come as the text of a query (events.c) whose first
  * two columns are user and item and whose optional third is a rating.  The metrics themselves are computed by
@@ -21,6 +22,7 @@
 
 PG_FUNCTION_INFO_V1(reco_evaluate);
 PG_FUNCTION_INFO_V1(reco_evaluate_users);
+PG_FUNCTION_INFO_V1(reco_evaluate_params);
 PG_FUNCTION_INFO_V1(reco_evaluate_sampled);
 
 /* Sums over users, for the one-row summary */
@@ -201,6 +203,40 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 	MemoryContextDelete(user_cxt);
 }
 
+/* The one-row summary of an evaluation, as reco_evaluate returns it */
+static Datum
+summary(FunctionCallInfo fcinfo, const RecoModel *m, const EvalTotals *t)
+{
+	TupleDesc	desc;
+	Datum		values[11];
+	bool		nulls[11] = {0};
+	int32		covered = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	for (int32 i = 0; i < m->n_items; i++)
+		covered += topk_bit_test(t->covered, i);
+
+	values[0] = Int64GetDatum(t->users);
+	values[1] = Float8GetDatum(t->precision / t->users);
+	values[2] = Float8GetDatum(t->recall / t->users);
+	values[3] = Float8GetDatum(t->ndcg / t->users);
+	values[4] = Float8GetDatum(t->ap / t->users);
+	values[5] = Float8GetDatum(t->hit / t->users);
+	values[6] = Float8GetDatum(t->rr / t->users);
+	for (int i = 1; i <= 6; i++)
+		nulls[i] = t->users == 0;
+	values[7] = Float8GetDatum(t->auc / t->auc_users);
+	nulls[7] = t->auc_users == 0;
+	values[8] = Float8GetDatum((double) covered / m->n_items);
+	nulls[8] = m->n_items == 0;
+	values[9] = Float8GetDatum(sqrt(t->squared_error / t->rated));
+	values[10] = Float8GetDatum(t->absolute_error / t->rated);
+	nulls[9] = nulls[10] = t->rated == 0;
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
 /*
  * reco_evaluate(model, test, k, version): one row of ranking metrics over
  * the held-out users, plus RMSE and MAE for a rating model.
@@ -211,45 +247,78 @@ reco_evaluate(PG_FUNCTION_ARGS)
 	char	   *model = reco_text_arg(fcinfo, 0, "model");
 	char	   *test = reco_text_arg(fcinfo, 1, "test");
 	int			k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
-	TupleDesc	desc;
+	MemoryContext caller = CurrentMemoryContext;
 	RecoModel  *m;
-	RecoEventRow   *pairs;
+	RecoEventRow *pairs;
 	int64		npairs;
 	EvalTotals	t = {0};
-	Datum		values[11];
-	bool		nulls[11] = {0};
-	int32		covered = 0;
+	Datum		result;
 
 	reco_check_k(k);
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "reco_evaluate: return type must be a row type");
-	desc = BlessTupleDesc(desc);
-
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
 	pairs = read_pairs(test, "test", &npairs);
 	evaluate(m, pairs, npairs, k, NULL, &t);
-	for (int32 i = 0; i < m->n_items; i++)
-		covered += topk_bit_test(t.covered, i);
-
-	values[0] = Int64GetDatum(t.users);
-	values[1] = Float8GetDatum(t.precision / t.users);
-	values[2] = Float8GetDatum(t.recall / t.users);
-	values[3] = Float8GetDatum(t.ndcg / t.users);
-	values[4] = Float8GetDatum(t.ap / t.users);
-	values[5] = Float8GetDatum(t.hit / t.users);
-	values[6] = Float8GetDatum(t.rr / t.users);
-	for (int i = 1; i <= 6; i++)
-		nulls[i] = t.users == 0;
-	values[7] = Float8GetDatum(t.auc / t.auc_users);
-	nulls[7] = t.auc_users == 0;
-	values[8] = Float8GetDatum((double) covered / m->n_items);
-	nulls[8] = m->n_items == 0;
-	values[9] = Float8GetDatum(sqrt(t.squared_error / t.rated));
-	values[10] = Float8GetDatum(t.absolute_error / t.rated);
-	nulls[9] = nulls[10] = t.rated == 0;
+	MemoryContextSwitchTo(caller);
+	result = summary(fcinfo, m, &t);
 	SPI_finish();
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * reco_evaluate_params(train, test, params, k): fit a model to the train
+ * query in memory and evaluate it on the test query, writing nothing: the
+ * unit of cross-validation and tuning.
+ */
+Datum
+reco_evaluate_params(PG_FUNCTION_ARGS)
+{
+	char	   *train = reco_text_arg(fcinfo, 0, "train");
+	char	   *test = reco_text_arg(fcinfo, 1, "test");
+	Jsonb	   *given = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	int			k = PG_ARGISNULL(3) ? 10 : PG_GETARG_INT32(3);
+	MemoryContext caller = CurrentMemoryContext;
+	RecoTrainParams params;
+	RecoEventRow *rows;
+	int64		nrows;
+	RecoTriplets triplets;
+	RecoFit		fit;
+	RecoModel  *m;
+	RecoEventRow *pairs;
+	int64		npairs;
+	EvalTotals	t = {0};
+	Datum		result;
+
+	reco_check_k(k);
+	reco_parse_params(NULL, given, &params);
+	SPI_connect();
+	rows = reco_query_events(train, "train", 3, &nrows);
+	reco_triplets_init(&triplets);
+	for (int64 i = 0; i < nrows; i++)
+	{
+		double		w = rows[i].value;
+
+		/* implicit feedback without a third column: one count per event */
+		if (isnan(w) && params.explicit_ratings)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a rating model needs the rating of every training event"),
+					 errhint("Return it as the third column of the train query.")));
+		if (isinf(w))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("weight must be a finite number")));
+		reco_triplets_add(&triplets, rows[i].user, rows[i].item, isnan(w) ? 1.0f : (float) w);
+	}
+	pfree(rows);
+	reco_fit("the train query's model", &params, &triplets, 0.0, &fit);
+	m = reco_model_from_fit(&fit, &params);
+	pairs = read_pairs(test, "test", &npairs);
+	evaluate(m, pairs, npairs, k, NULL, &t);
+	MemoryContextSwitchTo(caller);
+	result = summary(fcinfo, m, &t);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
 }
 
 /* reco_evaluate_users(model, test, k, version): the same, one row per user */

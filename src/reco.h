@@ -79,6 +79,28 @@ typedef struct RecoTriplets
 extern void reco_triplets_init(RecoTriplets *t);
 extern void reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight);
 
+/* train.c: a fitted model, in memory */
+typedef struct RecoFit
+{
+	int			factors;		/* components per vector */
+	int64		n_users;
+	int64		n_items;
+	int64		nnz;
+	int64	   *user_ids;		/* ascending */
+	int64	   *item_ids;		/* ascending */
+	float	   *X;				/* n_users x factors */
+	float	   *Y;				/* n_items x factors */
+	float	   *gram;			/* Y'Y, NULL for a rating model */
+	float	   *popularity;
+	RecoCsr		Rui;			/* the interactions, by dense user and item */
+	double		loss;
+	char	   *losses;			/* after each sweep, comma-separated */
+	double		solve_seconds;
+} RecoFit;
+
+extern void reco_fit(const char *what, const RecoTrainParams *params,
+					 RecoTriplets *t, double read_seconds, RecoFit *fit);
+
 /* store.c: the model tables */
 extern Jsonb *reco_model_lock(const char *model, const char *algorithm);
 extern int64 reco_version_id_next(void);
@@ -114,12 +136,14 @@ typedef struct RecoModel
 	float	   *gram;			/* Y'Y, factors x factors (the "gram" blob) */
 	RecoTrainParams params;		/* the version's resolved hyperparameters */
 	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
+	const RecoFit *fit;			/* users of a model fitted in memory, or NULL */
 	MemoryContext mcxt;
 } RecoModel;
 
 extern void reco_cache_init(void);
 extern RecoModel *reco_model_get(const char *name);
 extern RecoModel *reco_model_version_load(const char *name, int32 version);
+extern RecoModel *reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params);
 extern void reco_require_implicit(const RecoModel *m, const char *what);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);

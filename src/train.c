@@ -1,6 +1,6 @@
 /*
  * train.c - training runs: reco_train over reco_event, the reco_train_agg
- * aggregate over any query, and the shared fit that writes a new version
+ * aggregate over any query, the fit they share, and storing it as a version
  */
 #include "reco.h"
 
@@ -189,15 +189,14 @@ solve_side_explicit(const RecoCsr *R, float *W, const float *O, const AlsParams 
 }
 
 /*
- * Train an ALS version on the triplets and activate it.  Runs inside the
- * caller's SPI connection; every large buffer lives in mcxt.
+ * Fit ALS to the triplets, in the current memory context; what names the
+ * model in messages.  Writes nothing: the fit can be stored as a version
+ * (fit_and_store) or evaluated in memory (reco_evaluate_params).
  */
-static void
-fit_and_store(const char *model, const char *algorithm, const char *source,
-			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
-			  instr_time start, double read_seconds, TrainSummary *sum)
+void
+reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
+		 double read_seconds, RecoFit *fit)
 {
-	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	AlsParams	p = params->als;
 	int			f = p.factors;
 	bool		rated = params->explicit_ratings;
@@ -221,24 +220,19 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	double		loss = 0.0;
 	double		need;
 	instr_time	solve_start;
-	double		solve_seconds;
-	double		write_seconds;
 	StringInfoData losses;
-	StringInfoData metrics;
-	int64		version_id;
-	Jsonb	   *resolved;
 
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no interactions to train model \"%s\" on", model),
+				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 
 	merge_triplets(t, params->explicit_ratings);
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no interactions with a positive weight to train model \"%s\" on", model)));
+				 errmsg("no interactions with a positive weight to train %s on", what)));
 
 	/* users arrive sorted; items are sorted and deduplicated here */
 	user_ids = palloc_extended(sizeof(int64) * t->n, MCXT_ALLOC_HUGE);
@@ -319,8 +313,8 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 
 	if (reco_progress)
 		ereport(NOTICE,
-				(errmsg("reco: training \"%s\": %lld users, %lld items, %lld interactions, %d factors (read in %.3f s)",
-						model, (long long) nu, (long long) ni, (long long) nnz, f,
+				(errmsg("reco: training %s: %lld users, %lld items, %lld interactions, %d factors (read in %.3f s)",
+						what, (long long) nu, (long long) ni, (long long) nnz, f,
 						read_seconds)));
 
 	initStringInfo(&losses);
@@ -348,43 +342,77 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 					(errmsg("reco: iteration %d/%d: loss %.6f, %.3f s",
 							it + 1, p.iterations, loss, elapsed(solve_start))));
 	}
-	solve_seconds = elapsed(solve_start);
-
 	/* popularity: how many users touched each item */
 	popularity = palloc_extended(sizeof(float) * ni, MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < ni; i++)
 		popularity[i] = (float) (Riu.indptr[i + 1] - Riu.indptr[i]);
 
+	fit->factors = d;
+	fit->n_users = nu;
+	fit->n_items = ni;
+	fit->nnz = nnz;
+	fit->user_ids = user_ids;
+	fit->item_ids = item_ids;
+	fit->X = X;
+	fit->Y = Y;
+	fit->gram = rated ? NULL : G;	/* explicit models fold nothing in */
+	fit->popularity = popularity;
+	fit->Rui = Rui;
+	fit->loss = loss;
+	fit->losses = losses.data;
+	fit->solve_seconds = elapsed(solve_start);
+}
+
+/*
+ * Train an ALS version on the triplets and activate it.  Runs inside the
+ * caller's SPI connection; every large buffer lives in mcxt.
+ */
+static void
+fit_and_store(const char *model, const char *algorithm, const char *source,
+			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
+			  instr_time start, double read_seconds, TrainSummary *sum)
+{
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	RecoFit		fit;
+	double		write_seconds;
+	StringInfoData metrics;
+	int64		version_id;
+	Jsonb	   *resolved;
+
+	reco_fit(psprintf("model \"%s\"", model), params, t, read_seconds, &fit);
+
 	version_id = reco_version_id_next();
-	reco_store_items(version_id, (int32) ni, item_ids, popularity, Y, d);
-	reco_store_users(version_id, (int32) nu, user_ids, X, d, &Rui, item_ids);
-	/* online fold-in needs the Gram matrix; explicit models are not online */
-	if (!rated)
-		reco_store_blob(version_id, "gram", G, sizeof(float) * f * f);
-	write_seconds = elapsed(start) - read_seconds - solve_seconds;
+	reco_store_items(version_id, (int32) fit.n_items, fit.item_ids, fit.popularity,
+					 fit.Y, fit.factors);
+	reco_store_users(version_id, (int32) fit.n_users, fit.user_ids, fit.X, fit.factors,
+					 &fit.Rui, fit.item_ids);
+	if (fit.gram != NULL)
+		reco_store_blob(version_id, "gram", fit.gram,
+						sizeof(float) * fit.factors * fit.factors);
+	write_seconds = elapsed(start) - read_seconds - fit.solve_seconds;
 
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
 					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"solve\": %.6f, "
 					 "\"write\": %.6f, \"per_iteration\": %.6f}}",
-					 losses.data, read_seconds, solve_seconds, write_seconds,
-					 solve_seconds / p.iterations);
+					 fit.losses, read_seconds, fit.solve_seconds, write_seconds,
+					 fit.solve_seconds / params->als.iterations);
 	resolved = reco_params_jsonb(params);
-	sum->version = reco_store_version(version_id, model, algorithm, resolved, d,
-									  nu, ni, nnz,
+	sum->version = reco_store_version(version_id, model, algorithm, resolved, fit.factors,
+									  fit.n_users, fit.n_items, fit.nnz,
 									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		 CStringGetDatum(metrics.data))));
-	reco_model_set_active(model, version_id, resolved, source, !rated);
+	reco_model_set_active(model, version_id, resolved, source, !params->explicit_ratings);
 
-	sum->users = nu;
-	sum->items = ni;
-	sum->interactions = nnz;
-	sum->loss = loss;
+	sum->users = fit.n_users;
+	sum->items = fit.n_items;
+	sum->interactions = fit.nnz;
+	sum->loss = fit.loss;
 	sum->seconds = elapsed(start);
 	if (reco_progress)
 		ereport(NOTICE,
 				(errmsg("reco: model \"%s\" version %d active: read %.3f s, solve %.3f s, write %.3f s",
-						model, sum->version, read_seconds, solve_seconds, write_seconds)));
+						model, sum->version, read_seconds, fit.solve_seconds, write_seconds)));
 	MemoryContextSwitchTo(old);
 }
 
