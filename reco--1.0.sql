@@ -376,7 +376,7 @@ AS $$
 	-- per-user metrics over the users both versions know, so a version that
 	-- knows more users is not judged on a different population
 	SELECT v.metric, v.a, v.b, v.b OPERATOR(pg_catalog.-) v.a
-	FROM (SELECT pg_catalog.count(*)::float8 AS users,
+	FROM (SELECT pg_catalog.count(*)::pg_catalog.float8 AS users,
 			pg_catalog.avg(ua.precision) AS p_a, pg_catalog.avg(ub.precision) AS p_b,
 			pg_catalog.avg(ua.recall) AS r_a, pg_catalog.avg(ub.recall) AS r_b,
 			pg_catalog.avg(ua.ndcg) AS n_a, pg_catalog.avg(ub.ndcg) AS n_b,
@@ -489,12 +489,12 @@ AS $$
 -- Operators are schema-qualified: no SET search_path here, because the
 -- analyst's source query must resolve under the caller's own path.
 DECLARE
-	tag text := pg_catalog.pg_backend_pid()::text;
-	events text := pg_catalog.quote_ident('reco_cv_events_' OPERATOR(pg_catalog.||) tag);
-	results text := pg_catalog.quote_ident('reco_cv_metrics_' OPERATOR(pg_catalog.||) tag);
-	progress text := COALESCE(pg_catalog.current_setting('reco.progress', true), 'on');
+	tag pg_catalog.text := pg_catalog.pg_backend_pid()::pg_catalog.text;
+	events pg_catalog.text := pg_catalog.quote_ident('reco_cv_events_' OPERATOR(pg_catalog.||) tag);
+	results pg_catalog.text := pg_catalog.quote_ident('reco_cv_metrics_' OPERATOR(pg_catalog.||) tag);
+	progress pg_catalog.text := COALESCE(pg_catalog.current_setting('reco.progress', true), 'on');
 	f int;
-	started timestamptz;
+	started pg_catalog.timestamptz;
 	ndcg double precision;
 BEGIN
 	IF source IS NULL OR params IS NULL OR k IS NULL OR method IS NULL OR seed IS NULL THEN
@@ -509,8 +509,10 @@ BEGIN
 		events)
 	USING source, CASE WHEN folds OPERATOR(pg_catalog.=) 1 THEN 4 ELSE folds END, method, seed;
 	EXECUTE pg_catalog.format('CREATE TEMP TABLE %s (fold int, users bigint, '
-		'"precision" float8, recall float8, ndcg float8, map float8, hit_rate float8, '
-		'mrr float8, auc float8, coverage float8, rmse float8, mae float8) ON COMMIT DROP',
+		'"precision" pg_catalog.float8, recall pg_catalog.float8, ndcg pg_catalog.float8, '
+		'map pg_catalog.float8, hit_rate pg_catalog.float8, mrr pg_catalog.float8, '
+		'auc pg_catalog.float8, coverage pg_catalog.float8, rmse pg_catalog.float8, '
+		'mae pg_catalog.float8) ON COMMIT DROP',
 		results);
 
 	FOR f IN 0 .. folds OPERATOR(pg_catalog.-) 1 LOOP
@@ -582,13 +584,13 @@ AS $$
 DECLARE
 	run bigint;
 	lower_better boolean;
-	combos jsonb[] := ARRAY['{}'::jsonb];
-	name text;
-	vals jsonb;
+	combos pg_catalog.jsonb[] := ARRAY['{}'::pg_catalog.jsonb];
+	name pg_catalog.text;
+	vals pg_catalog.jsonb;
 	t int := 0;
 	n int;
-	trial_params jsonb;
-	started timestamptz;
+	trial_params pg_catalog.jsonb;
+	started pg_catalog.timestamptz;
 	cv record;
 	best_trial int;
 	progress boolean := COALESCE(pg_catalog.current_setting('reco.progress', true), 'on')::boolean;
@@ -629,7 +631,7 @@ BEGIN
 			RAISE EXCEPTION 'trials must be at least 1' USING ERRCODE = '22023';
 		END IF;
 		combos := ARRAY(SELECT c.c FROM pg_catalog.unnest(combos) c(c)
-						ORDER BY pg_catalog.md5(seed::text OPERATOR(pg_catalog.||) c.c::text)
+						ORDER BY pg_catalog.md5(seed::pg_catalog.text OPERATOR(pg_catalog.||) c.c::pg_catalog.text)
 						LIMIT trials);
 	END IF;
 	n := pg_catalog.cardinality(combos);
@@ -645,7 +647,7 @@ BEGIN
 			pg_catalog.max(c.stddev) FILTER (WHERE c.metric OPERATOR(pg_catalog.=) reco_tune.metric) AS stddev
 		INTO cv
 		FROM @extschema@.reco_cross_validate(source, trial_params, folds, k, method, seed) c;
-		PERFORM pg_catalog.set_config('reco.progress', progress::text, true);
+		PERFORM pg_catalog.set_config('reco.progress', progress::pg_catalog.text, true);
 		INSERT INTO @extschema@.reco_tune_trial
 			(tune_id, trial, model, params, metric, score, stddev, metrics, seconds)
 		VALUES (run, t, reco_tune.model, trial_params, reco_tune.metric, cv.score, cv.stddev,
@@ -661,7 +663,7 @@ BEGIN
 	WHERE x.tune_id OPERATOR(pg_catalog.=) run AND x.score IS NOT NULL
 	ORDER BY CASE WHEN lower_better THEN x.score ELSE OPERATOR(pg_catalog.-) x.score END, x.trial
 	LIMIT 1;
-	IF best_trial IS NULL THEN
+	IF best_trial IS NULL AND activate THEN
 		RAISE EXCEPTION 'no trial produced a % score', metric USING ERRCODE = '22023',
 			HINT = 'Check that the source query yields held-out events for users the models know.';
 	END IF;

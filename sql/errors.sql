@@ -77,6 +77,8 @@ SELECT q AS statement, pg_temp.sqlstate_of(q) AS sqlstate FROM (VALUES
 	($$SELECT reco_evaluate_params('SELECT 1, 1', 'SELECT 1, 1', '{"feedback": "explicit"}')$$),
 	($$SELECT reco_evaluate_params('SELECT 1, 1 WHERE false', 'SELECT 1, 1')$$),
 	($$SELECT reco_evaluate_params('SELECT 1, 1', 'SELECT 1, 1', '{"factors": -1}')$$),
+	($$SELECT reco_evaluate_params('SELECT 1, 1, 1e39', 'SELECT 1, 1')$$),
+	($$SELECT reco_evaluate('shop', 'SELECT 1, 1, ''NaN''::float8')$$),
 	($$SET reco.train_threads = 0$$),
 	($$SET reco.max_train_memory = '100kB'$$)
 ) v(q);

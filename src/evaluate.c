@@ -160,7 +160,7 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 				int32		idx = reco_model_item_index(m, pairs[i].item);
 				double		err;
 
-				if (idx < 0 || isnan(pairs[i].value))
+				if (idx < 0 || !pairs[i].has_value)
 					continue;
 				err = scores[idx] - pairs[i].value;
 				t->squared_error += err * err;
@@ -293,22 +293,27 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	reco_parse_params(NULL, given, &params);
 	SPI_connect();
 	rows = reco_query_events(train, "train", 3, &nrows);
+	if (nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions to train on"),
+				 errhint("The train query returned no rows.")));
 	reco_triplets_init(&triplets);
 	for (int64 i = 0; i < nrows; i++)
 	{
-		double		w = rows[i].value;
-
 		/* implicit feedback without a third column: one count per event */
-		if (isnan(w) && params.explicit_ratings)
+		float		w = rows[i].has_value ? (float) rows[i].value : 1.0f;
+
+		if (!rows[i].has_value && params.explicit_ratings)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a rating model needs the rating of every training event"),
 					 errhint("Return it as the third column of the train query.")));
 		if (isinf(w))
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("weight must be a finite number")));
-		reco_triplets_add(&triplets, rows[i].user, rows[i].item, isnan(w) ? 1.0f : (float) w);
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("weight %g is out of range for real", rows[i].value)));
+		reco_triplets_add(&triplets, rows[i].user, rows[i].item, w);
 	}
 	pfree(rows);
 	reco_fit("the train query's model", &params, &triplets, 0.0, &fit);

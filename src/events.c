@@ -99,8 +99,8 @@ epoch_seconds(int64 secs, const char *what)
 
 /*
  * Run the query and return its rows in the order they came.  Users and
- * items must not be NULL; a missing or NULL value is NaN and a missing or
- * NULL time is has_ts = false.  maxcols (2 to 4) says how many columns are
+ * items must not be NULL and a value must be finite; a missing or NULL value
+ * is has_value = false (value NaN), a missing or NULL time has_ts = false.  maxcols (2 to 4) says how many columns are
  * read; later ones are ignored.
  */
 RecoEventRow *
@@ -151,6 +151,7 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 			r->user = column_id(u, SPI_gettypeid(desc, 1));
 			r->item = column_id(it, SPI_gettypeid(desc, 2));
 			r->value = NAN;
+			r->has_value = false;
 			r->has_ts = false;
 			r->ts = 0;
 			if (ncols >= 3)
@@ -159,7 +160,14 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 				Datum		d = SPI_getbinval(tup, desc, 3, &isnull);
 
 				if (!isnull)
+				{
 					r->value = column_double(d, SPI_gettypeid(desc, 3));
+					r->has_value = true;
+					if (isnan(r->value) || isinf(r->value))
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("the %s query returned a value that is not finite", what)));
+				}
 			}
 			if (ncols >= 4)
 			{

@@ -165,7 +165,8 @@ typedef struct RecoEventRow
 {
 	int64		user;
 	int64		item;
-	double		value;			/* NaN when absent or NULL */
+	double		value;			/* finite, or NaN when absent or NULL */
+	bool		has_value;
 	TimestampTz ts;
 	bool		has_ts;
 } RecoEventRow;

@@ -218,7 +218,7 @@ static void
 emit(ReturnSetInfo *rsinfo, const RecoEventRow *r, Datum last)
 {
 	Datum		values[5];
-	bool		nulls[5] = {false, false, isnan(r->value), !r->has_ts, false};
+	bool		nulls[5] = {false, false, !r->has_value, !r->has_ts, false};
 
 	values[0] = Int64GetDatum(r->user);
 	values[1] = Int64GetDatum(r->item);

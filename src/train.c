@@ -524,7 +524,7 @@ reco_train(PG_FUNCTION_ARGS)
 			int			k = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
 			double		w;
 
-			if (k < 0 || params.weights[k] == 0.0 || (params.explicit_ratings && k != rating))
+			if (k < 0 || (params.explicit_ratings ? k != rating : params.weights[k] == 0.0))
 				continue;
 			w = DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull));
 			if (!params.explicit_ratings)
