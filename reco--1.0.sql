@@ -436,13 +436,25 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100000;
 COMMENT ON FUNCTION @extschema@.reco_folds(text, int, text, int) IS
 	'Every event of the source query with its cross-validation fold (0 to folds - 1): each user''s (random) or each item''s (stratified) pairs dealt evenly over the folds, deterministically for a seed.';
 
+CREATE TYPE @extschema@.reco_metrics AS (
+	users       bigint,
+	"precision" double precision,
+	recall      double precision,
+	ndcg        double precision,
+	map         double precision,
+	hit_rate    double precision,
+	mrr         double precision,
+	auc         double precision,
+	coverage    double precision,
+	rmse        double precision,
+	mae         double precision
+);
+COMMENT ON TYPE @extschema@.reco_metrics IS
+	'One evaluation: how many held-out users were evaluated and the means of the metrics at k over them (README, "Evaluation and tuning"); rmse and mae only for rating models.';
+
 CREATE FUNCTION @extschema@.reco_evaluate(model text, test text, k int DEFAULT 10,
-	version int DEFAULT NULL,
-	OUT users bigint, OUT "precision" double precision, OUT recall double precision,
-	OUT ndcg double precision, OUT map double precision, OUT hit_rate double precision,
-	OUT mrr double precision, OUT auc double precision, OUT coverage double precision,
-	OUT rmse double precision, OUT mae double precision)
-RETURNS record
+	version int DEFAULT NULL)
+RETURNS @extschema@.reco_metrics
 AS 'MODULE_PATHNAME', 'reco_evaluate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.reco_evaluate(text, text, int, int) IS
@@ -459,12 +471,8 @@ COMMENT ON FUNCTION @extschema@.reco_evaluate_users(text, text, int, int) IS
 	'reco_evaluate per held-out user, for drill-down: which users the model serves badly.';
 
 CREATE FUNCTION @extschema@.reco_evaluate_params(train text, test text,
-	params jsonb DEFAULT '{}', k int DEFAULT 10,
-	OUT users bigint, OUT "precision" double precision, OUT recall double precision,
-	OUT ndcg double precision, OUT map double precision, OUT hit_rate double precision,
-	OUT mrr double precision, OUT auc double precision, OUT coverage double precision,
-	OUT rmse double precision, OUT mae double precision)
-RETURNS record
+	params jsonb DEFAULT '{}', k int DEFAULT 10)
+RETURNS @extschema@.reco_metrics
 AS 'MODULE_PATHNAME', 'reco_evaluate_params'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.reco_evaluate_params(text, text, jsonb, int) IS

@@ -203,14 +203,26 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 	MemoryContextDelete(user_cxt);
 }
 
-/* The one-row summary of an evaluation, as reco_evaluate returns it */
+/*
+ * Evaluate a model on the test query and return reco_evaluate's row, built
+ * in the caller's memory context (the SPI connection is still open)
+ */
 static Datum
-summary(FunctionCallInfo fcinfo, const RecoModel *m, const EvalTotals *t)
+evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
+			 MemoryContext caller)
 {
 	TupleDesc	desc;
 	Datum		values[11];
 	bool		nulls[11] = {0};
 	int32		covered = 0;
+	RecoEventRow *pairs;
+	int64		npairs;
+	EvalTotals	totals = {0};
+	EvalTotals *t = &totals;
+
+	pairs = read_pairs(test, "test", &npairs);
+	evaluate(m, pairs, npairs, k, NULL, t);
+	MemoryContextSwitchTo(caller);
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reco: return type must be a row type");
@@ -249,18 +261,12 @@ reco_evaluate(PG_FUNCTION_ARGS)
 	int			k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
 	MemoryContext caller = CurrentMemoryContext;
 	RecoModel  *m;
-	RecoEventRow *pairs;
-	int64		npairs;
-	EvalTotals	t = {0};
 	Datum		result;
 
 	reco_check_k(k);
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, NULL, &t);
-	MemoryContextSwitchTo(caller);
-	result = summary(fcinfo, m, &t);
+	result = evaluate_row(fcinfo, m, test, k, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -284,9 +290,6 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	RecoTriplets triplets;
 	RecoFit		fit;
 	RecoModel  *m;
-	RecoEventRow *pairs;
-	int64		npairs;
-	EvalTotals	t = {0};
 	Datum		result;
 
 	reco_check_k(k);
@@ -318,10 +321,7 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	pfree(rows);
 	reco_fit("the train query's model", &params, &triplets, 0.0, &fit);
 	m = reco_model_from_fit(&fit, &params);
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, NULL, &t);
-	MemoryContextSwitchTo(caller);
-	result = summary(fcinfo, m, &t);
+	result = evaluate_row(fcinfo, m, test, k, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
