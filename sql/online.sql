@@ -111,8 +111,12 @@ WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live') A
 SELECT count(*) FILTER (WHERE item_id < 200) >= 2 AS still_kitchen
 FROM reco_similar_items(106, 3, 'live');
 DELETE FROM reco_item WHERE item_id >= 106;
--- an empty queue is a no-op
-SELECT events, items, new_items FROM reco_refresh('live');
+-- an empty queue is a no-op; with nothing new in the catalogue the refresh
+-- skips the attribute scan, and a new item later still gets its vector
+SELECT events, items, new_items, cold_items FROM reco_refresh('live');
+INSERT INTO reco_item (item_id, title, category) VALUES (108, 'blue kettle', 'kitchen');
+SELECT events, items, new_items, cold_items FROM reco_refresh('live');
+DELETE FROM reco_item WHERE item_id = 108;
 SELECT * FROM reco_refresh('missing');
 
 -- bad input: nothing is half-applied

@@ -77,6 +77,39 @@ row_tokens(HeapTuple tup, TupleDesc desc)
 }
 
 /*
+ * Does the catalogue hold an item with no factors in m that is not in skip?
+ * Reads only the ids, so a refresh with nothing new to cold-start skips the
+ * attribute scan below.
+ */
+static bool
+any_cold(RecoModel *m, const int64 *skip, int64 nskip)
+{
+	char	   *sql = psprintf("SELECT item_id FROM %s", reco_table("reco_item"));
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
+	bool		found = false;
+
+	while (!found)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 r = 0; r < SPI_processed && !found; r++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+
+			found = reco_model_item_index(m, id) < 0 &&
+				bsearch(&id, skip, nskip, sizeof(int64), reco_cmp_int64) == NULL;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	return found;
+}
+
+/*
  * Attribute vectors for the catalogue items that have no factors in m and
  * are not in skip (sorted ids about to get factors from data).  Returns how
  * many; *ids and *Y (n x f) are palloc'd in the current context.
@@ -94,6 +127,13 @@ reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip, int64 **ids, float
 	float	   *y;
 	int64		n = 0;
 	Portal		portal;
+
+	if (!any_cold(m, skip, nskip))
+	{
+		*ids = NULL;
+		*Y = NULL;
+		return 0;
+	}
 
 	ctl.keysize = TOKEN_LEN;
 	ctl.entrysize = sizeof(TokenMean);
