@@ -99,8 +99,8 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 	float	   *scratch = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
 	uint8	   *skip = palloc(nbytes);
 	TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
-	int32	   *rel = NULL;
-	int64		relcap = 0;
+	/* a user's relevant items are distinct, so there are at most n of them */
+	int32	   *rel = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
 	MemoryContext user_cxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "reco evaluate user",
 												   ALLOCSET_DEFAULT_SIZES);
@@ -132,41 +132,28 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 		if (!known)
 			continue;
 
-		if (end - begin > relcap)
-		{
-			relcap = Max(end - begin, 2 * relcap);
-			rel = rel ? repalloc_huge(rel, sizeof(int32) * relcap)
-				: palloc_extended(sizeof(int32) * relcap, MCXT_ALLOC_HUGE);
-		}
+		topk_scores(m->Yt, n, m->factors, x, scores);
 		/* pairs are sorted by item, and so are model indexes */
 		for (int64 i = begin; i < end; i++)
 		{
 			int32		idx = reco_model_item_index(m, pairs[i].item);
+			double		err;
 
-			if (idx >= 0)
-				rel[nrel++] = idx;
+			if (idx < 0)
+				continue;
+			rel[nrel++] = idx;
+			/* a rating model's score is the predicted rating */
+			if (!m->params.explicit_ratings || !pairs[i].has_value)
+				continue;
+			err = scores[idx] - pairs[i].value;
+			t->squared_error += err * err;
+			t->absolute_error += fabs(err);
+			t->rated++;
 		}
-
-		topk_scores(m->Yt, n, m->factors, x, scores);
 		metrics_user(scores, n, skip, rel, nrel, (int32) (end - begin), k,
 					 top, &ntop, scratch, &mu);
 		for (int r = 0; r < ntop; r++)
 			topk_bit_set(t->covered, top[r].index);
-
-		/* a rating model's score is the predicted rating */
-		if (m->params.explicit_ratings)
-			for (int64 i = begin; i < end; i++)
-			{
-				int32		idx = reco_model_item_index(m, pairs[i].item);
-				double		err;
-
-				if (idx < 0 || !pairs[i].has_value)
-					continue;
-				err = scores[idx] - pairs[i].value;
-				t->squared_error += err * err;
-				t->absolute_error += fabs(err);
-				t->rated++;
-			}
 
 		t->users++;
 		t->precision += mu.precision;
@@ -371,8 +358,7 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	double		hits = 0.0;
 	double		ndcg = 0.0;
 	float	   *x;
-	float	   *negscores = NULL;
-	int64		negcap = 0;
+	float	   *negscores;
 	int64		user = 0;
 	bool		known = false;
 	int64		nb = 0;			/* first negative of the current user */
@@ -389,6 +375,8 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	cases = read_pairs(test, "test", &ncases);
 	negs = read_pairs(negq, "negatives", &nnegs);
 	x = palloc(sizeof(float) * m->factors);
+	/* a user's negatives are distinct known items: at most n_items of them */
+	negscores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
 
 	for (int64 c = 0; c < ncases; c++)
 	{
@@ -413,12 +401,6 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 			nb++;
 		for (ne = nb; ne < nnegs && negs[ne].user == user; ne++)
 			;
-		if (ne - nb > negcap)
-		{
-			negcap = Max(ne - nb, 2 * negcap);
-			negscores = negscores ? repalloc_huge(negscores, sizeof(float) * negcap)
-				: palloc_extended(sizeof(float) * negcap, MCXT_ALLOC_HUGE);
-		}
 		for (int64 i = nb; i < ne; i++)
 		{
 			int32		j = reco_model_item_index(m, negs[i].item);

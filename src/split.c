@@ -129,8 +129,8 @@ sorted_keys(const RecoEventRow *rows, int64 n, bool by_item, bool timed, uint64 
 
 /*
  * Give every event the position of its pair among its group's distinct
- * pairs, shuffled by the seed: pos[row], and the group's number of distinct
- * pairs: size[row].
+ * pairs, shuffled by the seed: pos[row], and (unless size is NULL) the
+ * group's number of distinct pairs: size[row].
  */
 static void
 pair_positions(const RecoEventRow *rows, int64 n, bool by_item, uint64 seed,
@@ -150,16 +150,11 @@ pair_positions(const RecoEventRow *rows, int64 n, bool by_item, uint64 seed,
 				pairs++;
 			pos[keys[end].row] = pairs - 1;
 		}
-		for (int64 i = begin; i < end; i++)
-			size[keys[i].row] = pairs;
+		if (size != NULL)
+			for (int64 i = begin; i < end; i++)
+				size[keys[i].row] = pairs;
 	}
 	pfree(keys);
-}
-
-static int
-cmp_int64(const void *a, const void *b)
-{
-	return reco_cmp_int64(a, b);
 }
 
 /* Mark test events: a share of each group's pairs, or the latest ones */
@@ -186,7 +181,7 @@ assign(const RecoEventRow *rows, int64 n, SplitMethod method, double fraction,
 
 			for (int64 i = 0; i < n; i++)
 				times[i] = event_time(&rows[i]);
-			qsort(times, n, sizeof(int64), cmp_int64);
+			qsort(times, n, sizeof(int64), reco_cmp_int64);
 			cutoff = ntest > 0 ? times[n - ntest] : PG_INT64_MAX;
 			pfree(times);
 		}
@@ -285,7 +280,6 @@ reco_folds(PG_FUNCTION_ARGS)
 	RecoEventRow *rows;
 	int64		n;
 	int64	   *pos;
-	int64	   *size;
 
 	if (folds < 2 || folds > 100)
 		ereport(ERROR,
@@ -296,8 +290,7 @@ reco_folds(PG_FUNCTION_ARGS)
 	SPI_connect();
 	rows = reco_query_events(source, "source", 4, &n);
 	pos = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
-	size = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
-	pair_positions(rows, n, method == SPLIT_STRATIFIED, (uint64) seed, pos, size);
+	pair_positions(rows, n, method == SPLIT_STRATIFIED, (uint64) seed, pos, NULL);
 	/* round-robin from a fold chosen per group, so small groups spread too */
 	for (int64 i = 0; i < n; i++)
 	{
