@@ -63,6 +63,8 @@ SELECT q AS statement, pg_temp.sqlstate_of(q) AS sqlstate FROM (VALUES
 	($$SELECT reco_folds('SELECT 1, 1', 1)$$),
 	($$SELECT reco_folds('SELECT 1, 1', 3, 'temporal')$$),
 	($$SELECT reco_cross_validate('SELECT 1, 1', '{}', 0)$$),
+	($$SELECT reco_cross_validate(NULL)$$),
+	($$SELECT reco_tune('t', 'SELECT u, 1 FROM generate_series(1, 10) u', '{"factors": [2]}', folds => 2, method => 'random')$$),
 	($$SELECT reco_cross_validate('SELECT 1, 1', '{"nope": 1}', 2)$$),
 	($$SELECT reco_tune('t', 'SELECT 1, 1', '[]')$$),
 	($$SELECT reco_tune('t', 'SELECT 1, 1', '{"factors": []}')$$),

@@ -169,6 +169,8 @@ FROM reco_evaluate('rated', 'SELECT user_id, item_id, value FROM rating WHERE te
 SELECT round(reco_score(3, 1, 'rated')) AS predicted_3_1, round(reco_score(4, 30, 'rated')) AS predicted_4_30;
 -- ratings are not taken online: retrain instead; a trigger passes them by
 SELECT reco_online_update(3, 1, 'rating', 5, 'rated');
+SELECT * FROM reco_refresh('rated');
+SELECT * FROM reco_explain(3, 1, 'rated');
 CREATE TABLE stars (customer bigint, product bigint, stars int);
 CREATE TRIGGER stars_online AFTER INSERT ON stars
 	FOR EACH ROW EXECUTE FUNCTION reco_online_trigger('rated', 'customer', 'product', 'rating', 'stars');
