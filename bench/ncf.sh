@@ -6,12 +6,11 @@
 #   bash bench/ncf.sh            (against the database PG* variables name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 db=reco_bench_ncf
 runs=${RUNS:-5}
 
-dropdb --if-exists $db 2>/dev/null
-createdb $db
-trap 'dropdb --if-exists $db' EXIT
+fresh_db $db
 psql -X -q -v ON_ERROR_STOP=1 -d $db >/dev/null <<'SQL'
 CREATE EXTENSION reco;
 SET reco.progress = off;
@@ -40,6 +39,5 @@ SELECT 'seconds: ' || round(extract(epoch FROM clock_timestamp() - :'t0')::numer
 SQL
 done > /tmp/reco_ncf.$$
 grep -m1 '^run:' /tmp/reco_ncf.$$
-grep '^seconds:' /tmp/reco_ncf.$$ | awk '{print $2}' | sort -n |
-	awk '{a[NR] = $1} END {printf "median %.3f s over %d runs (min %.3f, max %.3f)\n", a[int((NR + 1) / 2)], NR, a[1], a[NR]}'
+echo "reco_evaluate_sampled: $(grep '^seconds:' /tmp/reco_ncf.$$ | awk '{print $2}' | median)"
 rm -f /tmp/reco_ncf.$$

@@ -7,14 +7,13 @@
 #   bash bench/rating.sh ['{"factors": 10, ...}']   (PG* variables name the database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 dir=${RECO_SHARED_DATA:-../shared/data}/movielens-100k
 params=${1:-'{"feedback": "explicit", "factors": 10, "iterations": 10, "regularization": 0.1, "reg_exponent": 1}'}
 db=reco_bench_rating
 
-dropdb --if-exists $db 2>/dev/null
-createdb $db
-trap 'dropdb --if-exists $db' EXIT
+fresh_db $db
 psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco" \
 	-c "CREATE TABLE fold (fold int, part text, u bigint, i bigint, r int, t bigint)"
 for n in 1 2 3 4 5; do

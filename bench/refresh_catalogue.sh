@@ -8,12 +8,11 @@
 #   bash bench/refresh_catalogue.sh      (PG* variables name the server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 db=reco_bench_refresh_catalogue
 runs=${RUNS:-5}
 
-dropdb --if-exists $db 2>/dev/null
-createdb $db
-trap 'dropdb --if-exists $db' EXIT
+fresh_db $db
 psql -X -q -v ON_ERROR_STOP=1 -d $db >/dev/null <<'SQL'
 CREATE EXTENSION reco;
 SET reco.progress = off;
@@ -29,7 +28,6 @@ SELECT reco_train('m', 'als', '{"factors": 32, "iterations": 3}');
 SELECT reco_refresh('m');
 SQL
 
-median() { sort -n | awk '{a[NR] = $1} END {printf "%.3f s (min %.3f, max %.3f, %d runs)", a[int((NR + 1) / 2)], a[1], a[NR], NR}'; }
 refresh() { psql -X -q -At -d $db -c "INSERT INTO reco_event (user_id, item_id, kind) VALUES (1 + (random() * 4999)::int, 5, 'purchase')" -c "SELECT seconds FROM reco_refresh('m')"; }
 
 echo "nothing new in the catalogue: $(for i in $(seq "$runs"); do refresh; done | median)"

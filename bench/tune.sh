@@ -8,6 +8,7 @@
 # GRID, FIXED (jsonb), FOLDS and METHOD (of the folds) override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 data=${RECO_SHARED_DATA:-../shared/data}/movielens-100k/u.data
 grid=${GRID:-'{"factors": [32, 64, 128], "regularization": [0.5, 1.5, 5], "alpha": [0.3, 1, 3], "reg_exponent": [0, 0.5]}'}
@@ -16,9 +17,7 @@ method=${METHOD:-stratified}
 folds=${FOLDS:-5}
 db=reco_bench_tune
 
-dropdb --if-exists $db 2>/dev/null
-createdb $db
-trap 'dropdb --if-exists $db' EXIT
+fresh_db $db
 psql -X -q -v ON_ERROR_STOP=1 -d $db -v grid="$grid" -v fixed="$fixed" -v method="$method" -v folds="$folds" <<SQL
 CREATE EXTENSION reco;
 CREATE TABLE ml (u bigint, i bigint, r int, t bigint);
