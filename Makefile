@@ -22,7 +22,7 @@ OBJS = \
 	src/train.o
 
 EXTENSION = reco
-DATA = reco--1.0.sql
+DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
 REGRESS = schema train serve agg online evaluate errors

@@ -29,6 +29,7 @@ regress() {
 suite "numerical core unit tests (test/core_test.c)" make -s core-test
 suite "pg_regress (sql/, expected/)" regress
 suite "pg_dump and pg_restore keep models" bash test/dump_restore.sh
+suite "ALTER EXTENSION reco UPDATE from release 1.0 (test/upgrade.sh)" bash test/upgrade.sh
 suite "TAP tests (t/*.pl): 20,000 concurrent pgbench events through the trigger" bash test/tap.sh
 suite "a hot standby serves the same recommendations" bash test/standby.sh
 suite "MovieLens 100K ranking quality bar" bash test/quality.sh
