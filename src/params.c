@@ -133,7 +133,7 @@ apply_weights(JsonbValue *v, double *w)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown event kind \"%s\" in parameter \"weights\"", kind),
 					 errhint("Kinds are view, click, cart, purchase, rating and search.")));
-		w[i] = param_range(kind, &val, 0.0, 1e6);
+		w[i] = param_range(kind, &val, 0.0, RECO_MAX_PARAM);
 	}
 }
 
@@ -170,11 +170,11 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 		else if (strcmp(key, "iterations") == 0)
 			a->iterations = (int) param_int(key, &v, 1, 1000);
 		else if (strcmp(key, "regularization") == 0)
-			a->regularization = (float) param_range(key, &v, 0.0, 1e6);
+			a->regularization = (float) param_range(key, &v, 0.0, RECO_MAX_PARAM);
 		else if (strcmp(key, "reg_exponent") == 0)
 			a->reg_exponent = (float) param_range(key, &v, 0.0, 2.0);
 		else if (strcmp(key, "alpha") == 0)
-			a->alpha = (float) param_range(key, &v, 0.0, 1e6);
+			a->alpha = (float) param_range(key, &v, 0.0, RECO_MAX_PARAM);
 		else if (strcmp(key, "cg_steps") == 0)
 			a->cg_steps = (int) param_int(key, &v, 1, 100);
 		else if (strcmp(key, "init_scale") == 0)

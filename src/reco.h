@@ -14,7 +14,7 @@
 #include "als.h"
 #include "csr.h"
 
-#define RECO_MAX_K 10000
+#include "limits.h"
 
 /* GUCs (reco.c) */
 extern int	reco_train_threads;

@@ -1,0 +1,24 @@
+/*
+ * limits.h - bounds on what reco accepts, in one place
+ *
+ * Plain C (no PostgreSQL headers): the numerical core may use it too.
+ */
+#ifndef RECO_LIMITS_H
+#define RECO_LIMITS_H
+
+/* Most items one ranking call returns */
+#define RECO_MAX_K 10000
+
+/*
+ * Largest magnitude of an event's value (reco_event.value, the weight of a
+ * reco_train_agg row, the value column of an event query).  With kind weights
+ * and alpha at most RECO_MAX_PARAM, every confidence ALS derives from one
+ * event stays below 1e18, far inside float4, so one event cannot overflow a
+ * model into NaN.
+ */
+#define RECO_MAX_VALUE 1e6
+
+/* Largest kind weight, alpha and regularization a model accepts */
+#define RECO_MAX_PARAM 1e6
+
+#endif
