@@ -14,7 +14,7 @@
 #include "als.h"
 #include "csr.h"
 
-#include "limits.h"
+#include "bounds.h"
 
 /* GUCs (reco.c) */
 extern int	reco_train_threads;

@@ -1,10 +1,10 @@
 /*
- * limits.h - bounds on what reco accepts, in one place
+ * bounds.h - limits on what reco accepts, in one place
  *
  * Plain C (no PostgreSQL headers): the numerical core may use it too.
  */
-#ifndef RECO_LIMITS_H
-#define RECO_LIMITS_H
+#ifndef RECO_BOUNDS_H
+#define RECO_BOUNDS_H
 
 /* Most items one ranking call returns */
 #define RECO_MAX_K 10000
