@@ -6,3 +6,16 @@
 -- A fresh install runs reco--1.0.sql and then this script, so a database
 -- updated in place and a new one have the same objects by construction;
 -- test/upgrade.sh checks it from the catalogs.
+
+----------------------------------------------------------------------
+-- No event lost, no model poisoned
+----------------------------------------------------------------------
+
+-- A queued event keeps its kind and value, so that an event queued for a
+-- superseded version is replayed into the one served with that version's
+-- own weights (NULL: queued by release 1.0, replayed with its weight).
+ALTER TABLE @extschema@.reco_pending
+	ADD COLUMN kind smallint,
+	ADD COLUMN value real;
+COMMENT ON TABLE @extschema@.reco_pending IS
+	'Events applied online to the user side and waiting for reco_refresh to catch the item side up (kind is the index of the event kind in reco_event''s list, value its value); append-only, so hot items are never a lock.';

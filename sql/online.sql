@@ -49,11 +49,21 @@ SELECT version FROM reco_train('no_search', 'als',
 	'{"factors": 2, "iterations": 2, "weights": {"search": 0}}');
 SELECT reco_online_update(84, 201, 'search', 1, 'no_search') AS applied;
 SELECT pg_temp.history(84, 'no_search') IS NULL AS untouched;
--- the cost per event is bounded: only the most recent items are kept
-SET reco.max_history = 2;
-SELECT reco_online_update(85, i, 'view', 1, 'live') FROM unnest(ARRAY[101, 102, 103, 104]) i;
-SELECT pg_temp.history(85);
-RESET reco.max_history;
+-- the cost per event is bounded by the model's "history" window: the fold-in
+-- solves over the latest items, and the stored history keeps every one
+SELECT version FROM reco_train('window', 'als',
+	'{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4, "history": 2}');
+SELECT params->>'history' AS history FROM reco_model WHERE name = 'window';
+SELECT reco_online_update(85, i, 'view', 1, 'window') FROM unnest(ARRAY[101, 102, 103, 104]) i;
+SELECT reco_online_update(88, i, 'view', 1, 'window') FROM unnest(ARRAY[103, 104]) i;
+SELECT pg_temp.history(85, 'window') AS kept,
+	(SELECT a.factors = b.factors FROM reco_user_factors a, reco_user_factors b, reco_model m
+	 WHERE m.name = 'window' AND a.version_id = m.active_version AND b.version_id = m.active_version
+	   AND a.user_id = 85 AND b.user_id = 88) AS solved_over_latest_two;
+-- a touched item moves to the end: it is the most recent
+SELECT reco_online_update(85, 101, 'view', 1, 'window');
+SELECT pg_temp.history(85, 'window') AS reordered;
+SELECT reco_drop_model('window');
 
 -- one event updates every online model trained on reco_event, not others
 UPDATE reco_model SET online = false WHERE name = 'no_search';
@@ -147,6 +157,45 @@ SELECT reco_online_update(1, 101, 'view', 1, NULL);
 INSERT INTO reco_model (name, algorithm) VALUES ('untrained', 'als');
 SELECT reco_online_update(1, 101, 'view', 1, 'untrained');
 DELETE FROM reco_model WHERE name = 'untrained';
+SELECT reco_online_update(1, 101, NULL, 1, 'live');
+SELECT reco_online_update(1, 101, 'view', NULL, 'live');
+
+-- nothing poisons a model: a value whose weight could overflow is the
+-- event's own bad data (22003), whatever the session's settings
+INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (10, 101, 'purchase', 3e38);
+SET reco.online = off;
+INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (10, 101, 'purchase', -2e6);
+RESET reco.online;
+SELECT reco_online_update(1, 101, 'view', 1e7, 'live');
+INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (10, 101, 'purchase', 1e6);
+DELETE FROM reco_event WHERE user_id = 10 AND value = 1e6;
+-- an event bypassing the trigger cannot reach a model either
+SET session_replication_role = replica;
+INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (10, 101, 'purchase', 3e38);
+RESET session_replication_role;
+SELECT * FROM reco_train('poisoned', 'als', '{"factors": 2}');
+DELETE FROM reco_event WHERE value > 1e6;
+
+-- a model that cannot take an event never fails the shop's INSERT: the
+-- event is stored and queued, the user keeps their vector, a WARNING says why
+UPDATE reco_model_blob SET data = decode(repeat('0000c07f', 16), 'hex')
+WHERE name = 'gram' AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+UPDATE reco_model_version SET revision = nextval('reco_version_seq')
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+CREATE TEMP TABLE before AS SELECT factors FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (2, 201, 'view'), (2, 202, 'view');
+SELECT (SELECT factors FROM before) = factors AS kept_vector, items[array_length(items, 1)] AS last_item
+FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+SELECT count(*) AS queued FROM reco_pending
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+-- a refresh recomputes the Gram matrix from the item factors: healthy again
+SELECT events FROM reco_refresh('live');
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (2, 203, 'view');
+SELECT (SELECT factors FROM before) <> factors AS folded_in FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+DELETE FROM reco_event WHERE user_id = 2 AND item_id > 200;
 
 DROP TABLE orders, wrong;
 SELECT reco_drop_model('live');

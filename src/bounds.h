@@ -21,4 +21,11 @@
 /* Largest kind weight, alpha and regularization a model accepts */
 #define RECO_MAX_PARAM 1e6
 
+/*
+ * An online fold-in solves over a customer's latest this many items (model
+ * parameter "history"); the stored history itself is never cut.
+ */
+#define RECO_DEFAULT_HISTORY 500
+#define RECO_MAX_HISTORY 100000
+
 #endif

@@ -497,7 +497,7 @@ reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *skip)
 
 /*
  * The rows a user's fold-in solves over: of the history (ids and weights,
- * oldest first), the latest reco.max_history items, those the version
+ * least recent first), the latest "history" items, those the version
  * knows.  Their factors go to Yu (room for n x factors), their weights to w
  * and their ids to known_ids (may be NULL); returns how many.
  */
@@ -507,7 +507,7 @@ reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weigh
 {
 	int			known = 0;
 
-	for (int i = Max(0, n - reco_max_history); i < n; i++)
+	for (int i = Max(0, n - m->params.history); i < n; i++)
 	{
 		int32		idx = reco_model_item_index(m, ids[i]);
 

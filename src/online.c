@@ -2,21 +2,33 @@
  * online.c - learning from each event inside the inserting transaction
  *
  * An event re-solves its user's vector exactly (ALS fold-in against the
- * cached item factors and Gram matrix of the active version) and records the
- * (user, item, weight) for reco_refresh, which catches the item side up out
- * of line.  Only the user's own row is written and locked, so concurrent
- * events of different users never wait on each other, and a hot item is
- * never a lock.  Cost per event is bounded by reco.max_history: a user's
- * history keeps its most recently touched items only.
+ * item factors and Gram matrix of the active version) and records the event
+ * for reco_refresh, which catches the item side up out of line.  Only the
+ * user's own row is written and locked, so concurrent events of different
+ * users never wait on each other, and a hot item is never a lock.
+ *
+ * The stored history is data: every item the user touched, least recent
+ * first, never cut.  The fold-in solves over its latest "history" items (a
+ * model parameter), which bounds the cost of one event.
+ *
+ * A shop's INSERT fails only for the event's own bad data: when the model
+ * cannot take an event (no Gram matrix, a solve that is not positive
+ * definite or not finite) the event still joins the history and the queue,
+ * the user keeps their previous vector, and a WARNING says why.
  */
 #include "reco.h"
 
 #include <math.h>
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "access/xact.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/proc.h"
 #include "utils/array.h"
@@ -24,6 +36,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(reco_online_update);
 PG_FUNCTION_INFO_V1(reco_online_trigger);
@@ -38,6 +51,10 @@ static List *online_models = NIL;
 static LocalTransactionId online_models_lxid = InvalidLocalTransactionId;
 static TimestampTz online_models_stmt = 0;
 static CommandId online_models_cid = InvalidCommandId;
+
+/* The last (transaction, version) warned about: one WARNING, not one per row */
+static LocalTransactionId warned_lxid = InvalidLocalTransactionId;
+static int64 warned_version = 0;
 
 /*
  * Names of the online models trained on reco_event.  The registry is read
@@ -57,8 +74,8 @@ event_models(void)
 
 	if (models_plan == NULL)
 		models_plan = reco_keep_plan(psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
-							 "AND active_version IS NOT NULL ORDER BY name",
-							 reco_table("reco_model")), 0, NULL);
+											  "AND active_version IS NOT NULL ORDER BY name",
+											  reco_table("reco_model")), 0, NULL);
 	if (SPI_execute_plan(models_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reco: listing online models failed");
 	list_free_deep(online_models);
@@ -74,13 +91,30 @@ event_models(void)
 	return online_models;
 }
 
+/* Say once per transaction and version why a model could not take an event */
+static void
+warn_not_applied(const RecoModel *m, int64 user_id, const char *why)
+{
+	if (warned_lxid == MyProc->lxid && warned_version == m->version_id)
+		return;
+	warned_lxid = MyProc->lxid;
+	warned_version = m->version_id;
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("model \"%s\" could not fold in user %lld: %s", m->name,
+					(long long) user_id, why),
+			 errdetail("The event is stored and queued for reco_refresh; the user keeps their previous vector."),
+			 errhint("Retrain the model, with a larger \"regularization\" if this recurs.")));
+}
+
 /*
  * Lock the user's row of the version (creating an empty one for a new user)
- * and return its history.  The lock serialises concurrent events of one
- * user, so none is lost.
+ * and return their factors (into x) and history.  The lock serialises
+ * concurrent events of one user, so none is lost.
  */
 static void
-lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
+lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
+		  ArrayType **weights)
 {
 	Oid			types[3] = {INT8OID, INT8OID, BYTEAOID};
 	Datum		values[3];
@@ -91,25 +125,29 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
 		if (lock_plan == NULL)
-			lock_plan = reco_keep_plan(psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-								 "AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-								 reco_table("reco_user_factors")), 2, types);
+			lock_plan = reco_keep_plan(psprintf("SELECT factors, items, weights FROM %s "
+												"WHERE version_id OPERATOR(pg_catalog.=) $1 "
+												"AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+												reco_table("reco_user_factors")), 2, types);
 		if (SPI_execute_plan(lock_plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reco: locking a user failed");
 		if (SPI_processed == 1)
 		{
-			*items = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc, 1, &isnull));
-			*weights = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc, 2, &isnull));
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+
+			memcpy(x, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), m->factors,
+										"user factors"), sizeof(float) * m->factors);
+			*items = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 2, &isnull));
+			*weights = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull));
 			return;
 		}
 		/* a new user: an empty row, which a concurrent first event may beat */
 		values[2] = PointerGetDatum(reco_floats_bytea(NULL, m->factors));
 		if (create_plan == NULL)
 			create_plan = reco_keep_plan(psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
-								 "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
-								 reco_table("reco_user_factors")), 3, types);
+												  "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
+												  reco_table("reco_user_factors")), 3, types);
 		if (SPI_execute_plan(create_plan, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "reco: creating a user failed");
 	}
@@ -117,17 +155,53 @@ lock_user(RecoModel *m, int64 user_id, ArrayType **items, ArrayType **weights)
 }
 
 /*
- * Apply one weighted interaction to a model's user side.  Returns false when
- * the model gives the event no weight, or when a trigger meets a model that
- * does not learn online (explicit ratings: a direct call is an error).
+ * Fold the user in from their history into x; false (x untouched) when the
+ * model cannot, with the reason in *why.
  */
 static bool
-online_apply(const char *model, int64 user_id, int64 item_id, int kind, double value,
-			 bool from_trigger)
+fold_in(const RecoModel *m, const int64 *ids, const float *w, int len, float *x,
+		const char **why)
 {
-	RecoModel  *m = reco_model_get(model);
 	int			f = m->factors;
-	double		w = m->params.weights[kind] * reco_event_value(&m->params, value);
+	float	   *Yu = palloc(sizeof(float) * f * Max(len, 1));
+	float	   *wu = palloc(sizeof(float) * Max(len, 1));
+	float	   *y = palloc0(sizeof(float) * f);
+	int			known = reco_model_history_rows(m, ids, w, len, Yu, wu, NULL);
+	bool		ok = true;
+
+	if (m->gram == NULL)
+	{
+		*why = "the version has no Gram matrix";
+		return false;
+	}
+	if (known > 0)
+	{
+		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
+
+		ok = als_fold_in(m->gram, Yu, wu, known, NULL, &m->params.als, y, scratch);
+		*why = "the solve is not positive definite";
+		if (ok && !reco_floats_finite(y, f))
+		{
+			ok = false;
+			*why = "the solve is not finite";
+		}
+	}
+	if (ok)
+		memcpy(x, y, sizeof(float) * f);
+	return ok;
+}
+
+/*
+ * Add one weighted interaction to a user of version m: the history gains
+ * it (most recent last; a pair summing to <= 0 leaves), the user is folded
+ * in again, and the event is queued for reco_refresh, in one statement.
+ * kind and value are recorded with the queued event (kind -1: unknown).
+ */
+static void
+apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kind,
+			 double value)
+{
+	int			f = m->factors;
 	ArrayType  *items_arr;
 	ArrayType  *weights_arr;
 	Datum	   *items;
@@ -135,43 +209,25 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 	bool	   *nulls;
 	int			n;
 	int			len = 0;
-	int			first;
 	double		merged = w;
 	int64	   *hist_items;
 	float	   *hist_w;
-	float	   *Yu;
-	float	   *wu;
-	float	   *x;
-	int			known;
-	Datum		values[7];
-	Oid			types[7] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
-	INT8OID, FLOAT4OID};
+	float	   *x = palloc0(sizeof(float) * f);
+	const char *why = NULL;
+	Datum	   *idd;
+	Datum	   *wd;
+	Datum		values[9];
+	bool		vnulls[9] = {0};
+	char		nullflags[9];
+	Oid			types[9] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
+	INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
 
-	if (from_trigger && m->params.explicit_ratings)
-	{
-		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", model);
-		return false;
-	}
-	reco_require_implicit(m, "online learning");
-	if (w == 0.0)
-		return false;
-	if (m->gram == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model \"%s\" has no Gram matrix to fold users in against", model),
-				 errhint("Retrain the model with reco_train.")));
-
-	lock_user(m, user_id, &items_arr, &weights_arr);
+	lock_user(m, user_id, x, &items_arr, &weights_arr);
 	deconstruct_array(items_arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &items, &nulls, &n);
 	deconstruct_array(weights_arr, FLOAT4OID, 4, true, TYPALIGN_INT,
 					  &weights, &nulls, &n);
 
-	/*
-	 * New history: the others in their order, then this item with its summed
-	 * weight (most recent last; a pair summing to <= 0 leaves), then the
-	 * oldest dropped beyond reco.max_history.
-	 */
 	hist_items = palloc(sizeof(int64) * (n + 1));
 	hist_w = palloc(sizeof(float) * (n + 1));
 	for (int i = 0; i < n; i++)
@@ -189,62 +245,210 @@ online_apply(const char *model, int64 user_id, int64 item_id, int kind, double v
 		hist_items[len] = item_id;
 		hist_w[len++] = (float) merged;
 	}
-	first = Max(0, len - reco_max_history);
 
-	/* fold in against the items the version knows */
-	Yu = palloc(sizeof(float) * f * Max(len, 1));
-	wu = palloc(sizeof(float) * Max(len, 1));
-	known = reco_model_history_rows(m, hist_items, hist_w, len, Yu, wu, NULL);
-	x = palloc0(sizeof(float) * f);
-	if (known > 0)
+	if (!fold_in(m, hist_items, hist_w, len, x, &why))
+		warn_not_applied(m, user_id, why);
+
+	idd = palloc(sizeof(Datum) * Max(len, 1));
+	wd = palloc(sizeof(Datum) * Max(len, 1));
+	for (int i = 0; i < len; i++)
 	{
-		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
-
-		if (!als_fold_in(m->gram, Yu, wu, known, NULL, &m->params.als, x, scratch))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("fold-in of user %lld in model \"%s\" is not positive definite",
-							(long long) user_id, model),
-					 errhint("Retrain with a larger \"regularization\".")));
+		idd[i] = Int64GetDatum(hist_items[i]);
+		wd[i] = Float4GetDatum(hist_w[i]);
 	}
-
 	values[0] = Int64GetDatum(m->version_id);
 	values[1] = Int64GetDatum(user_id);
 	values[2] = PointerGetDatum(reco_floats_bytea(x, f));
-	{
-		Datum	   *id = palloc(sizeof(Datum) * Max(len - first, 1));
-		Datum	   *wd = palloc(sizeof(Datum) * Max(len - first, 1));
-
-		for (int i = first; i < len; i++)
-		{
-			id[i - first] = Int64GetDatum(hist_items[i]);
-			wd[i - first] = Float4GetDatum(hist_w[i]);
-		}
-		values[3] = PointerGetDatum(construct_array(id, len - first, INT8OID, 8,
-													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		values[4] = PointerGetDatum(construct_array(wd, len - first, FLOAT4OID, 4,
-													true, TYPALIGN_INT));
-	}
+	values[3] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
 	values[5] = Int64GetDatum(item_id);
 	values[6] = Float4GetDatum((float) w);
+	values[7] = Int16GetDatum((int16) kind);
+	values[8] = Float4GetDatum((float) value);
+	vnulls[7] = vnulls[8] = (kind < 0);
+	for (int i = 0; i < 9; i++)
+		nullflags[i] = vnulls[i] ? 'n' : ' ';
 
-	/* the new user row, and the event queued for reco_refresh, in one statement */
 	if (write_plan == NULL)
 		write_plan = reco_keep_plan(psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
-							 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
-							 "RETURNING 1) "
-							 "INSERT INTO %s (version_id, user_id, item_id, weight) SELECT $1, $2, $6, $7 FROM u",
-							 reco_table("reco_user_factors"), reco_table("reco_pending")),
-					7, types);
-	if (SPI_execute_plan(write_plan, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+											 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
+											 "RETURNING 1) "
+											 "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) "
+											 "SELECT $1, $2, $6, $7, $8, $9 FROM u",
+											 reco_table("reco_user_factors"), reco_table("reco_pending")),
+									9, types);
+	if (SPI_execute_plan(write_plan, values, nullflags, false, 0) != SPI_OK_INSERT ||
+		SPI_processed != 1)
 		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
+}
+
+/*
+ * Apply one event to a version.  Returns false when the model gives the
+ * event no weight, or when a trigger meets a model that does not learn
+ * online (explicit ratings: a direct call is an error).
+ */
+bool
+reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
+				  double value, bool from_trigger)
+{
+	double		w;
+
+	if (from_trigger && m->params.explicit_ratings)
+	{
+		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
+		return false;
+	}
+	reco_require_implicit(m, "online learning");
+	w = m->params.weights[kind] * reco_event_value(&m->params, value);
+	if (w == 0.0)
+		return false;
+	apply_weight(m, user_id, item_id, w, kind, value);
 	return true;
+}
+
+/*
+ * Events that an earlier version queued but the active one has not seen
+ * (written by a transaction that looked the registry up just before a new
+ * version was activated, and committed after): delete them from the queue
+ * of every other version of the model and apply them to m.  Reads under
+ * snap.  Returns how many.
+ */
+int64
+reco_online_replay(const RecoModel *m, Snapshot snap)
+{
+	char	   *sql = psprintf("WITH d AS (DELETE FROM %s p USING %s v "
+							   "WHERE v.version_id OPERATOR(pg_catalog.=) p.version_id "
+							   "AND v.model OPERATOR(pg_catalog.=) $1 "
+							   "AND p.version_id OPERATOR(pg_catalog.<>) $2 "
+							   "RETURNING p.user_id, p.item_id, p.weight, p.kind, p.value, p.created) "
+							   "SELECT user_id, item_id, weight, kind, value FROM d "
+							   "ORDER BY created, user_id, item_id",
+							   reco_table("reco_pending"), reco_table("reco_model_version"));
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(m->name), Int64GetDatum(m->version_id)};
+	SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
+	SPITupleTable *rows;
+	uint64		n;
+
+	if (plan == NULL || SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
+											 false, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reco: taking the queue of superseded versions failed");
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		bool		knull;
+		bool		isnull;
+		int64		user_id = DatumGetInt64(SPI_getbinval(tup, rows->tupdesc, 1, &isnull));
+		int64		item_id = DatumGetInt64(SPI_getbinval(tup, rows->tupdesc, 2, &isnull));
+		Datum		kd = SPI_getbinval(tup, rows->tupdesc, 4, &knull);
+
+		CHECK_FOR_INTERRUPTS();
+		if (knull)				/* queued by release 1.0: its weight as it was */
+			apply_weight(m, user_id, item_id,
+						 DatumGetFloat4(SPI_getbinval(tup, rows->tupdesc, 3, &isnull)), -1, 0);
+		else
+			reco_online_apply(m, user_id, item_id, DatumGetInt16(kd),
+							  DatumGetFloat4(SPI_getbinval(tup, rows->tupdesc, 5, &isnull)),
+							  true);
+	}
+	SPI_freeplan(plan);
+	return (int64) n;
+}
+
+/* One committed event a training did not see */
+typedef struct MissedEvent
+{
+	int64		user;
+	int64		item;
+	int			kind;
+	float		value;
+	TimestampTz ts;
+} MissedEvent;
+
+static int
+cmp_missed(const void *a, const void *b)
+{
+	const MissedEvent *x = a;
+	const MissedEvent *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	if (x->user != y->user)
+		return x->user < y->user ? -1 : 1;
+	return (x->item > y->item) - (x->item < y->item);
+}
+
+/*
+ * Apply to the new version m every event of reco_event that is visible to
+ * now but was not to seen (the snapshot the training read): the events
+ * committed while it trained.  Returns how many.
+ */
+int64
+reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now)
+{
+	Relation	rel = table_open(reco_table_oid("reco_event"), AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			ua = SPI_fnumber(desc, "user_id");
+	int			ia = SPI_fnumber(desc, "item_id");
+	int			ka = SPI_fnumber(desc, "kind");
+	int			va = SPI_fnumber(desc, "value");
+	int			ta = SPI_fnumber(desc, "ts");
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MissedEvent *missed = NULL;
+	int64		n = 0;
+	int64		cap = 0;
+
+	if (ua <= 0 || ia <= 0 || ka <= 0 || va <= 0 || ta <= 0)
+		elog(ERROR, "reco: reco_event lacks a column");
+	scan = table_beginscan(rel, now, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
+		bool		isnull;
+		text	   *kind;
+		MissedEvent *e;
+
+		if (!XidInMVCCSnapshot(xmin, seen) || TransactionIdIsCurrentTransactionId(xmin))
+			continue;			/* the training read it */
+		if (n % 1024 == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (n == cap)
+		{
+			cap = Max(64, cap * 2);
+			missed = missed ? repalloc_huge(missed, sizeof(MissedEvent) * cap)
+				: palloc(sizeof(MissedEvent) * cap);
+		}
+		e = &missed[n++];
+		e->user = DatumGetInt64(heap_getattr(tup, ua, desc, &isnull));
+		e->item = DatumGetInt64(heap_getattr(tup, ia, desc, &isnull));
+		kind = DatumGetTextPP(heap_getattr(tup, ka, desc, &isnull));
+		e->kind = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
+		e->value = DatumGetFloat4(heap_getattr(tup, va, desc, &isnull));
+		e->ts = DatumGetTimestampTz(heap_getattr(tup, ta, desc, &isnull));
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (n > 0)
+		qsort(missed, n, sizeof(MissedEvent), cmp_missed);
+	for (int64 i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (missed[i].kind >= 0 && reco_value_in_range(missed[i].value))
+			reco_online_apply(m, missed[i].user, missed[i].item, missed[i].kind,
+							  missed[i].value, true);
+	}
+	return n;
 }
 
 /* Check an event's fields; returns the kind's index */
 static int
 check_event(bool user_null, bool item_null, const char *kind, int kind_len,
-			double value)
+			bool value_null, double value)
 {
 	int			k;
 
@@ -252,16 +456,23 @@ check_event(bool user_null, bool item_null, const char *kind, int kind_len,
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("user and item of an event must not be NULL")));
-	k = kind ? reco_kind(kind, kind_len) : -1;
+	if (kind == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event kind must not be NULL"),
+				 errhint("Kinds are view, click, cart, purchase, rating and search.")));
+	if (value_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event value must not be NULL"),
+				 errhint("Leave the value out for the default of 1.")));
+	k = reco_kind(kind, kind_len);
 	if (k < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown event kind \"%s\"", kind ? pnstrdup(kind, kind_len) : "(null)"),
+				 errmsg("unknown event kind \"%s\"", pnstrdup(kind, Min(kind_len, 63))),
 				 errhint("Kinds are view, click, cart, purchase, rating and search.")));
-	if (isnan(value) || isinf(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("event value must be a finite number")));
+	reco_check_event_value(value, "event value");
 	return k;
 }
 
@@ -273,21 +484,18 @@ Datum
 reco_online_update(PG_FUNCTION_ARGS)
 {
 	text	   *kind = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
-	double		value = PG_ARGISNULL(3) ? 1.0 : PG_GETARG_FLOAT4(3);
+	double		value = PG_ARGISNULL(3) ? 0.0 : PG_GETARG_FLOAT4(3);
 	char	   *model;
 	int			k;
 	bool		applied;
 
 	k = check_event(PG_ARGISNULL(0), PG_ARGISNULL(1),
 					kind ? VARDATA_ANY(kind) : NULL, kind ? VARSIZE_ANY_EXHDR(kind) : 0,
-					value);
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model must not be NULL")));
-	model = text_to_cstring(PG_GETARG_TEXT_PP(4));
+					PG_ARGISNULL(3), value);
+	model = reco_text_arg(fcinfo, 4, "model");
 	SPI_connect();
-	applied = online_apply(model, PG_GETARG_INT64(0), PG_GETARG_INT64(1), k, value, false);
+	applied = reco_online_apply(reco_model_get(model), PG_GETARG_INT64(0),
+								PG_GETARG_INT64(1), k, value, false);
 	SPI_finish();
 	PG_RETURN_BOOL(applied);
 }
@@ -333,10 +541,11 @@ row_int64(TriggerData *td, int att, bool *isnull)
 
 /*
  * reco_online_trigger(): AFTER INSERT row trigger.  Without arguments (as on
- * reco_event) it feeds every online model trained on reco_event from the
- * columns user_id, item_id, kind, value.  On a shop's own table it takes
- * (model, user column, item column, kind [, value column]): the kind is a
- * constant such as 'purchase'; the value column, if given, is cast to real.
+ * reco_event) it checks the event and feeds every online model trained on
+ * reco_event from the columns user_id, item_id, kind, value.  On a shop's
+ * own table it takes (model, user column, item column, kind [, value
+ * column]): the kind is a constant such as 'purchase'; the value column, if
+ * given, is cast to real, and a row whose value is NULL is passed by.
  */
 Datum
 reco_online_trigger(PG_FUNCTION_ARGS)
@@ -362,13 +571,10 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("reco_online_trigger must be an AFTER INSERT ... FOR EACH ROW trigger")));
 	tg = td->tg_trigger;
-	if (!reco_online)
-		return PointerGetDatum(NULL);
 
-	SPI_connect();
 	if (tg->tgnargs == 0)
 	{
-		/* reco_event: every online model trained on it */
+		/* reco_event: every event is checked, then fed to each online model */
 		int			ua = trigger_column(td, "user_id");
 		int			ia = trigger_column(td, "item_id");
 		char	   *kstr = SPI_getvalue(td->tg_trigtuple, td->tg_relation->rd_att,
@@ -381,33 +587,39 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 		item_id = row_int64(td, ia, &inull);
 		if (!vnull)
 			value = DatumGetFloat4(vd);
-		k = check_event(unull, inull, kstr, kstr ? strlen(kstr) : 0, value);
+		k = check_event(unull, inull, kstr, kstr ? strlen(kstr) : 0, vnull, value);
+		if (!reco_online)
+			return PointerGetDatum(NULL);
 
+		SPI_connect();
 		foreach(lc, event_models())
-			online_apply((const char *) lfirst(lc), user_id, item_id, k, value, true);
+			reco_online_apply(reco_model_get((const char *) lfirst(lc)), user_id, item_id,
+							  k, value, true);
+		SPI_finish();
+		return PointerGetDatum(NULL);
 	}
-	else
-	{
-		if (tg->tgnargs < 4 || tg->tgnargs > 5)
-			ereport(ERROR,
-					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("reco_online_trigger takes (model, user column, item column, kind [, value column])")));
-		user_id = row_int64(td, trigger_column(td, tg->tgargs[1]), &unull);
-		item_id = row_int64(td, trigger_column(td, tg->tgargs[2]), &inull);
-		kind = tg->tgargs[3];
-		if (tg->tgnargs == 5)
-		{
-			char	   *v = SPI_getvalue(td->tg_trigtuple, td->tg_relation->rd_att,
-										 trigger_column(td, tg->tgargs[4]));
 
-			vnull = (v == NULL);
-			if (!vnull)
-				value = DatumGetFloat4(DirectFunctionCall1(float4in, CStringGetDatum(v)));
-		}
-		k = check_event(unull, inull, kind, strlen(kind), value);
-		if (!vnull)
-			online_apply(tg->tgargs[0], user_id, item_id, k, value, true);
+	if (tg->tgnargs < 4 || tg->tgnargs > 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("reco_online_trigger takes (model, user column, item column, kind [, value column])")));
+	user_id = row_int64(td, trigger_column(td, tg->tgargs[1]), &unull);
+	item_id = row_int64(td, trigger_column(td, tg->tgargs[2]), &inull);
+	kind = tg->tgargs[3];
+	if (tg->tgnargs == 5)
+	{
+		char	   *v = SPI_getvalue(td->tg_trigtuple, td->tg_relation->rd_att,
+									 trigger_column(td, tg->tgargs[4]));
+
+		if (v == NULL)
+			return PointerGetDatum(NULL);	/* nothing to learn from */
+		value = DatumGetFloat4(DirectFunctionCall1(float4in, CStringGetDatum(v)));
 	}
+	k = check_event(unull, inull, kind, strlen(kind), false, value);
+	if (!reco_online)
+		return PointerGetDatum(NULL);
+	SPI_connect();
+	reco_online_apply(reco_model_get(tg->tgargs[0]), user_id, item_id, k, value, true);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -3,6 +3,8 @@
  */
 #include "reco.h"
 
+#include <math.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -26,7 +28,6 @@ int			reco_train_threads = 1;
 bool		reco_progress = true;
 int			reco_max_train_memory = 4 * 1024 * 1024;	/* kB: 4 GB */
 bool		reco_online = true;
-int			reco_max_history = 500;
 
 void		_PG_init(void);
 
@@ -62,13 +63,6 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
-	DefineCustomIntVariable("reco.max_history",
-							"Interactions per user an online update solves over (the most recent).",
-							"Bounds the cost of one event for users with long histories.",
-							&reco_max_history,
-							500, 1, 1000000,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("reco");
 
 	reco_cache_init();
@@ -233,6 +227,34 @@ reco_bytea_floats(Datum d, int64 n, const char *what)
 				 errmsg("%s hold %zu bytes, expected %zu", what,
 						(size_t) VARSIZE_ANY_EXHDR(b), (size_t) (sizeof(float) * n))));
 	return (const float *) VARDATA_ANY(b);
+}
+
+/* Are all n floats finite?  Nothing that is not gets written or published. */
+bool
+reco_floats_finite(const float *v, int64 n)
+{
+	for (int64 i = 0; i < n; i++)
+		if (!isfinite(v[i]))
+			return false;
+	return true;
+}
+
+/* Is an event value (or a weight fed to training) within the bound? */
+bool
+reco_value_in_range(double v)
+{
+	return !isnan(v) && fabs(v) <= RECO_MAX_VALUE;
+}
+
+/* Reject an event value no model could weigh without overflow */
+void
+reco_check_event_value(double v, const char *what)
+{
+	if (!reco_value_in_range(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s %g is out of range", what, v),
+				 errdetail("Event values must lie between %g and %g.", -RECO_MAX_VALUE, RECO_MAX_VALUE)));
 }
 
 /* qsort/bsearch order of int64 values */

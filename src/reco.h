@@ -10,6 +10,7 @@
 #include "fmgr.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
+#include "utils/snapshot.h"
 
 #include "als.h"
 #include "csr.h"
@@ -21,7 +22,6 @@ extern int	reco_train_threads;
 extern bool reco_progress;
 extern int	reco_max_train_memory;	/* kB */
 extern bool reco_online;
-extern int	reco_max_history;
 
 /* reco.c: helpers every part uses */
 extern char *reco_table(const char *name);
@@ -36,6 +36,9 @@ extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
 extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
+extern bool reco_floats_finite(const float *v, int64 n);
+extern bool reco_value_in_range(double v);
+extern void reco_check_event_value(double v, const char *what);
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6
@@ -54,6 +57,7 @@ typedef struct RecoTrainParams
 	bool		cholesky;		/* exact solver instead of conjugate gradient */
 	RecoValueTransform value;	/* applied to each event's value */
 	double		weights[RECO_NKINDS];	/* per event kind, see reco_kind */
+	int			history;		/* a fold-in solves over the latest this many items */
 } RecoTrainParams;
 
 extern int	reco_kind(const char *kind, int len);
@@ -67,6 +71,7 @@ typedef struct RecoTriplet
 	int64		user;
 	int64		item;
 	float		weight;
+	int64		ts;				/* when it happened (or arrival order): latest wins */
 } RecoTriplet;
 
 typedef struct RecoTriplets
@@ -78,6 +83,8 @@ typedef struct RecoTriplets
 
 extern void reco_triplets_init(RecoTriplets *t);
 extern void reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight);
+extern void reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight,
+								 int64 ts);
 
 /* train.c: a fitted model, in memory */
 typedef struct RecoFit
@@ -118,6 +125,10 @@ extern int32 reco_store_version(int64 version_id, const char *model,
 extern void reco_model_set_active(const char *model, int64 version_id,
 								  Jsonb *params, const char *source,
 								  bool can_learn_online);
+extern void reco_version_set_metrics(int64 version_id, Jsonb *metrics);
+extern bool reco_model_learns_online(const char *model);
+extern void reco_pending_drop_superseded(const char *model, int64 version_id,
+										 Snapshot snap);
 
 /* cache.c: the active version's item side, kept per backend */
 typedef struct RecoModel
@@ -173,6 +184,12 @@ typedef struct RecoEventRow
 
 extern RecoEventRow *reco_query_events(const char *query, const char *what,
 									   int maxcols, int64 *count);
+
+/* online.c: events applied to the user side, queued for reco_refresh */
+extern bool reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id,
+							  int kind, double value, bool from_trigger);
+extern int64 reco_online_replay(const RecoModel *m, Snapshot snap);
+extern int64 reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now);
 
 /* coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,

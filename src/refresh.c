@@ -10,6 +10,7 @@
  */
 #include "reco.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -17,7 +18,9 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include <cblas.h>
 #undef I
@@ -116,10 +119,13 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
 /*
  * Re-solve one item against its users (gathered by user_pass); y gets the
  * new factors.  An item that entered through its attributes is pulled
- * toward that prior.
+ * toward that prior.  False when the solve fails or is not finite: y then
+ * holds the item's factors as they were (its prior for a new item), or
+ * nothing at all for a new item without a prior (returns false, *skip set).
  */
-static void
-solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y)
+static bool
+solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y,
+		   bool *skip)
 {
 	static SPIPlanPtr prior_plan = NULL;
 	int			f = m->factors;
@@ -147,20 +153,34 @@ solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y
 			   sizeof(float) * f);
 	}
 	memset(y, 0, sizeof(float) * f);
+	*skip = false;
 	if (u->n == 0)
 	{
 		if (prior != NULL)
 			memcpy(y, prior, sizeof(float) * f);
-		return;
+		return true;
 	}
 	scratch = palloc(sizeof(float) * als_fold_in_floats(f, u->n));
-	if (!als_fold_in(XtX, u->X, u->w, u->n, prior, &m->params.als, y, scratch))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("refresh of item %lld in model \"%s\" is not positive definite",
-						(long long) item_id, m->name),
-				 errhint("Retrain with a larger \"regularization\".")));
+	if (als_fold_in(XtX, u->X, u->w, u->n, prior, &m->params.als, y, scratch) &&
+		reco_floats_finite(y, f))
+	{
+		pfree(scratch);
+		return true;
+	}
 	pfree(scratch);
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("refresh of item %lld in model \"%s\" failed: the solve is not positive definite or not finite",
+					(long long) item_id, m->name),
+			 errdetail("The item keeps the factors it had."),
+			 errhint("Retrain with a larger \"regularization\".")));
+	if (reco_model_item_index(m, item_id) >= 0)
+		reco_model_item(m, m->Yt, reco_model_item_index(m, item_id), y);
+	else if (prior != NULL)
+		memcpy(y, prior, sizeof(float) * f);
+	else
+		*skip = true;
+	return false;
 }
 
 /*
@@ -195,6 +215,9 @@ reco_refresh(PG_FUNCTION_ARGS)
 	float	   *Yall;
 	float	   *G;
 	bool		isnull;
+	bool	   *skipped;
+	int64		replayed;
+	Snapshot	snap;
 	MemoryContext mcxt;
 	MemoryContext old;
 
@@ -205,23 +228,46 @@ reco_refresh(PG_FUNCTION_ARGS)
 	SPI_connect();
 	old = MemoryContextSwitchTo(mcxt);
 
-	/* one refresh (or training) of a model at a time */
+	/*
+	 * One refresh (or training) of a model at a time.  What the wait for the
+	 * lock let happen (a new version, another refresh) is seen through
+	 * invalidations and snapshots taken after it, never before.
+	 */
 	values[0] = Int64GetDatum(0);
 	values[1] = CStringGetTextDatum(model);
 	reco_exec(psprintf("SELECT active_version FROM %s WHERE name OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 						  reco_table("reco_model")),
 				 2, types, values, SPI_OK_SELECT);
+	AcceptInvalidationMessages();
+	PushActiveSnapshot(GetTransactionSnapshot());
 	m = reco_model_get(model);
 	reco_require_implicit(m, "reco_refresh");
 	f = m->factors;
 
-	/* take the queue: rows committed from now on wait for the next refresh */
+	/* events queued for versions this one superseded join its own queue */
+	replayed = reco_online_replay(m, GetActiveSnapshot());
+	PopActiveSnapshot();
+	elog(DEBUG1, "reco: %lld events of superseded versions replayed into model \"%s\"",
+		 (long long) replayed, model);
+
+	/*
+	 * Everything from here reads under one snapshot: the queue, the user rows
+	 * and the catalogue.  Rows committed later wait for the next refresh.
+	 */
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(snap);
 	values[0] = Int64GetDatum(m->version_id);
-	reco_exec(psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-						  "RETURNING item_id) "
-						  "SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
-						  reco_table("reco_pending")),
-				 1, types, values, SPI_OK_SELECT);
+	{
+		SPIPlanPtr	take = SPI_prepare(psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+												"RETURNING item_id) "
+												"SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
+												reco_table("reco_pending")), 1, types);
+
+		if (take == NULL ||
+			SPI_execute_snapshot(take, values, NULL, snap, InvalidSnapshot, false, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reco: taking the queue failed");
+	}
 	n_touched = (int64) SPI_processed;
 	touched = palloc(sizeof(int64) * Max(n_touched, 1));
 	for (int64 i = 0; i < n_touched; i++)
@@ -242,11 +288,15 @@ reco_refresh(PG_FUNCTION_ARGS)
 		users = palloc0(sizeof(ItemUsers) * Max(n_touched, 1));
 		XtX = user_pass(m->version_id, f, touched, n_touched, users);
 		Ynew = palloc(sizeof(float) * f * n_touched);
+		skipped = palloc0(sizeof(bool) * Max(n_touched, 1));
 		for (int64 i = 0; i < n_touched; i++)
 		{
 			float	   *y = Ynew + i * f;
+
 			CHECK_FOR_INTERRUPTS();
-			solve_item(m, touched[i], &users[i], XtX, y);
+			solve_item(m, touched[i], &users[i], XtX, y, &skipped[i]);
+			if (skipped[i])
+				continue;
 			if (reco_model_item_index(m, touched[i]) < 0)
 				n_new++;
 			values[2] = Int64GetDatum(touched[i]);
@@ -273,13 +323,23 @@ reco_refresh(PG_FUNCTION_ARGS)
 		for (int64 i = 0, extra = m->n_items; i < n_touched; i++)
 		{
 			int32		idx = reco_model_item_index(m, touched[i]);
-			int64		row = idx >= 0 ? idx : extra++;
+			int64		row;
+
+			if (skipped[i])
+				continue;
+			row = idx >= 0 ? idx : extra++;
 
 			memcpy(Yall + row * f, Ynew + i * f, sizeof(float) * f);
 		}
 		memcpy(Yall + (int64) (m->n_items + n_new) * f, Ycold, sizeof(float) * f * n_cold);
 		G = palloc(sizeof(float) * f * f);
 		als_gram(Yall, n_all, f, G);
+		if (!reco_floats_finite(G, (int64) f * f))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("refresh of model \"%s\" gave a Gram matrix that is not finite", m->name),
+					 errdetail("Nothing was published; the queued events stay queued."),
+					 errhint("Retrain the model.")));
 		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
 		reco_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
 							  "AND name OPERATOR(pg_catalog.=) 'gram'",
@@ -294,13 +354,15 @@ reco_refresh(PG_FUNCTION_ARGS)
 					 3, types, values, SPI_OK_UPDATE);
 	}
 
+	PopActiveSnapshot();
+	UnregisterSnapshot(snap);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(mcxt);
 
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
-	result[0] = Int64GetDatum(events);
+	result[0] = Int64GetDatum(events);	/* the replayed ones among them */
 	result[1] = Int64GetDatum(n_touched);
 	result[2] = Int64GetDatum(n_new);
 	result[3] = Int64GetDatum(n_cold);

@@ -243,3 +243,52 @@ reco_model_set_active(const char *model, int64 version_id, Jsonb *params,
 	values[4] = BoolGetDatum(can_learn_online);
 	reco_exec(sql, 5, types, values, SPI_OK_UPDATE);
 }
+
+/* Record a version's training metrics (known once it is active) */
+void
+reco_version_set_metrics(int64 version_id, Jsonb *metrics)
+{
+	char	   *sql = psprintf("UPDATE %s SET metrics = $2 WHERE version_id OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_model_version"));
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		values[2] = {Int64GetDatum(version_id), JsonbPGetDatum(metrics)};
+
+	reco_exec(sql, 2, types, values, SPI_OK_UPDATE);
+}
+
+/* Does the model take events of reco_event online? */
+bool
+reco_model_learns_online(const char *model)
+{
+	char	   *sql = psprintf("SELECT 1 FROM %s WHERE name OPERATOR(pg_catalog.=) $1 AND online "
+							   "AND source OPERATOR(pg_catalog.=) 'reco_event'",
+							   reco_table("reco_model"));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(model)};
+
+	reco_exec(sql, 1, types, values, SPI_OK_SELECT);
+	return SPI_processed == 1;
+}
+
+/*
+ * Drop the queued events of the model's versions other than version_id that
+ * are visible to snap: the new version has them all.  Rows committed after
+ * snap stay, for reco_refresh to replay into the version then served.
+ */
+void
+reco_pending_drop_superseded(const char *model, int64 version_id, Snapshot snap)
+{
+	char	   *sql = psprintf("DELETE FROM %s p USING %s v "
+							   "WHERE v.version_id OPERATOR(pg_catalog.=) p.version_id "
+							   "AND v.model OPERATOR(pg_catalog.=) $1 "
+							   "AND p.version_id OPERATOR(pg_catalog.<>) $2",
+							   reco_table("reco_pending"), reco_table("reco_model_version"));
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(model), Int64GetDatum(version_id)};
+	SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
+
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot, false, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "reco: dropping the queue of superseded versions failed");
+	SPI_freeplan(plan);
+}

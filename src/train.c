@@ -13,6 +13,8 @@
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #define SOLVE_CHUNK 4096		/* rows solved between interrupt checks */
 #define FETCH_BATCH 10000
@@ -60,9 +62,9 @@ reco_triplets_init(RecoTriplets *t)
 	t->rows = palloc(sizeof(RecoTriplet) * t->cap);
 }
 
-/* Append one interaction, doubling the array within the memory limit */
+/* Append one interaction that happened at ts, within the memory limit */
 void
-reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight)
+reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight, int64 ts)
 {
 	if (t->n == t->cap)
 	{
@@ -76,7 +78,15 @@ reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight)
 	t->rows[t->n].user = user;
 	t->rows[t->n].item = item;
 	t->rows[t->n].weight = weight;
+	t->rows[t->n].ts = ts;
 	t->n++;
+}
+
+/* Append one interaction; its arrival order stands for its time */
+void
+reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight)
+{
+	reco_triplets_add_at(t, user, item, weight, t->n);
 }
 
 static int
@@ -94,7 +104,8 @@ cmp_triplet(const void *a, const void *b)
  * Sort by (user, item) and merge repeated pairs.  Implicit feedback sums
  * them (repeated events accumulate) and drops pairs whose total is not
  * positive (returns cancelling purchases); explicit ratings average them
- * and keep every rating, whatever its sign.
+ * and keep every rating, whatever its sign.  A merged pair happened when
+ * its latest event did.
  */
 static void
 merge_triplets(RecoTriplets *t, bool ratings)
@@ -109,6 +120,7 @@ merge_triplets(RecoTriplets *t, bool ratings)
 			t->rows[m - 1].item == t->rows[i].item)
 		{
 			count++;
+			t->rows[m - 1].ts = Max(t->rows[m - 1].ts, t->rows[i].ts);
 			if (ratings)
 				t->rows[m - 1].weight += (t->rows[i].weight - t->rows[m - 1].weight) / count;
 			else
@@ -364,45 +376,128 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 }
 
 /*
+ * The interactions of each user in the order they happened (least recent
+ * first, ties by item), as histories are stored: the online fold-in window
+ * takes their tail.  t is aligned with R (both sorted by user, then item).
+ */
+static RecoCsr
+csr_by_time(const RecoCsr *R, const RecoTriplets *t)
+{
+	RecoCsr		out = *R;
+	int64	   *pos = palloc_extended(sizeof(int64) * Max(csr_max_row(R), 1), MCXT_ALLOC_HUGE);
+
+	out.indices = palloc_extended(sizeof(int32) * Max(t->n, 1), MCXT_ALLOC_HUGE);
+	out.data = palloc_extended(sizeof(float) * Max(t->n, 1), MCXT_ALLOC_HUGE);
+	for (int32 u = 0; u < R->nrows; u++)
+	{
+		int64		start = R->indptr[u];
+		int64		len = R->indptr[u + 1] - start;
+
+		for (int64 i = 0; i < len; i++)
+			pos[i] = start + i;
+		/* insertion sort by time: rows are short and mostly in order */
+		for (int64 i = 1; i < len; i++)
+		{
+			int64		p = pos[i];
+			int64		j = i;
+
+			while (j > 0 && t->rows[pos[j - 1]].ts > t->rows[p].ts)
+			{
+				pos[j] = pos[j - 1];
+				j--;
+			}
+			pos[j] = p;
+		}
+		for (int64 i = 0; i < len; i++)
+		{
+			out.indices[start + i] = R->indices[pos[i]];
+			out.data[start + i] = R->data[pos[i]];
+		}
+	}
+	pfree(pos);
+	return out;
+}
+
+/*
  * Train an ALS version on the triplets and activate it.  Runs inside the
- * caller's SPI connection; every large buffer lives in mcxt.
+ * caller's SPI connection; every large buffer lives in mcxt.  seen is the
+ * snapshot a training on reco_event read it with (NULL otherwise): the
+ * events committed since then are caught up into the new version before it
+ * is published, so it forgets none of them.
  */
 static void
 fit_and_store(const char *model, const char *algorithm, const char *source,
 			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
-			  instr_time start, double read_seconds, TrainSummary *sum)
+			  instr_time start, double read_seconds, Snapshot seen, TrainSummary *sum)
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	RecoFit		fit;
+	RecoCsr		history;
 	double		write_seconds;
 	StringInfoData metrics;
 	int64		version_id;
+	int64		caught_up = 0;
 	Jsonb	   *resolved;
+	Snapshot	now;
 
 	reco_fit(psprintf("model \"%s\"", model), params, t, read_seconds, &fit);
+	if (fit.nnz != t->n)
+		elog(ERROR, "reco: %lld interactions fitted, %lld merged", (long long) fit.nnz,
+			 (long long) t->n);
+	if (!reco_floats_finite(fit.X, fit.n_users * fit.factors) ||
+		!reco_floats_finite(fit.Y, fit.n_items * fit.factors))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("training model \"%s\" gave factors that are not finite", model),
+				 errdetail("Nothing was stored; the version served is unchanged."),
+				 errhint("Raise \"regularization\", or lower \"alpha\" or the kind weights.")));
 
 	version_id = reco_version_id_next();
 	reco_store_items(version_id, (int32) fit.n_items, fit.item_ids, fit.popularity,
 					 fit.Y, fit.factors);
+	history = csr_by_time(&fit.Rui, t);
 	reco_store_users(version_id, (int32) fit.n_users, fit.user_ids, fit.X, fit.factors,
-					 &fit.Rui, fit.item_ids);
+					 &history, fit.item_ids);
 	if (fit.gram != NULL)
 		reco_store_blob(version_id, "gram", fit.gram,
 						sizeof(float) * fit.factors * fit.factors);
+	resolved = reco_params_jsonb(params);
+	sum->version = reco_store_version(version_id, model, algorithm, resolved, fit.factors,
+									  fit.n_users, fit.n_items, fit.nnz,
+									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		 CStringGetDatum("{}"))));
+	reco_model_set_active(model, version_id, resolved, source, !params->explicit_ratings);
+
+	/*
+	 * Events committed while this version trained went to the old one.  Under
+	 * the registry lock, with a snapshot taken now, the new version takes
+	 * them in as online events would have; the queues of the versions it
+	 * supersedes are dropped, since every event they hold is in the training
+	 * or in this catch-up.  An insert still in flight now commits into the
+	 * old version's queue, and reco_refresh replays it.
+	 */
+	now = RegisterSnapshot(GetLatestSnapshot());
+	if (seen != NULL && reco_model_learns_online(model))
+	{
+		RecoModel  *m = reco_model_from_fit(&fit, params);
+
+		strlcpy(m->name, model, sizeof(m->name));
+		m->version_id = version_id;
+		caught_up = reco_online_catch_up(m, seen, now);
+	}
+	reco_pending_drop_superseded(model, version_id, now);
+	UnregisterSnapshot(now);
 	write_seconds = elapsed(start) - read_seconds - fit.solve_seconds;
 
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
 					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"solve\": %.6f, "
-					 "\"write\": %.6f, \"per_iteration\": %.6f}}",
+					 "\"write\": %.6f, \"per_iteration\": %.6f}, \"caught_up\": %lld}",
 					 fit.losses, read_seconds, fit.solve_seconds, write_seconds,
-					 fit.solve_seconds / params->als.iterations);
-	resolved = reco_params_jsonb(params);
-	sum->version = reco_store_version(version_id, model, algorithm, resolved, fit.factors,
-									  fit.n_users, fit.n_items, fit.nnz,
-									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																		 CStringGetDatum(metrics.data))));
-	reco_model_set_active(model, version_id, resolved, source, !params->explicit_ratings);
+					 fit.solve_seconds / params->als.iterations, (long long) caught_up);
+	reco_version_set_metrics(version_id,
+							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																CStringGetDatum(metrics.data))));
 
 	sum->users = fit.n_users;
 	sum->items = fit.n_items;
@@ -411,8 +506,9 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	sum->seconds = elapsed(start);
 	if (reco_progress)
 		ereport(NOTICE,
-				(errmsg("reco: model \"%s\" version %d active: read %.3f s, solve %.3f s, write %.3f s",
-						model, sum->version, read_seconds, fit.solve_seconds, write_seconds)));
+				(errmsg("reco: model \"%s\" version %d active: read %.3f s, solve %.3f s, write %.3f s, %lld events caught up",
+						model, sum->version, read_seconds, fit.solve_seconds, write_seconds,
+						(long long) caught_up)));
 	MemoryContextSwitchTo(old);
 }
 
@@ -482,6 +578,7 @@ reco_train(PG_FUNCTION_ARGS)
 	char	   *sql;
 	MemoryContext old;
 	int			rating;
+	Snapshot	seen;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -501,11 +598,19 @@ reco_train(PG_FUNCTION_ARGS)
 	reco_parse_params(reco_model_lock(model, algorithm), given, &params);
 
 	/*
+	 * The events as of a snapshot taken once the model is locked; what
+	 * commits later is caught up at activation (fit_and_store).
+	 */
+	seen = RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(seen);
+
+	/*
 	 * Weigh and sum in C: cheaper than a hash aggregate over every event.  A
 	 * rating model learns from 'rating' events, their value the rating.
 	 */
 	rating = reco_kind("rating", 6);
-	sql = psprintf("SELECT user_id, item_id, kind, value FROM %s",
+	sql = psprintf("SELECT user_id, item_id, kind, value, "
+				   "ts, event_id FROM %s",
 				   reco_table("reco_event"));
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
@@ -527,20 +632,31 @@ reco_train(PG_FUNCTION_ARGS)
 			if (k < 0 || (params.explicit_ratings ? k != rating : params.weights[k] == 0.0))
 				continue;
 			w = DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull));
+			/* only an insert with triggers disabled gets past the trigger's check */
+			if (!reco_value_in_range(w))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("value %g of event %lld is out of range", w,
+								(long long) DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull))),
+						 errdetail("Event values must lie between %g and %g.", -RECO_MAX_VALUE, RECO_MAX_VALUE),
+						 errhint("Correct or delete the event; it was inserted with triggers disabled.")));
 			if (!params.explicit_ratings)
 				w = params.weights[k] * reco_event_value(&params, w);
-			reco_triplets_add(&t,
-							  DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
-							  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
-							  (float) w);
+			reco_triplets_add_at(&t,
+								 DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+								 DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
+								 (float) w,
+								 DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	PopActiveSnapshot();
 
 	fit_and_store(model, algorithm, "reco_event", &params, &t, mcxt, start,
-				  elapsed(start), &sum);
+				  elapsed(start), seen, &sum);
+	UnregisterSnapshot(seen);
 	SPI_finish();
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, model, &sum));
@@ -614,7 +730,7 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	SPI_connect();
 	reco_parse_params(reco_model_lock(state->model, "als"), state->params, &params);
 	fit_and_store(state->model, "als", "query", &params, &state->triplets, mcxt, start,
-				  elapsed(start), &sum);
+				  elapsed(start), NULL, &sum);
 	SPI_finish();
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, state->model, &sum));
