@@ -4,11 +4,16 @@
 # exactly the weights of their committed events), every user's vector is the
 # fold-in of that history (a twin user fed the same history serially gets
 # bit-identical factors), and reco_refresh empties the queue.
+#
+# Then 4 x 5,000 more while another session retrains and refreshes the model
+# again and again: after one last refresh, every (user, item) weight of the
+# version served equals the sum of its events, and no queue is left behind.
 
 use strict;
 use warnings;
 
 use IPC::Run;
+use File::Path qw(rmtree);
 use Time::HiRes qw(time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -144,8 +149,7 @@ my $inserted = $node->safe_psql('postgres', 'SELECT count(*) FROM reco_event');
 is($inserted - $fixture, 20000, '20000 new events in reco_event');
 
 # no lost update: each user's history equals the sum of their events
-my $lost = $node->safe_psql(
-	'postgres', q{
+my $weights_differ = q{
 WITH v AS (SELECT active_version AS id FROM reco_model WHERE name = 'live'),
 events AS (
 	SELECT user_id, item_id, sum(CASE kind WHEN 'purchase' THEN 8 ELSE 1 END * value) AS w
@@ -156,7 +160,8 @@ history AS (
 	WHERE u.version_id = v.id)
 SELECT count(*) FROM events e FULL JOIN history h USING (user_id, item_id)
 WHERE e.w IS DISTINCT FROM h.w;
-});
+};
+my $lost = $node->safe_psql('postgres', $weights_differ);
 is($lost, 0, 'no (user, item) weight differs between events and histories');
 
 # every vector is the fold-in of its history: replay 40 histories serially
@@ -191,6 +196,58 @@ my $refresh = $node->safe_psql('postgres',
 note "refresh: $refresh";
 is($node->safe_psql('postgres', 'SELECT count(*) FROM reco_pending'),
 	0, 'reco_refresh empties the queue');
+
+
+# Part two: inserts with retrains and refreshes running all along
+rmtree("$base/events_log");
+mkdir "$base/events_log";
+$events = IPC::Run::start(
+	[
+		'pgbench', '-n', '-h', $node->host, '-p', $node->port,
+		'-c', '4', '-j', '2', '-t', '5000', '-f', "$base/event.sql",
+		'postgres'
+	],
+	'>', "$base/events2.out", '2>', "$base/events2.err");
+my ($trainings, $refreshes) = (0, 0);
+$started = time;
+while ($events->pumpable && time < $started + $PostgreSQL::Test::Utils::timeout_default)
+{
+	if ($refreshes % 3 == 2)
+	{
+		$node->safe_psql('postgres',
+			"SET reco.progress = off; SELECT version FROM reco_train('live')");
+		$trainings++;
+	}
+	$node->safe_psql('postgres', "SELECT events FROM reco_refresh('live')");
+	$refreshes++;
+}
+$ended = !$events->pumpable;
+ok($ended, 'pgbench inserting events beside retrains ended in time');
+$events->kill_kill unless $ended;
+ok($ended && $events->finish, 'pgbench beside retrains exits 0')
+  or diag(slurp_file("$base/events2.out") . slurp_file("$base/events2.err"));
+like(
+	slurp_file("$base/events2.out"),
+	qr/^number of transactions actually processed: 20000\/20000$/m,
+	'pgbench committed 20000 more event inserts');
+cmp_ok($trainings, '>=', 2, 'the model was retrained during the inserts');
+cmp_ok($refreshes, '>=', 4, 'the model was refreshed during the inserts');
+note "$trainings trainings and $refreshes refreshes during the inserts";
+
+# inserts still in flight at an activation wait in the old queue: one last
+# refresh replays them into the version served
+$node->safe_psql('postgres', "SELECT events FROM reco_refresh('live')");
+is( $node->safe_psql(
+		'postgres', 'SELECT count(*) FROM reco_event') - $inserted,
+	20000, '20000 more events in reco_event');
+is($node->safe_psql('postgres', $weights_differ),
+	0, 'every weight of the final version equals the sum of its events');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM reco_pending'),
+	0, 'no queue is left behind, of any version');
+my $caught = $node->safe_psql('postgres',
+	"SELECT sum((metrics->>'caught_up')::int) FROM reco_model_version WHERE model = 'live'");
+cmp_ok($caught, '>', 0, 'trainings caught up events committed while they ran');
+note "events caught up at activation: $caught";
 
 $node->stop;
 done_testing();
