@@ -9,12 +9,14 @@ OBJS = \
 	src/evaluate.o \
 	src/events.o \
 	src/explain.o \
+	src/forget.o \
 	src/manage.o \
 	src/metrics.o \
 	src/online.o \
 	src/params.o \
 	src/reco.o \
 	src/refresh.o \
+	src/resolve.o \
 	src/serve.o \
 	src/split.o \
 	src/store.o \
@@ -25,7 +27,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online evaluate errors
+REGRESS = schema train serve agg online evaluate errors forget
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item refresh_race cache_follows \
 	train_catch_up refresh_behind_training refresh_behind_refresh

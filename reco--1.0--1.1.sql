@@ -19,3 +19,15 @@ ALTER TABLE @extschema@.reco_pending
 	ADD COLUMN value real;
 COMMENT ON TABLE @extschema@.reco_pending IS
 	'Events applied online to the user side and waiting for reco_refresh to catch the item side up (kind is the index of the event kind in reco_event''s list, value its value); append-only, so hot items are never a lock.';
+
+----------------------------------------------------------------------
+-- Forgetting a customer
+----------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.reco_forget_user(user_id bigint,
+	OUT events bigint, OUT versions int, OUT items bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'reco_forget_user'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_forget_user(bigint) IS
+	'Forget a customer: delete their events, their row and queued events in every version of every model, and re-solve in each version every item they touched without them (an item only they touched leaves the version); returns the events deleted, the versions that held them and the items re-solved or removed. Backups and WAL already written are outside its reach.';

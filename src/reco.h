@@ -99,6 +99,7 @@ typedef struct RecoFit
 	float	   *Y;				/* n_items x factors */
 	float	   *gram;			/* Y'Y, NULL for a rating model */
 	float	   *popularity;
+	float		mean;			/* mean rating of a rating model, else 0 */
 	RecoCsr		Rui;			/* the interactions, by dense user and item */
 	double		loss;
 	char	   *losses;			/* after each sweep, comma-separated */
@@ -190,6 +191,19 @@ extern bool reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id,
 							  int kind, double value, bool from_trigger);
 extern int64 reco_online_replay(const RecoModel *m, Snapshot snap);
 extern int64 reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now);
+
+/* resolve.c: items of a version re-solved against its users, published */
+typedef struct RecoResolved
+{
+	int64		items;			/* re-solved and kept */
+	int64		new_items;		/* of those, new to the version */
+	int64		removed;		/* left with no user: gone from the version */
+	int64		cold_items;		/* given attribute vectors */
+} RecoResolved;
+
+extern void reco_resolve_items(RecoModel *m, const int64 *ids, int64 n,
+							   const int64 *cold_ids, const float *Ycold,
+							   int64 n_cold, RecoResolved *out);
 
 /* coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,

@@ -2,9 +2,9 @@
  * refresh.c - reco_refresh: the item side catches up with online events
  *
  * Online updates re-solve users in their own transactions and queue the
- * (user, item, weight) in reco_pending.  A refresh takes the queue, re-solves
- * each touched item exactly against the current user factors (new items get
- * their first vector), recomputes the item Gram matrix and bumps the
+ * events in reco_pending.  A refresh takes the queue, re-solves each touched
+ * item exactly against the current user factors (new items get their first
+ * vector; resolve.c), recomputes the item Gram matrix and bumps the
  * version's revision, so every backend reloads its cache on its next call.
  * It locks the registry row only: inserts and serving go on meanwhile.
  */
@@ -16,172 +16,12 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include <cblas.h>
-#undef I
-
-#include "topk.h"
-
 PG_FUNCTION_INFO_V1(reco_refresh);
-
-#define GRAM_BATCH 4096
-
-/* The users of one touched item, gathered during the pass over all users */
-typedef struct ItemUsers
-{
-	int			n;
-	int			cap;
-	float	   *X;				/* n x f user factors */
-	float	   *w;				/* the item's weight in each user's history */
-} ItemUsers;
-
-/*
- * One pass over every user row of the version: X'X (f x f, both triangles)
- * and, for each touched item (sorted ids), the users whose history has it.
- * One sequential pass instead of an index probe per item.
- */
-static float *
-user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
-		  ItemUsers *users)
-{
-	char	   *sql = psprintf("SELECT factors, items, weights FROM %s "
-							   "WHERE version_id OPERATOR(pg_catalog.=) $1",
-							   reco_table("reco_user_factors"));
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(version_id)};
-	float	   *G = palloc0(sizeof(float) * f * f);
-	float	   *X = palloc(sizeof(float) * f * GRAM_BATCH);
-	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
-
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, GRAM_BATCH);
-		if (SPI_processed == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			Datum	   *items;
-			Datum	   *weights;
-			bool	   *nulls;
-			int			n;
-
-			memcpy(X + i * f, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f,
-												"user factors"), sizeof(float) * f);
-
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
-							  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
-							  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
-			for (int h = 0; h < n; h++)
-			{
-				int64		id = DatumGetInt64(items[h]);
-				int64	   *hit = bsearch(&id, touched, n_touched, sizeof(int64), reco_cmp_int64);
-				ItemUsers  *u;
-
-				if (hit == NULL)
-					continue;
-				u = &users[hit - touched];
-				if (u->n == u->cap)
-				{
-					u->cap = Max(16, u->cap * 2);
-					u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
-						: palloc(sizeof(float) * f * u->cap);
-					u->w = u->w ? repalloc_huge(u->w, sizeof(float) * u->cap)
-						: palloc(sizeof(float) * u->cap);
-				}
-				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
-				u->w[u->n++] = DatumGetFloat4(weights[h]);
-			}
-			pfree(items);
-			pfree(weights);
-		}
-		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
-					1.0f, X, f, 1.0f, G, f);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	for (int i = 0; i < f; i++)
-		for (int j = 0; j < i; j++)
-			G[i * f + j] = G[j * f + i];
-	pfree(X);
-	return G;
-}
-
-/*
- * Re-solve one item against its users (gathered by user_pass); y gets the
- * new factors.  An item that entered through its attributes is pulled
- * toward that prior.  False when the solve fails or is not finite: y then
- * holds the item's factors as they were (its prior for a new item), or
- * nothing at all for a new item without a prior (returns false, *skip set).
- */
-static bool
-solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y,
-		   bool *skip)
-{
-	static SPIPlanPtr prior_plan = NULL;
-	int			f = m->factors;
-	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
-	float	   *prior = NULL;
-	float	   *scratch;
-
-	if (prior_plan == NULL)
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		prior_plan = reco_keep_plan(psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-											 "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
-											 reco_table("reco_item_factors")), 2, types);
-	}
-	if (SPI_execute_plan(prior_plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		prior = palloc(sizeof(float) * f);
-		memcpy(prior, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-													  1, &isnull), f, "an item prior"),
-			   sizeof(float) * f);
-	}
-	memset(y, 0, sizeof(float) * f);
-	*skip = false;
-	if (u->n == 0)
-	{
-		if (prior != NULL)
-			memcpy(y, prior, sizeof(float) * f);
-		return true;
-	}
-	scratch = palloc(sizeof(float) * als_fold_in_floats(f, u->n));
-	if (als_fold_in(XtX, u->X, u->w, u->n, prior, &m->params.als, y, scratch) &&
-		reco_floats_finite(y, f))
-	{
-		pfree(scratch);
-		return true;
-	}
-	pfree(scratch);
-	ereport(WARNING,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("refresh of item %lld in model \"%s\" failed: the solve is not positive definite or not finite",
-					(long long) item_id, m->name),
-			 errdetail("The item keeps the factors it had."),
-			 errhint("Retrain with a larger \"regularization\".")));
-	if (reco_model_item_index(m, item_id) >= 0)
-		reco_model_item(m, m->Yt, reco_model_item_index(m, item_id), y);
-	else if (prior != NULL)
-		memcpy(y, prior, sizeof(float) * f);
-	else
-		*skip = true;
-	return false;
-}
 
 /*
  * reco_refresh(model): apply the queued events to the item side and give
@@ -197,26 +37,18 @@ reco_refresh(PG_FUNCTION_ARGS)
 	bool		nulls[5] = {0};
 	instr_time	start;
 	instr_time	now;
-	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, FLOAT4OID, BYTEAOID};
-	Oid			cold_types[4] = {INT8OID, TEXTOID, INT8OID, BYTEAOID};
-	Datum		values[5];
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
 	RecoModel  *m;
-	int			f;
 	int64		events = 0;
 	int64		n_touched;
-	int64		n_new = 0;
 	int64		n_cold;
 	int64	   *cold_ids;
 	float	   *Ycold;
 	int64	   *touched;
-	float	   *XtX;
-	ItemUsers  *users;
-	float	   *Ynew;
-	float	   *Yall;
-	float	   *G;
 	bool		isnull;
-	bool	   *skipped;
 	int64		replayed;
+	RecoResolved done = {0};
 	Snapshot	snap;
 	MemoryContext mcxt;
 	MemoryContext old;
@@ -242,7 +74,6 @@ reco_refresh(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	m = reco_model_get(model);
 	reco_require_implicit(m, "reco_refresh");
-	f = m->factors;
 
 	/* events queued for versions this one superseded join its own queue */
 	replayed = reco_online_replay(m, GetActiveSnapshot());
@@ -278,81 +109,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 
 	n_cold = reco_cold_start(m, touched, n_touched, &cold_ids, &Ycold);
 	if (n_touched > 0 || n_cold > 0)
-	{
-		char	   *upsert = psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
-									  "VALUES ($1, $3, $4, $5) ON CONFLICT (version_id, item_id) "
-									  "DO UPDATE SET popularity = EXCLUDED.popularity, factors = EXCLUDED.factors",
-									  reco_table("reco_item_factors"));
-		int32		n_all;
-
-		users = palloc0(sizeof(ItemUsers) * Max(n_touched, 1));
-		XtX = user_pass(m->version_id, f, touched, n_touched, users);
-		Ynew = palloc(sizeof(float) * f * n_touched);
-		skipped = palloc0(sizeof(bool) * Max(n_touched, 1));
-		for (int64 i = 0; i < n_touched; i++)
-		{
-			float	   *y = Ynew + i * f;
-
-			CHECK_FOR_INTERRUPTS();
-			solve_item(m, touched[i], &users[i], XtX, y, &skipped[i]);
-			if (skipped[i])
-				continue;
-			if (reco_model_item_index(m, touched[i]) < 0)
-				n_new++;
-			values[2] = Int64GetDatum(touched[i]);
-			values[3] = Float4GetDatum((float) users[i].n);
-			values[4] = PointerGetDatum(reco_floats_bytea(y, f));
-			reco_exec(upsert, 5, types, values, SPI_OK_INSERT);
-		}
-
-		/* catalogue items nobody touched yet: their attribute vector, also as prior */
-		for (int64 i = 0; i < n_cold; i++)
-		{
-			values[2] = Int64GetDatum(cold_ids[i]);
-			values[3] = PointerGetDatum(reco_floats_bytea(Ycold + i * f, f));
-			reco_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
-								  "VALUES ($1, $3, 0, $4, $4)", reco_table("reco_item_factors")),
-						 4, cold_types, values, SPI_OK_INSERT);
-		}
-
-		/* the new item Gram: every item, touched ones with their new factors */
-		n_all = m->n_items + (int32) (n_new + n_cold);
-		Yall = palloc_extended(sizeof(float) * (Size) n_all * f, MCXT_ALLOC_HUGE);
-		for (int32 i = 0; i < m->n_items; i++)
-			reco_model_item(m, m->Yt, i, Yall + (int64) i * f);
-		for (int64 i = 0, extra = m->n_items; i < n_touched; i++)
-		{
-			int32		idx = reco_model_item_index(m, touched[i]);
-			int64		row;
-
-			if (skipped[i])
-				continue;
-			row = idx >= 0 ? idx : extra++;
-
-			memcpy(Yall + row * f, Ynew + i * f, sizeof(float) * f);
-		}
-		memcpy(Yall + (int64) (m->n_items + n_new) * f, Ycold, sizeof(float) * f * n_cold);
-		G = palloc(sizeof(float) * f * f);
-		als_gram(Yall, n_all, f, G);
-		if (!reco_floats_finite(G, (int64) f * f))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("refresh of model \"%s\" gave a Gram matrix that is not finite", m->name),
-					 errdetail("Nothing was published; the queued events stay queued."),
-					 errhint("Retrain the model.")));
-		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
-		reco_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
-							  "AND name OPERATOR(pg_catalog.=) 'gram'",
-							  reco_table("reco_model_blob")),
-					 5, types, values, SPI_OK_UPDATE);
-
-		/* a new revision: every backend reloads the item side on its next call */
-		values[2] = Int64GetDatum(n_all);
-		reco_exec(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
-							  "n_items = $3 WHERE version_id OPERATOR(pg_catalog.=) $1",
-							  reco_table("reco_model_version"), reco_table("reco_version_seq")),
-					 3, types, values, SPI_OK_UPDATE);
-	}
+		reco_resolve_items(m, touched, n_touched, cold_ids, Ycold, n_cold, &done);
 
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
@@ -363,9 +120,9 @@ reco_refresh(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(now);
 	INSTR_TIME_SUBTRACT(now, start);
 	result[0] = Int64GetDatum(events);	/* the replayed ones among them */
-	result[1] = Int64GetDatum(n_touched);
-	result[2] = Int64GetDatum(n_new);
-	result[3] = Int64GetDatum(n_cold);
+	result[1] = Int64GetDatum(done.items);
+	result[2] = Int64GetDatum(done.new_items);
+	result[3] = Int64GetDatum(done.cold_items);
 	result[4] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(now));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), result, nulls)));
 }

@@ -369,6 +369,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	fit->Y = Y;
 	fit->gram = rated ? NULL : G;	/* explicit models fold nothing in */
 	fit->popularity = popularity;
+	fit->mean = mean;
 	fit->Rui = Rui;
 	fit->loss = loss;
 	fit->losses = losses.data;
@@ -461,6 +462,8 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	if (fit.gram != NULL)
 		reco_store_blob(version_id, "gram", fit.gram,
 						sizeof(float) * fit.factors * fit.factors);
+	if (params->explicit_ratings)	/* what item biases are pulled toward */
+		reco_store_blob(version_id, "mean", &fit.mean, sizeof(float));
 	resolved = reco_params_jsonb(params);
 	sum->version = reco_store_version(version_id, model, algorithm, resolved, fit.factors,
 									  fit.n_users, fit.n_items, fit.nnz,

@@ -1,0 +1,163 @@
+/*
+ * forget.c - reco_forget_user: a customer's right to be forgotten
+ *
+ * Removes the customer's events, their row and their queued events in every
+ * version of every model, and re-solves in each version every item they
+ * touched against the remaining users (resolve.c), so that no version can
+ * serve or encode them afterwards: an item only they touched leaves the
+ * version, the others become what their exact item solve gives without
+ * them.  Every model's registry row is locked meanwhile, so no training or
+ * refresh interleaves.
+ */
+#include "reco.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(reco_forget_user);
+
+/* One version of one model */
+typedef struct VersionRef
+{
+	int64		version_id;
+	char	   *model;
+	int32		version;
+} VersionRef;
+
+/*
+ * Delete the user's row and queue in one version; returns the items their
+ * history held (sorted, distinct) and how many, or -1 if they had no row.
+ */
+static int64
+forget_in_version(const VersionRef *v, int64 user_id, int64 **items)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(v->version_id), Int64GetDatum(user_id)};
+	Datum	   *ids;
+	bool	   *nulls;
+	bool		isnull;
+	int			n;
+	int64		len = 0;
+
+	reco_exec(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+					   "AND user_id OPERATOR(pg_catalog.=) $2", reco_table("reco_pending")),
+			  2, types, values, SPI_OK_DELETE);
+	reco_exec(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+					   "AND user_id OPERATOR(pg_catalog.=) $2 RETURNING items",
+					   reco_table("reco_user_factors")),
+			  2, types, values, SPI_OK_DELETE_RETURNING);
+	if (SPI_processed == 0)
+		return -1;
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull)),
+					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &n);
+	*items = palloc(sizeof(int64) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		(*items)[i] = DatumGetInt64(ids[i]);
+	qsort(*items, n, sizeof(int64), reco_cmp_int64);
+	for (int i = 0; i < n; i++)
+		if (len == 0 || (*items)[len - 1] != (*items)[i])
+			(*items)[len++] = (*items)[i];
+
+	reco_exec(psprintf("UPDATE %s SET n_users = n_users OPERATOR(pg_catalog.-) 1, "
+					   "n_interactions = n_interactions OPERATOR(pg_catalog.-) $2 "
+					   "WHERE version_id OPERATOR(pg_catalog.=) $1",
+					   reco_table("reco_model_version")),
+			  2, types, (Datum[]) {Int64GetDatum(v->version_id), Int64GetDatum(n)},
+			  SPI_OK_UPDATE);
+	return len;
+}
+
+/*
+ * reco_forget_user(user_id): returns (events, versions, items): the events
+ * deleted, the versions that held the user, and the items re-solved or
+ * removed in them.
+ */
+Datum
+reco_forget_user(PG_FUNCTION_ARGS)
+{
+	int64		user_id = PG_GETARG_INT64(0);
+	TupleDesc	tupdesc;
+	Datum		result[3];
+	bool		nulls[3] = {0};
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(user_id)};
+	int64		events;
+	int32		n_versions = 0;
+	int64		n_items = 0;
+	VersionRef *versions;
+	uint64		nv;
+	MemoryContext mcxt;
+	MemoryContext old;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco forget", ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	old = MemoryContextSwitchTo(mcxt);
+
+	/* no training or refresh of any model meanwhile; name order: no deadlock */
+	reco_exec(psprintf("SELECT name FROM %s ORDER BY name FOR UPDATE", reco_table("reco_model")),
+			  0, NULL, NULL, SPI_OK_SELECT);
+	AcceptInvalidationMessages();
+
+	reco_exec(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1",
+					   reco_table("reco_event")),
+			  1, types, values, SPI_OK_DELETE);
+	events = (int64) SPI_processed;
+
+	reco_exec(psprintf("SELECT version_id, model, version FROM %s ORDER BY model, version",
+					   reco_table("reco_model_version")),
+			  0, NULL, NULL, SPI_OK_SELECT);
+	nv = SPI_processed;
+	versions = palloc(sizeof(VersionRef) * Max(nv, 1));
+	for (uint64 i = 0; i < nv; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		versions[i].version_id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		versions[i].model = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+		versions[i].version = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+	}
+
+	for (uint64 i = 0; i < nv; i++)
+	{
+		int64	   *items;
+		int64		n;
+		RecoResolved done;
+
+		CHECK_FOR_INTERRUPTS();
+		n = forget_in_version(&versions[i], user_id, &items);
+		if (n < 0)
+			continue;
+		n_versions++;
+		if (n == 0)
+			continue;
+
+		/* the version as it is without them, read under a snapshot that shows it */
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		reco_resolve_items(reco_model_version_load(versions[i].model, versions[i].version),
+						   items, n, NULL, NULL, 0, &done);
+		PopActiveSnapshot();
+		n_items += done.items + done.removed;
+	}
+
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(mcxt);
+
+	result[0] = Int64GetDatum(events);
+	result[1] = Int32GetDatum(n_versions);
+	result[2] = Int64GetDatum(n_items);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), result, nulls)));
+}

@@ -1,0 +1,416 @@
+/*
+ * resolve.c - re-solve some items of a version against its user rows as
+ * they are now, and publish the result
+ *
+ * reco_refresh re-solves the items that online events touched;
+ * reco_forget_user re-solves the items a forgotten customer touched, once
+ * their row is gone, so the version no longer encodes them.  Each item gets
+ * the exact solve of its side of ALS against its current users (implicit:
+ * pulled toward its attribute prior if it has one; explicit ratings: the
+ * ALS-WR item step).  An item no user holds any more leaves the version
+ * (unless it has a prior: it then goes back to it).  The Gram matrix is
+ * recomputed and the revision bumped, so every backend reloads.
+ *
+ * Reads run under the caller's active snapshot; the caller holds the
+ * model's registry row lock and an SPI connection.
+ */
+#include "reco.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include <cblas.h>
+#undef I
+
+#define GRAM_BATCH 4096
+
+/* The users of one item, gathered during the pass over all users */
+typedef struct ItemUsers
+{
+	int			n;
+	int			cap;
+	float	   *X;				/* n x f user factors */
+	float	   *w;				/* the item's weight in each user's history */
+} ItemUsers;
+
+/*
+ * One pass over every user row of the version: X'X (f x f, both triangles),
+ * for each item of items (sorted ids) the users whose history has it, and
+ * the sum and count of all history weights (the mean rating of a rating
+ * model).  One sequential pass instead of an index probe per item.
+ */
+static float *
+user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *users,
+		  double *weight_sum, int64 *weight_count)
+{
+	int			f = m->factors;
+	char	   *sql = psprintf("SELECT factors, items, weights FROM %s "
+							   "WHERE version_id OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_user_factors"));
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(m->version_id)};
+	float	   *G = palloc0(sizeof(float) * f * f);
+	float	   *X = palloc(sizeof(float) * f * GRAM_BATCH);
+	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+
+	*weight_sum = 0.0;
+	*weight_count = 0;
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, GRAM_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum	   *ids;
+			Datum	   *weights;
+			bool	   *nulls;
+			int			n;
+
+			memcpy(X + i * f, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f,
+												"user factors"), sizeof(float) * f);
+
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
+							  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &n);
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
+							  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
+			for (int h = 0; h < n; h++)
+			{
+				int64		id = DatumGetInt64(ids[h]);
+				int64	   *hit = bsearch(&id, items, n_items, sizeof(int64), reco_cmp_int64);
+				ItemUsers  *u;
+
+				*weight_sum += DatumGetFloat4(weights[h]);
+				(*weight_count)++;
+				if (hit == NULL)
+					continue;
+				u = &users[hit - items];
+				if (u->n == u->cap)
+				{
+					u->cap = Max(16, u->cap * 2);
+					u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
+						: palloc(sizeof(float) * f * u->cap);
+					u->w = u->w ? repalloc_huge(u->w, sizeof(float) * u->cap)
+						: palloc(sizeof(float) * u->cap);
+				}
+				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
+				u->w[u->n++] = DatumGetFloat4(weights[h]);
+			}
+			pfree(ids);
+			pfree(weights);
+		}
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
+					1.0f, X, f, 1.0f, G, f);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	for (int i = 0; i < f; i++)
+		for (int j = 0; j < i; j++)
+			G[i * f + j] = G[j * f + i];
+	pfree(X);
+	return G;
+}
+
+/* An item's attribute prior in the version, or NULL */
+static float *
+item_prior(const RecoModel *m, int64 item_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
+	float	   *prior = NULL;
+	bool		isnull;
+
+	if (plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		plan = reco_keep_plan(psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+									   "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
+									   reco_table("reco_item_factors")), 2, types);
+	}
+	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
+	if (SPI_processed == 1)
+	{
+		prior = palloc(sizeof(float) * m->factors);
+		memcpy(prior, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													  1, &isnull), m->factors, "an item prior"),
+			   sizeof(float) * m->factors);
+	}
+	return prior;
+}
+
+/* Say that an item keeps what it had: its solve failed */
+static void
+warn_item(const RecoModel *m, int64 item_id)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("re-solving item %lld of model \"%s\" failed: the solve is not positive definite or not finite",
+					(long long) item_id, m->name),
+			 errdetail("The item keeps the factors it had."),
+			 errhint("Retrain with a larger \"regularization\".")));
+}
+
+/*
+ * The implicit solve of one item against its users, toward its prior;
+ * false when it fails (y untouched).
+ */
+static bool
+solve_implicit(const RecoModel *m, const ItemUsers *u, const float *XtX,
+			   const float *prior, float *y)
+{
+	int			f = m->factors;
+	float	   *Xu = palloc(sizeof(float) * f * u->n);
+	float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, u->n));
+	float	   *out = palloc(sizeof(float) * f);
+	bool		ok;
+
+	memcpy(Xu, u->X, sizeof(float) * f * u->n);	/* als_fold_in overwrites it */
+	ok = als_fold_in(XtX, Xu, u->w, u->n, prior, &m->params.als, out, scratch) &&
+		reco_floats_finite(out, f);
+	if (ok)
+		memcpy(y, out, sizeof(float) * f);
+	pfree(Xu);
+	pfree(scratch);
+	pfree(out);
+	return ok;
+}
+
+/*
+ * The ALS-WR item step for the n items with users (rows of Y, all of
+ * factors + ALS_EXPLICIT_EXTRA components), against their raters; false
+ * for a row that fails (it keeps what Y held).
+ */
+static void
+solve_explicit(const RecoModel *m, const ItemUsers *users, int64 n, float mean,
+			   float *Y, bool *failed)
+{
+	int			d = m->factors;
+	int64		total = 0;
+	int64		longest = 1;
+	RecoCsr		R;
+	float	   *O;
+	float	   *scratch;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		total += users[i].n;
+		longest = Max(longest, users[i].n);
+	}
+	R.nrows = (int32) n;
+	R.ncols = (int32) total;
+	R.indptr = palloc(sizeof(int64) * (n + 1));
+	R.indices = palloc(sizeof(int32) * Max(total, 1));
+	R.data = palloc(sizeof(float) * Max(total, 1));
+	O = palloc_extended(sizeof(float) * d * Max(total, 1), MCXT_ALLOC_HUGE);
+	R.indptr[0] = 0;
+	for (int64 i = 0, k = 0; i < n; i++)
+	{
+		for (int j = 0; j < users[i].n; j++, k++)
+		{
+			R.indices[k] = (int32) k;
+			R.data[k] = users[i].w[j];
+			memcpy(O + k * d, users[i].X + (int64) j * d, sizeof(float) * d);
+		}
+		R.indptr[i + 1] = R.indptr[i] + users[i].n;
+	}
+	als_explicit_init(Y, n, m->params.als.factors, ALS_ITEMS, mean);
+	scratch = palloc(sizeof(float) * als_explicit_scratch_floats(m->params.als.factors, longest));
+	for (int64 i = 0; i < n; i++)
+	{
+		float	   *before = palloc(sizeof(float) * d);
+
+		CHECK_FOR_INTERRUPTS();
+		memcpy(before, Y + i * d, sizeof(float) * d);
+		failed[i] = als_solve_explicit_parallel(&R, (int32) i, (int32) i + 1, Y, O,
+												&m->params.als, ALS_ITEMS, mean,
+												&scratch, 1) >= 0 ||
+			!reco_floats_finite(Y + i * d, d);
+		if (failed[i])
+			memcpy(Y + i * d, before, sizeof(float) * d);
+		pfree(before);
+	}
+}
+
+/* The mean rating a rating version was trained around (its "mean" blob) */
+static bool
+version_mean(const RecoModel *m, float *mean)
+{
+	char	   *sql = psprintf("SELECT data FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+							   "AND name OPERATOR(pg_catalog.=) 'mean'",
+							   reco_table("reco_model_blob"));
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(m->version_id)};
+	bool		isnull;
+
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: reading the mean rating failed");
+	if (SPI_processed != 1)
+		return false;
+	*mean = *reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											 &isnull), 1, "the mean rating");
+	return true;
+}
+
+/*
+ * Re-solve the items ids[0..n) (sorted, distinct) of version m against its
+ * user rows, add the cold items (their attribute vectors, kept as priors),
+ * and publish: recompute the Gram matrix and bump the revision.
+ */
+void
+reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_ids,
+				   const float *Ycold, int64 n_cold, RecoResolved *out)
+{
+	int			f = m->factors;
+	bool		rated = m->params.explicit_ratings;
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, FLOAT4OID, BYTEAOID};
+	Datum		values[5];
+	ItemUsers  *users = palloc0(sizeof(ItemUsers) * Max(n, 1));
+	float	   *Ynew = palloc0(sizeof(float) * f * Max(n, 1));
+	bool	   *gone = palloc0(sizeof(bool) * Max(n, 1));
+	bool	   *failed = palloc0(sizeof(bool) * Max(n, 1));
+	double		weight_sum;
+	int64		weight_count;
+	float	   *XtX;
+	int64		n_all;
+	int64		row;
+	float	   *Yall;
+	char	   *upsert = psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
+								  "VALUES ($1, $3, $4, $5) ON CONFLICT (version_id, item_id) "
+								  "DO UPDATE SET popularity = EXCLUDED.popularity, factors = EXCLUDED.factors",
+								  reco_table("reco_item_factors"));
+
+	memset(out, 0, sizeof(*out));
+	XtX = user_pass(m, ids, n, users, &weight_sum, &weight_count);
+
+	/* the solves: what each item becomes, or that it leaves */
+	for (int64 i = 0; i < n; i++)
+	{
+		int32		idx = reco_model_item_index(m, ids[i]);
+		float	   *y = Ynew + i * f;
+		float	   *prior = rated ? NULL : item_prior(m, ids[i]);
+
+		CHECK_FOR_INTERRUPTS();
+		if (idx >= 0)
+			reco_model_item(m, m->Yt, idx, y);	/* kept if the solve fails */
+		if (users[i].n == 0)
+		{
+			gone[i] = (prior == NULL);
+			if (prior != NULL)
+				memcpy(y, prior, sizeof(float) * f);
+		}
+		else if (!rated && !solve_implicit(m, &users[i], XtX, prior, y))
+		{
+			failed[i] = true;
+			if (idx < 0 && prior != NULL)
+				memcpy(y, prior, sizeof(float) * f);
+			gone[i] = (idx < 0 && prior == NULL);
+		}
+	}
+	if (rated && n > 0)
+	{
+		float		mean;
+
+		if (!version_mean(m, &mean))
+			mean = weight_count > 0 ? (float) (weight_sum / weight_count) : 0.0f;
+		solve_explicit(m, users, n, mean, Ynew, failed);
+		for (int64 i = 0; i < n; i++)
+			if (failed[i] && reco_model_item_index(m, ids[i]) < 0)
+				gone[i] = true;
+	}
+
+	/* write them */
+	values[0] = Int64GetDatum(m->version_id);
+	for (int64 i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (failed[i])
+			warn_item(m, ids[i]);
+		values[2] = Int64GetDatum(ids[i]);
+		if (gone[i])
+		{
+			if (reco_model_item_index(m, ids[i]) >= 0)
+			{
+				reco_exec(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+								   "AND item_id OPERATOR(pg_catalog.=) $3",
+								   reco_table("reco_item_factors")),
+						  3, types, values, SPI_OK_DELETE);
+				out->removed++;
+			}
+			continue;
+		}
+		if (reco_model_item_index(m, ids[i]) < 0)
+			out->new_items++;
+		out->items++;
+		values[3] = Float4GetDatum((float) users[i].n);
+		values[4] = PointerGetDatum(reco_floats_bytea(Ynew + i * f, f));
+		reco_exec(upsert, 5, types, values, SPI_OK_INSERT);
+	}
+	for (int64 i = 0; i < n_cold; i++)
+	{
+		values[2] = Int64GetDatum(cold_ids[i]);
+		values[3] = PointerGetDatum(reco_floats_bytea(Ycold + i * f, f));
+		reco_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
+						   "VALUES ($1, $3, 0, $4, $4)", reco_table("reco_item_factors")),
+				  4, (Oid[]) {INT8OID, TEXTOID, INT8OID, BYTEAOID}, values, SPI_OK_INSERT);
+	}
+	out->cold_items = n_cold;
+
+	/*
+	 * Every item of the version as it is now: the cached ones (updated or
+	 * gone where re-solved), then the new ones and the cold ones.
+	 */
+	n_all = m->n_items - out->removed + out->new_items + n_cold;
+	Yall = palloc_extended(sizeof(float) * Max(n_all, 1) * f, MCXT_ALLOC_HUGE);
+	row = 0;
+	for (int32 i = 0; i < m->n_items; i++)
+	{
+		int64		id = m->item_ids[i];
+		int64	   *hit = bsearch(&id, ids, n, sizeof(int64), reco_cmp_int64);
+
+		if (hit == NULL)
+			reco_model_item(m, m->Yt, i, Yall + row++ * f);
+		else if (!gone[hit - ids])
+			memcpy(Yall + row++ * f, Ynew + (hit - ids) * f, sizeof(float) * f);
+	}
+	for (int64 i = 0; i < n; i++)
+		if (!gone[i] && reco_model_item_index(m, ids[i]) < 0)
+			memcpy(Yall + row++ * f, Ynew + i * f, sizeof(float) * f);
+	if (n_cold > 0)
+		memcpy(Yall + row * f, Ycold, sizeof(float) * f * n_cold);
+	Assert(row + n_cold == n_all);
+
+	if (!rated)
+	{
+		float	   *G = palloc(sizeof(float) * f * f);
+
+		als_gram(Yall, n_all, f, G);
+		if (!reco_floats_finite(G, (int64) f * f))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("re-solving items of model \"%s\" gave a Gram matrix that is not finite", m->name),
+					 errdetail("Nothing was published."),
+					 errhint("Retrain the model.")));
+		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
+		reco_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
+						   "AND name OPERATOR(pg_catalog.=) 'gram'",
+						   reco_table("reco_model_blob")),
+				  5, types, values, SPI_OK_UPDATE);
+	}
+
+	/* a new revision: every backend reloads the item side on its next call */
+	values[2] = Int64GetDatum(n_all);
+	reco_exec(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
+					   "n_items = $3 WHERE version_id OPERATOR(pg_catalog.=) $1",
+					   reco_table("reco_model_version"), reco_table("reco_version_seq")),
+			  3, types, values, SPI_OK_UPDATE);
+}
