@@ -26,12 +26,15 @@ extern int	reco_max_history;
 /* reco.c: helpers every part uses */
 extern char *reco_table(const char *name);
 extern Oid	reco_table_oid(const char *name);
+extern uint64 reco_schema_generation(void);
 extern SPIPlanPtr reco_keep_plan(const char *sql, int nargs, Oid *types);
 extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
 					  int expect);
 extern void reco_no_version(const char *model, int32 version) pg_attribute_noreturn();
 extern char *reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void reco_check_k(int k);
+extern void reco_check_value(double v, const char *what);
+extern const char *reco_name_msg(const char *name);
 extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
@@ -173,6 +176,10 @@ typedef struct RecoEventRow
 
 extern RecoEventRow *reco_query_events(const char *query, const char *what,
 									   int maxcols, int64 *count);
+
+/* split.c: cross-validation folds of an event query's rows */
+extern int32 *reco_assign_folds(const RecoEventRow *rows, int64 n, const char *method,
+								int32 folds, int32 seed);
 
 /* coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,
