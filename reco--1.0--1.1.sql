@@ -11,6 +11,56 @@
 -- Clear errors for bad input
 ----------------------------------------------------------------------
 
+-- Weights belong to a version: deleting a version (or its model, which
+-- cascades to the versions) deletes them.  Deferred because a training run
+-- writes the weights before the version row.  Weights left behind by
+-- versions deleted under 1.0 are unreachable; they go first.
+DELETE FROM @extschema@.reco_user_factors w
+WHERE NOT EXISTS (SELECT FROM @extschema@.reco_model_version v
+	WHERE v.version_id OPERATOR(pg_catalog.=) w.version_id);
+DELETE FROM @extschema@.reco_item_factors w
+WHERE NOT EXISTS (SELECT FROM @extschema@.reco_model_version v
+	WHERE v.version_id OPERATOR(pg_catalog.=) w.version_id);
+DELETE FROM @extschema@.reco_model_blob w
+WHERE NOT EXISTS (SELECT FROM @extschema@.reco_model_version v
+	WHERE v.version_id OPERATOR(pg_catalog.=) w.version_id);
+DELETE FROM @extschema@.reco_pending w
+WHERE NOT EXISTS (SELECT FROM @extschema@.reco_model_version v
+	WHERE v.version_id OPERATOR(pg_catalog.=) w.version_id);
+
+ALTER TABLE @extschema@.reco_user_factors
+	ADD CONSTRAINT reco_user_factors_version_fk FOREIGN KEY (version_id)
+		REFERENCES @extschema@.reco_model_version (version_id)
+		ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE @extschema@.reco_item_factors
+	ADD CONSTRAINT reco_item_factors_version_fk FOREIGN KEY (version_id)
+		REFERENCES @extschema@.reco_model_version (version_id)
+		ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE @extschema@.reco_model_blob
+	ADD CONSTRAINT reco_model_blob_version_fk FOREIGN KEY (version_id)
+		REFERENCES @extschema@.reco_model_version (version_id)
+		ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
+
+-- reco_pending gets a row per online event: a foreign key would look up and
+-- key-share-lock the served version's row in every event's transaction.
+-- Its rows go when their version goes instead, one delete per statement.
+CREATE FUNCTION @extschema@.reco_versions_deleted()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+BEGIN
+	DELETE FROM @extschema@.reco_pending p USING old_versions o
+	WHERE p.version_id OPERATOR(pg_catalog.=) o.version_id;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reco_versions_deleted() IS
+	'Statement trigger on reco_model_version: deletes the reco_pending rows of the deleted versions (the other weight tables have foreign keys that cascade).';
+CREATE TRIGGER reco_model_version_deleted
+	AFTER DELETE ON @extschema@.reco_model_version
+	REFERENCING OLD TABLE AS old_versions
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_versions_deleted();
+
 -- Cross-validation in memory: the source is read once, folds are fitted and
 -- evaluated in C, and nothing is created, so it runs in a read-only
 -- transaction and on a standby (1.0 kept the folds in temporary tables).
