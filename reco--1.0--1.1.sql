@@ -11,6 +11,15 @@
 -- Clear errors for bad input
 ----------------------------------------------------------------------
 
+-- A model name is at most 63 bytes, as the C code counts it (RECO_MAX_NAME
+-- in src/bounds.h), not 63 characters: a 40-character name of two-byte
+-- letters used to pass this check and then no function could serve it.
+ALTER TABLE @extschema@.reco_model
+	DROP CONSTRAINT reco_model_name_length,
+	ADD CONSTRAINT reco_model_name_bytes
+		CHECK (pg_catalog.octet_length(name) OPERATOR(pg_catalog.>=) 1
+			AND pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 63);
+
 -- Weights belong to a version: deleting a version (or its model, which
 -- cascades to the versions) deletes them.  Deferred because a training run
 -- writes the weights before the version row.  Weights left behind by
@@ -60,6 +69,41 @@ CREATE TRIGGER reco_model_version_deleted
 	AFTER DELETE ON @extschema@.reco_model_version
 	REFERENCING OLD TABLE AS old_versions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_versions_deleted();
+
+-- An unknown model is an error (42704), as for the other model functions,
+-- not "0 versions dropped".
+CREATE OR REPLACE FUNCTION @extschema@.reco_prune_versions(model text, keep int DEFAULT 3)
+RETURNS int
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+AS $$
+DECLARE
+	v int;
+	dropped int := 0;
+BEGIN
+	IF keep OPERATOR(pg_catalog.<) 0 THEN
+		RAISE EXCEPTION 'keep must not be negative' USING ERRCODE = '22023';
+	END IF;
+	IF NOT EXISTS (SELECT FROM @extschema@.reco_model m
+				   WHERE m.name OPERATOR(pg_catalog.=) reco_prune_versions.model) THEN
+		-- no model name is longer than 63 bytes: do not echo a longer one whole
+		RAISE EXCEPTION 'model "%" does not exist',
+			CASE WHEN pg_catalog.octet_length(model) OPERATOR(pg_catalog.>) 63
+				THEN pg_catalog.left(model, 63) OPERATOR(pg_catalog.||) '...' ELSE model END
+			USING ERRCODE = '42704', HINT = 'The models are listed in reco_models.';
+	END IF;
+	FOR v IN
+		SELECT x.version FROM @extschema@.reco_model_version x
+		JOIN @extschema@.reco_model m ON m.name OPERATOR(pg_catalog.=) x.model
+		WHERE x.model OPERATOR(pg_catalog.=) reco_prune_versions.model
+		  AND x.version_id OPERATOR(pg_catalog.<>) m.active_version
+		ORDER BY x.version DESC OFFSET keep
+	LOOP
+		PERFORM @extschema@.reco_drop_version(model, v);
+		dropped := dropped OPERATOR(pg_catalog.+) 1;
+	END LOOP;
+	RETURN dropped;
+END
+$$;
 
 -- Cross-validation in memory: the source is read once, folds are fitted and
 -- evaluated in C, and nothing is created, so it runs in a read-only
