@@ -429,8 +429,9 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("fold %d leaves no events to train on", f),
-					 errdetail("All %lld events of the source query fell in fold %d of %d; the other folds are empty.",
-							   (long long) n, f, deal),
+					 errdetail_plural("The source query's %lld event fell in fold %d of folds 0 to %d.",
+									  "All %lld events of the source query fell in fold %d of folds 0 to %d.",
+									  n, (long long) n, f, deal - 1),
 					 errhint("Cross-validation needs events in more than one fold: give it more users and items, or evaluate a split (reco_split) instead.")));
 
 		old = MemoryContextSwitchTo(fold_cxt);

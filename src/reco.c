@@ -266,7 +266,7 @@ reco_check_value(double v, const char *what)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("%s must be between %.0f and %.0f", what,
 						-RECO_MAX_VALUE, RECO_MAX_VALUE),
-				 errdetail("It was %g.", v)));
+				 errdetail("It was %.7g.", v)));
 }
 
 /*
