@@ -58,11 +58,31 @@ mark_query(const RecoModel *m, SPIPlanPtr plan, Datum *args, uint8 *bits)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* Prepare a catalogue query once per backend */
+/* Prepare a catalogue query once per backend (or per extension schema) */
 static SPIPlanPtr
 catalogue_plan(const char *fmt, int nargs, Oid *types)
 {
 	return reco_keep_plan(psprintf(fmt, reco_table("reco_item")), nargs, types);
+}
+
+/*
+ * Drop the catalogue plans once the extension may have been re-created
+ * elsewhere: their text names the schema they were prepared for
+ */
+static void
+forget_stale_plans(void)
+{
+	static uint64 prepared_in = 0;
+	uint64		generation = reco_schema_generation();
+
+	if (generation == prepared_in)
+		return;
+	if (unavailable_plan != NULL)
+		SPI_freeplan(unavailable_plan);
+	if (category_plan != NULL)
+		SPI_freeplan(category_plan);
+	unavailable_plan = category_plan = NULL;
+	prepared_in = generation;
 }
 
 /*
@@ -105,6 +125,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 		reco_model_mark_items(m, seen, skip);
 	if (!PG_ARGISNULL(6))
 		reco_model_mark_items(m, PG_GETARG_ARRAYTYPE_P(6), skip);
+	forget_stale_plans();
 	if (available_only)
 	{
 		if (unavailable_plan == NULL)
