@@ -18,6 +18,12 @@
  */
 #define RECO_MAX_VALUE 1e6
 
+/*
+ * Longest model name, in bytes (the reco_model_name_bytes constraint says the
+ * same; per-backend caches key models by a char[RECO_MAX_NAME + 1])
+ */
+#define RECO_MAX_NAME 63
+
 /* Largest kind weight, alpha and regularization a model accepts */
 #define RECO_MAX_PARAM 1e6
 

@@ -40,8 +40,8 @@ static uint64 registry_generation = 1;
 static Oid	registry_relids[2] = {InvalidOid, InvalidOid};
 
 PG_FUNCTION_INFO_V1(reco_registry_changed);
-static SPIPlanPtr model_plan = NULL;
-static SPIPlanPtr user_plan = NULL;
+static RecoPlan model_plan;
+static RecoPlan user_plan;
 
 /* Relcache invalidation callback: does it concern the registry? */
 static void
@@ -198,7 +198,7 @@ reco_model_get(const char *name)
 	if (strlen(name) >= sizeof(key))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", name)));
+				 errmsg("model \"%s\" does not exist", reco_name_msg(name))));
 
 	/* nothing in the registry changed since this entry was checked */
 	memset(key, 0, sizeof(key));
@@ -210,11 +210,11 @@ reco_model_get(const char *name)
 			return m;
 	}
 
-	if (model_plan == NULL)
+	if (!reco_plan_ready(&model_plan))
 	{
 		Oid			types[1] = {TEXTOID};
 
-		model_plan = reco_keep_plan(psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
+		reco_plan_keep(&model_plan, psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
 										"FROM %s m LEFT JOIN %s v "
 										"ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
 										"WHERE m.name OPERATOR(pg_catalog.=) $1",
@@ -222,13 +222,13 @@ reco_model_get(const char *name)
 										reco_table("reco_model_version")),
 							   1, types);
 	}
-	if (SPI_execute_plan(model_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(model_plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: model lookup failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", name),
-				 errhint("Train it first: SELECT * FROM reco_train('%s');", name)));
+				 errmsg("model \"%s\" does not exist", reco_name_msg(name)),
+				 errhint("Train it first: SELECT * FROM reco_train(%s);", quote_literal_cstr(name))));
 	version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 1, &isnull));
 	if (!isnull)
@@ -237,8 +237,8 @@ reco_model_get(const char *name)
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model \"%s\" has no trained version", name),
-				 errhint("Train it first: SELECT * FROM reco_train('%s');", name)));
+				 errmsg("model \"%s\" has no trained version", reco_name_msg(name)),
+				 errhint("Train it first: SELECT * FROM reco_train(%s);", quote_literal_cstr(name))));
 	factors = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 3, &isnull));
 	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -309,7 +309,7 @@ reco_model_version_load(const char *name, int32 version)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", name),
+				 errmsg("model \"%s\" does not exist", reco_name_msg(name)),
 				 errhint("The models are listed in reco_models.")));
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -442,11 +442,11 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	if (m->fit != NULL)
 		return fit_user(m, user_id, x, items);
 
-	if (user_plan == NULL)
+	if (!reco_plan_ready(&user_plan))
 	{
 		Oid			types[2] = {INT8OID, INT8OID};
 
-		user_plan = reco_keep_plan(psprintf("SELECT factors, items FROM %s "
+		reco_plan_keep(&user_plan, psprintf("SELECT factors, items FROM %s "
 									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
 									   "AND user_id OPERATOR(pg_catalog.=) $2",
 									   reco_table("reco_user_factors")),
@@ -454,7 +454,7 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	}
 	values[0] = Int64GetDatum(m->version_id);
 	values[1] = Int64GetDatum(user_id);
-	if (SPI_execute_plan(user_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(user_plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: user lookup failed");
 	MemoryContextSwitchTo(caller);
 	if (SPI_processed == 1)

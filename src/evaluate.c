@@ -15,7 +15,9 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "metrics.h"
 #include "topk.h"
@@ -24,6 +26,7 @@ PG_FUNCTION_INFO_V1(reco_evaluate);
 PG_FUNCTION_INFO_V1(reco_evaluate_users);
 PG_FUNCTION_INFO_V1(reco_evaluate_params);
 PG_FUNCTION_INFO_V1(reco_evaluate_sampled);
+PG_FUNCTION_INFO_V1(reco_cross_validate_folds);
 
 /* Sums over users, for the one-row summary */
 typedef struct EvalTotals
@@ -64,23 +67,31 @@ cmp_pair(const void *a, const void *b)
 }
 
 /*
- * Run a held-out query and return its (user, item, rating) rows sorted by
- * user and item, a repeated pair kept once (with one of its ratings: the
- * sort is not stable, so give one rating per pair).
+ * Sort held-out rows by user and item in place and keep a repeated pair
+ * once (with one of its ratings: the sort is not stable, so give one rating
+ * per pair); returns how many are kept
  */
-static RecoEventRow *
-read_pairs(const char *query, const char *what, int64 *count)
+static int64
+unique_pairs(RecoEventRow *pairs, int64 n)
 {
-	int64		n;
 	int64		kept = 0;
-	RecoEventRow *pairs = reco_query_events(query, what, 3, &n);
 
 	if (n > 1)
 		qsort(pairs, n, sizeof(RecoEventRow), cmp_pair);
 	for (int64 i = 0; i < n; i++)
 		if (kept == 0 || cmp_pair(&pairs[kept - 1], &pairs[i]) != 0)
 			pairs[kept++] = pairs[i];
-	*count = kept;
+	return kept;
+}
+
+/* Run a held-out query and return its distinct pairs (unique_pairs) */
+static RecoEventRow *
+read_pairs(const char *query, const char *what, int64 *count)
+{
+	int64		n;
+	RecoEventRow *pairs = reco_query_events(query, what, 3, &n);
+
+	*count = unique_pairs(pairs, n);
 	return pairs;
 }
 
@@ -190,33 +201,16 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 	MemoryContextDelete(user_cxt);
 }
 
-/*
- * Evaluate a model on the test query and return reco_evaluate's row, built
- * in the caller's memory context (the SPI connection is still open)
- */
-static Datum
-evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
-			 MemoryContext caller)
+/* reco_evaluate's eleven columns from the totals over a model's users */
+static void
+metrics_datums(const RecoModel *m, const EvalTotals *t, Datum *values, bool *nulls)
 {
-	TupleDesc	desc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
 	int32		covered = 0;
-	RecoEventRow *pairs;
-	int64		npairs;
-	EvalTotals	totals = {0};
-	EvalTotals *t = &totals;
 
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, NULL, t);
-	MemoryContextSwitchTo(caller);
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "reco: return type must be a row type");
-	desc = BlessTupleDesc(desc);
 	for (int32 i = 0; i < m->n_items; i++)
 		covered += topk_bit_test(t->covered, i);
 
+	memset(nulls, 0, sizeof(bool) * 11);
 	values[0] = Int64GetDatum(t->users);
 	values[1] = Float8GetDatum(t->precision / t->users);
 	values[2] = Float8GetDatum(t->recall / t->users);
@@ -233,7 +227,64 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
 	values[9] = Float8GetDatum(sqrt(t->squared_error / t->rated));
 	values[10] = Float8GetDatum(t->absolute_error / t->rated);
 	nulls[9] = nulls[10] = t->rated == 0;
+}
+
+/*
+ * Evaluate a model on the test query and return reco_evaluate's row, built
+ * in the caller's memory context (the SPI connection is still open)
+ */
+static Datum
+evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
+			 MemoryContext caller)
+{
+	TupleDesc	desc;
+	Datum		values[11];
+	bool		nulls[11];
+	RecoEventRow *pairs;
+	int64		npairs;
+	EvalTotals	totals = {0};
+
+	pairs = read_pairs(test, "test", &npairs);
+	evaluate(m, pairs, npairs, k, NULL, &totals);
+	MemoryContextSwitchTo(caller);
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	metrics_datums(m, &totals, values, nulls);
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+/*
+ * The interactions of n training rows (user, item [, weight or rating]),
+ * with what naming the rows in messages
+ */
+static void
+rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
+			  const char *what, RecoTriplets *t)
+{
+	reco_triplets_init(t);
+	for (int64 i = 0; i < n; i++)
+	{
+		if (!rows[i].has_value && params->explicit_ratings)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a rating model needs the rating of every training event"),
+					 errhint("Return it as the third column of the %s query.", what)));
+		/* implicit feedback without a third column: one count per event */
+		reco_triplets_add(t, rows[i].user, rows[i].item,
+						  rows[i].has_value ? (float) rows[i].value : 1.0f);
+	}
+}
+
+/* A model fitted in memory to the interactions */
+static RecoModel *
+fit_model(RecoTriplets *t, const RecoTrainParams *params, const char *what)
+{
+	RecoFit    *fit = palloc(sizeof(RecoFit));
+
+	reco_fit(psprintf("the %s query's model", what), params, t, 0.0, fit);
+	return reco_model_from_fit(fit, params);
 }
 
 /*
@@ -275,7 +326,6 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	RecoEventRow *rows;
 	int64		nrows;
 	RecoTriplets triplets;
-	RecoFit		fit;
 	RecoModel  *m;
 	Datum		result;
 
@@ -288,29 +338,129 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no interactions to train on"),
 				 errhint("The train query returned no rows.")));
-	reco_triplets_init(&triplets);
-	for (int64 i = 0; i < nrows; i++)
-	{
-		/* implicit feedback without a third column: one count per event */
-		float		w = rows[i].has_value ? (float) rows[i].value : 1.0f;
-
-		if (!rows[i].has_value && params.explicit_ratings)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("a rating model needs the rating of every training event"),
-					 errhint("Return it as the third column of the train query.")));
-		if (isinf(w))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("weight %g is out of range for real", rows[i].value)));
-		reco_triplets_add(&triplets, rows[i].user, rows[i].item, w);
-	}
+	rows_triplets(rows, nrows, &params, "train", &triplets);
 	pfree(rows);
-	reco_fit("the train query's model", &params, &triplets, 0.0, &fit);
-	m = reco_model_from_fit(&fit, &params);
+	m = fit_model(&triplets, &params, "train");
 	result = evaluate_row(fcinfo, m, test, k, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * reco_cross_validate_folds(source, params, folds, k, method, seed): for
+ * each fold of the source query's events (reco_folds' deal; folds = 1 is
+ * the first quarter of a four-way deal), reco_evaluate_params trained on the
+ * other folds and tested on it.  The source is read once and nothing is
+ * written, so it runs in a read-only transaction and on a standby.
+ */
+Datum
+reco_cross_validate_folds(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *source = reco_text_arg(fcinfo, 0, "source");
+	Jsonb	   *given = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	int32		folds = PG_ARGISNULL(2) ? 5 : PG_GETARG_INT32(2);
+	int			k = PG_ARGISNULL(3) ? 10 : PG_GETARG_INT32(3);
+	char	   *method = reco_text_arg(fcinfo, 4, "method");
+	int32		seed = PG_ARGISNULL(5) ? 42 : PG_GETARG_INT32(5);
+	int32		deal = folds == 1 ? 4 : folds;
+	bool		progress = reco_progress;
+	RecoTrainParams params;
+	RecoEventRow *rows;
+	int64		n;
+	int32	   *fold;
+	RecoEventRow *train;
+	RecoEventRow *test;
+	MemoryContext fold_cxt;
+	int			nest;
+
+	if (folds < 1 || folds > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("folds must be between 1 and 100")));
+	reco_check_k(k);
+	reco_parse_params(NULL, given, &params);
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	rows = reco_query_events(source, "source", 4, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions to cross-validate on"),
+				 errhint("The source query returned no rows.")));
+	fold = reco_assign_folds(rows, n, method, deal, seed);
+	/* values as reco_folds returns them (real): the same fits as on its rows */
+	for (int64 i = 0; i < n; i++)
+		if (rows[i].has_value)
+			rows[i].value = (float) rows[i].value;
+	train = palloc_extended(sizeof(RecoEventRow) * Max(n, 1), MCXT_ALLOC_HUGE);
+	test = palloc_extended(sizeof(RecoEventRow) * Max(n, 1), MCXT_ALLOC_HUGE);
+	fold_cxt = AllocSetContextCreate(CurrentMemoryContext, "reco cross-validation fold",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	/* one NOTICE per fold is progress enough: none from the fits */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("reco.progress", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	for (int32 f = 0; f < folds; f++)
+	{
+		int64		ntrain = 0;
+		int64		ntest = 0;
+		instr_time	start;
+		RecoTriplets triplets;
+		RecoModel  *m;
+		EvalTotals	totals = {0};
+		Datum		values[12];
+		bool		nulls[12];
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		INSTR_TIME_SET_CURRENT(start);
+		for (int64 i = 0; i < n; i++)
+		{
+			if (fold[i] == f)
+				test[ntest++] = rows[i];
+			else
+				train[ntrain++] = rows[i];
+		}
+		if (ntrain == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("fold %d leaves no events to train on", f),
+					 errdetail_plural("The source query's %lld event fell in fold %d of folds 0 to %d.",
+									  "All %lld events of the source query fell in fold %d of folds 0 to %d.",
+									  n, (long long) n, f, deal - 1),
+					 errhint("Cross-validation needs events in more than one fold: give it more users and items, or evaluate a split (reco_split) instead.")));
+
+		old = MemoryContextSwitchTo(fold_cxt);
+		rows_triplets(train, ntrain, &params, "source", &triplets);
+		m = fit_model(&triplets, &params, "source");
+		evaluate(m, test, unique_pairs(test, ntest), k, NULL, &totals);
+		values[0] = Int32GetDatum(f);
+		nulls[0] = false;
+		metrics_datums(m, &totals, values + 1, nulls + 1);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(fold_cxt);
+
+		if (progress)
+		{
+			instr_time	now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, start);
+			ereport(NOTICE,
+					(errmsg("reco: fold %d/%d: nDCG@%d %s, %.2f s", f + 1, folds, k,
+							nulls[4] ? "NULL" : psprintf("%.4f", DatumGetFloat8(values[4])),
+							INSTR_TIME_GET_DOUBLE(now))));
+		}
+	}
+	AtEOXact_GUC(true, nest);
+	MemoryContextDelete(fold_cxt);
+	SPI_finish();
+	return (Datum) 0;
 }
 
 /* reco_evaluate_users(model, test, k, version): the same, one row per user */

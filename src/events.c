@@ -12,8 +12,10 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/plancache.h"
 #include "utils/timestamp.h"
 
 #define FETCH_BATCH 10000
@@ -98,22 +100,60 @@ epoch_seconds(int64 secs, const char *what)
 }
 
 /*
+ * Prepare the query, refusing one that writes or locks rows, even from a
+ * WITH clause (SPI's own read-only check would call that a "SELECT")
+ */
+static SPIPlanPtr
+prepare_read_only(const char *query, const char *what)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(query, 0, NULL, 0);
+	ListCell   *lc;
+
+	if (plan == NULL)
+		elog(ERROR, "reco: SPI_prepare_cursor failed for the %s query: %s", what,
+			 SPI_result_code_string(SPI_result));
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *source = (CachedPlanSource *) lfirst(lc);
+		ListCell   *lq;
+
+		foreach(lq, source->query_list)
+		{
+			Query	   *q = lfirst_node(Query, lq);
+			bool		writes = q->hasModifyingCTE ||
+				(q->commandType != CMD_SELECT && q->commandType != CMD_UTILITY);
+
+			if (writes || q->rowMarks != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("the %s query must be read-only", what),
+						 errdetail(writes ? "It changes data, in its main statement or a WITH clause."
+								   : "It locks rows with FOR UPDATE or FOR SHARE."),
+						 errhint("Give a query that only reads the events it is judged on.")));
+		}
+	}
+	return plan;
+}
+
+/*
  * Run the query and return its rows in the order they came.  Users and
- * items must not be NULL and a value must be finite; a missing or NULL value
- * is has_value = false (value NaN), a missing or NULL time has_ts = false.  maxcols (2 to 4) says how many columns are
- * read; later ones are ignored.
+ * items must not be NULL and a value must be within RECO_MAX_VALUE; a
+ * missing or NULL value is has_value = false (value NaN), a missing or NULL
+ * time has_ts = false.  maxcols (2 to 4) says how many columns are read;
+ * later ones are ignored.
  */
 RecoEventRow *
 reco_query_events(const char *query, const char *what, int maxcols, int64 *count)
 {
-	Portal		portal;
 	int64		n = 0;
 	int64		cap = 1024;
 	RecoEventRow *rows = palloc_extended(sizeof(RecoEventRow) * cap, MCXT_ALLOC_HUGE);
 	bool		first = true;
+	char	   *value_what = psprintf("a value of the %s query", what);
+	Portal		portal;
 
 	/* read-only: an event query must not change the data it is judged on */
-	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	portal = SPI_cursor_open(NULL, prepare_read_only(query, what), NULL, NULL, true);
 	for (;;)
 	{
 		TupleDesc	desc;
@@ -163,10 +203,7 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 				{
 					r->value = column_double(d, SPI_gettypeid(desc, 3));
 					r->has_value = true;
-					if (isnan(r->value) || isinf(r->value))
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("the %s query returned a value that is not finite", what)));
+					reco_check_value(r->value, value_what);
 				}
 			}
 			if (ncols >= 4)

@@ -75,7 +75,7 @@ reco_explain(PG_FUNCTION_ARGS)
 	if (m->gram == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model \"%s\" has no Gram matrix to explain scores with", model),
+				 errmsg("model \"%s\" has no Gram matrix to explain scores with", reco_name_msg(model)),
 				 errhint("Retrain the model with reco_train.")));
 
 	values[0] = Int64GetDatum(m->version_id);
@@ -123,7 +123,7 @@ reco_explain(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("the system of user %lld in model \"%s\" is not positive definite",
-						(long long) user_id, model)));
+						(long long) user_id, reco_name_msg(model))));
 	for (int i = 0; i < known; i++)
 	{
 		c[i].value = contrib[i];

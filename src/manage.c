@@ -26,7 +26,7 @@ require_model(const char *model)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", model),
+				 errmsg("model \"%s\" does not exist", reco_name_msg(model)),
 				 errhint("The models are listed in reco_models.")));
 }
 
@@ -54,26 +54,19 @@ reco_activate(PG_FUNCTION_ARGS)
 }
 
 /*
- * Delete the weights and registry rows of a model's versions: one version,
- * or all of them when version is 0
+ * Delete a model's versions, one or all of them when version is 0; their
+ * weights go with them (foreign keys with ON DELETE CASCADE, and for
+ * reco_pending the reco_model_version_deleted trigger)
  */
 static void
 delete_versions(const char *model, int32 version)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
-	const char *const weights[] = {"reco_user_factors", "reco_item_factors", "reco_model_blob",
-	"reco_pending"};
-	const char *which = "AND ($2 OPERATOR(pg_catalog.=) 0 OR v.version OPERATOR(pg_catalog.=) $2)";
 
-	for (int i = 0; i < (int) lengthof(weights); i++)
-		reco_exec(psprintf("DELETE FROM %s w USING %s v "
-						   "WHERE w.version_id OPERATOR(pg_catalog.=) v.version_id "
-						   "AND v.model OPERATOR(pg_catalog.=) $1 %s",
-						   reco_table(weights[i]), reco_table("reco_model_version"), which),
-				  2, types, values, SPI_OK_DELETE);
-	reco_exec(psprintf("DELETE FROM %s v WHERE v.model OPERATOR(pg_catalog.=) $1 %s",
-					   reco_table("reco_model_version"), which),
+	reco_exec(psprintf("DELETE FROM %s v WHERE v.model OPERATOR(pg_catalog.=) $1 "
+					   "AND ($2 OPERATOR(pg_catalog.=) 0 OR v.version OPERATOR(pg_catalog.=) $2)",
+					   reco_table("reco_model_version")),
 			  2, types, values, SPI_OK_DELETE);
 }
 
@@ -120,7 +113,7 @@ reco_drop_version(PG_FUNCTION_ARGS)
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("version %d of model \"%s\" is being served", version, model),
+				 errmsg("version %d of model \"%s\" is being served", version, reco_name_msg(model)),
 				 errhint("Activate another version first with reco_activate, or drop the whole model.")));
 	delete_versions(model, version);
 	SPI_finish();

@@ -41,10 +41,10 @@
 PG_FUNCTION_INFO_V1(reco_online_update);
 PG_FUNCTION_INFO_V1(reco_online_trigger);
 
-static SPIPlanPtr lock_plan = NULL;
-static SPIPlanPtr create_plan = NULL;
-static SPIPlanPtr write_plan = NULL;
-static SPIPlanPtr models_plan = NULL;
+static RecoPlan lock_plan;
+static RecoPlan create_plan;
+static RecoPlan write_plan;
+static RecoPlan models_plan;
 
 /* The online models of reco_event, as read once per statement */
 static List *online_models = NIL;
@@ -72,11 +72,11 @@ event_models(void)
 		online_models_cid == GetCurrentCommandId(false))
 		return online_models;
 
-	if (models_plan == NULL)
-		models_plan = reco_keep_plan(psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
+	if (!reco_plan_ready(&models_plan))
+		reco_plan_keep(&models_plan, psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
 											  "AND active_version IS NOT NULL ORDER BY name",
 											  reco_table("reco_model")), 0, NULL);
-	if (SPI_execute_plan(models_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(models_plan.plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reco: listing online models failed");
 	list_free_deep(online_models);
 	online_models = NIL;
@@ -124,12 +124,12 @@ lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 	values[1] = Int64GetDatum(user_id);
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		if (lock_plan == NULL)
-			lock_plan = reco_keep_plan(psprintf("SELECT factors, items, weights FROM %s "
+		if (!reco_plan_ready(&lock_plan))
+			reco_plan_keep(&lock_plan, psprintf("SELECT factors, items, weights FROM %s "
 												"WHERE version_id OPERATOR(pg_catalog.=) $1 "
 												"AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
 												reco_table("reco_user_factors")), 2, types);
-		if (SPI_execute_plan(lock_plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(lock_plan.plan, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "reco: locking a user failed");
 		if (SPI_processed == 1)
 		{
@@ -144,11 +144,11 @@ lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 		}
 		/* a new user: an empty row, which a concurrent first event may beat */
 		values[2] = PointerGetDatum(reco_floats_bytea(NULL, m->factors));
-		if (create_plan == NULL)
-			create_plan = reco_keep_plan(psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
+		if (!reco_plan_ready(&create_plan))
+			reco_plan_keep(&create_plan, psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
 												  "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
 												  reco_table("reco_user_factors")), 3, types);
-		if (SPI_execute_plan(create_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(create_plan.plan, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "reco: creating a user failed");
 	}
 	elog(ERROR, "reco: user %lld could not be locked", (long long) user_id);
@@ -270,15 +270,15 @@ apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kin
 	for (int i = 0; i < 9; i++)
 		nullflags[i] = vnulls[i] ? 'n' : ' ';
 
-	if (write_plan == NULL)
-		write_plan = reco_keep_plan(psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
+	if (!reco_plan_ready(&write_plan))
+		reco_plan_keep(&write_plan, psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
 											 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
 											 "RETURNING 1) "
 											 "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) "
 											 "SELECT $1, $2, $6, $7, $8, $9 FROM u",
 											 reco_table("reco_user_factors"), reco_table("reco_pending")),
 									9, types);
-	if (SPI_execute_plan(write_plan, values, nullflags, false, 0) != SPI_OK_INSERT ||
+	if (SPI_execute_plan(write_plan.plan, values, nullflags, false, 0) != SPI_OK_INSERT ||
 		SPI_processed != 1)
 		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
 }
@@ -472,7 +472,7 @@ check_event(bool user_null, bool item_null, const char *kind, int kind_len,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown event kind \"%s\"", pnstrdup(kind, Min(kind_len, 63))),
 				 errhint("Kinds are view, click, cart, purchase, rating and search.")));
-	reco_check_event_value(value, "event value");
+	reco_check_value(value, "event value");
 	return k;
 }
 

@@ -13,11 +13,15 @@
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+
+#include <math.h>
 
 #include <cblas.h>
 #undef I
@@ -30,6 +34,7 @@ int			reco_max_train_memory = 4 * 1024 * 1024;	/* kB: 4 GB */
 bool		reco_online = true;
 
 void		_PG_init(void);
+static void schema_invalidate(Datum arg, Oid relid);
 
 /* Define the reco.* settings */
 void
@@ -66,28 +71,53 @@ _PG_init(void)
 	MarkGUCPrefixReserved("reco");
 
 	reco_cache_init();
+	CacheRegisterRelcacheCallback(schema_invalidate, (Datum) 0);
 
 	/* our own threads split the rows; BLAS calls stay single-threaded */
 	openblas_set_num_threads(1);
 }
 
+/*
+ * The extension's schema, cached until the extension may have been dropped:
+ * dropping it drops reco_model, whose relcache invalidation reaches every
+ * backend (schema_invalidate).  schema_generation counts such resets, so a
+ * plan kept with the old schema name in its text is known to be stale
+ * (reco_plan_ready).
+ */
+static Oid	schema_oid = InvalidOid;
+static char *schema_name = NULL;
+static Oid	anchor_relid = InvalidOid;	/* reco_model */
+static uint64 schema_generation = 1;
+
+/* Relcache callback: forget the schema when reco_model may be gone */
+static void
+schema_invalidate(Datum arg, Oid relid)
+{
+	if (OidIsValid(schema_oid) && (relid == InvalidOid || relid == anchor_relid))
+	{
+		schema_oid = InvalidOid;
+		schema_generation++;
+	}
+}
+
 /* Namespace of the reco extension (get_extension_schema is static in 15) */
 static Oid
-extension_schema(void)
+lookup_schema(void)
 {
-	Oid			ext = get_extension_oid("reco", false);
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	Oid			nsp;
 
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(ext));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("reco"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tup = systable_getnext(scan);
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "reco: extension %u not found", ext);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"reco\" does not exist")));
 	nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -95,35 +125,67 @@ extension_schema(void)
 }
 
 /*
- * Schema-qualified, quoted name of one of the extension's tables.  The
- * schema is looked up once per backend (the extension is not relocatable).
+ * The extension's schema, looked up again after it may have changed; not
+ * cached while reco_model is missing, as nothing would tell when it is back
  */
+static Oid
+cached_schema(void)
+{
+	Oid			nsp;
+	char	   *name;
+	Oid			anchor;
+
+	if (OidIsValid(schema_oid))
+		return schema_oid;
+	nsp = lookup_schema();
+	name = get_namespace_name(nsp);
+	if (name == NULL)
+		elog(ERROR, "reco: schema %u of the extension not found", nsp);
+	anchor = get_relname_relid("reco_model", nsp);
+	if (schema_name != NULL)
+		pfree(schema_name);
+	schema_name = MemoryContextStrdup(TopMemoryContext, name);
+	anchor_relid = anchor;
+	if (OidIsValid(anchor))
+		schema_oid = nsp;		/* last: the entry is complete */
+	return nsp;
+}
+
+/* Schema-qualified, quoted name of one of the extension's tables */
 char *
 reco_table(const char *name)
 {
-	static char *schema = NULL;
-
-	if (schema == NULL)
-	{
-		char	   *nsp = get_namespace_name(extension_schema());
-
-		schema = MemoryContextStrdup(TopMemoryContext, nsp);
-	}
-	return quote_qualified_identifier(schema, name);
+	(void) cached_schema();
+	return quote_qualified_identifier(schema_name, name);
 }
 
 /* OID of one of the extension's tables (InvalidOid if it is gone) */
 Oid
 reco_table_oid(const char *name)
 {
-	Oid			nsp = get_namespace_oid(get_namespace_name(extension_schema()), true);
-
-	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	return get_relname_relid(name, cached_schema());
 }
 
-/* Prepare a statement and keep it for the life of the backend */
-SPIPlanPtr
-reco_keep_plan(const char *sql, int nargs, Oid *types)
+/*
+ * Is the kept statement of slot prepared, and for the extension's current
+ * schema?  A statement whose text came from reco_table goes stale when the
+ * extension is dropped and created elsewhere: it is freed here, and the
+ * caller prepares it again with reco_plan_keep.
+ */
+bool
+reco_plan_ready(RecoPlan *slot)
+{
+	if (slot->plan != NULL && slot->generation == schema_generation)
+		return true;
+	if (slot->plan != NULL)
+		SPI_freeplan(slot->plan);
+	slot->plan = NULL;
+	return false;
+}
+
+/* Prepare a statement into slot and keep it for the life of the backend */
+void
+reco_plan_keep(RecoPlan *slot, const char *sql, int nargs, Oid *types)
 {
 	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
 
@@ -132,7 +194,8 @@ reco_keep_plan(const char *sql, int nargs, Oid *types)
 			 SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "reco: SPI_keepplan failed for \"%s\"", sql);
-	return plan;
+	slot->plan = plan;
+	slot->generation = schema_generation;
 }
 
 /* Run a read-write statement with parameters; anything unexpected is a bug */
@@ -174,8 +237,9 @@ reco_no_version(const char *model, int32 version)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("model \"%s\" has no version %d", model, version),
-			 errhint("SELECT version FROM reco_versions WHERE model = '%s' lists them.", model)));
+			 errmsg("model \"%s\" has no version %d", reco_name_msg(model), version),
+			 errhint("SELECT version FROM reco_versions WHERE model = %s lists them.",
+					 quote_literal_cstr(model))));
 }
 
 /* Reject a k outside [1, RECO_MAX_K] */
@@ -187,6 +251,37 @@ reco_check_k(int k)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must be between 1 and %d", RECO_MAX_K),
 				 errdetail("k was %d.", k)));
+}
+
+/*
+ * Reject an event value or weight that is not finite or beyond
+ * RECO_MAX_VALUE in magnitude (bounds.h says why); what names it, say
+ * "weight"
+ */
+void
+reco_check_value(double v, const char *what)
+{
+	if (!reco_value_in_range(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be between %.0f and %.0f", what,
+						-RECO_MAX_VALUE, RECO_MAX_VALUE),
+				 errdetail("It was %.7g.", v)));
+}
+
+/*
+ * A name as messages show it: no model name is longer than RECO_MAX_NAME
+ * bytes, so a longer one is cut there (at a character boundary) and marked
+ * with "..." rather than echoed whole
+ */
+const char *
+reco_name_msg(const char *name)
+{
+	int			len = strlen(name);
+
+	if (len <= RECO_MAX_NAME)
+		return name;
+	return psprintf("%.*s...", pg_mbcliplen(name, len, RECO_MAX_NAME), name);
 }
 
 /* Fail cleanly, before allocating, when a training run would not fit */
@@ -243,18 +338,7 @@ reco_floats_finite(const float *v, int64 n)
 bool
 reco_value_in_range(double v)
 {
-	return !isnan(v) && fabs(v) <= RECO_MAX_VALUE;
-}
-
-/* Reject an event value no model could weigh without overflow */
-void
-reco_check_event_value(double v, const char *what)
-{
-	if (!reco_value_in_range(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s %g is out of range", what, v),
-				 errdetail("Event values must lie between %g and %g.", -RECO_MAX_VALUE, RECO_MAX_VALUE)));
+	return fabs(v) <= RECO_MAX_VALUE;	/* false for NaN */
 }
 
 /* qsort/bsearch order of int64 values */

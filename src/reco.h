@@ -26,19 +26,28 @@ extern bool reco_online;
 /* reco.c: helpers every part uses */
 extern char *reco_table(const char *name);
 extern Oid	reco_table_oid(const char *name);
-extern SPIPlanPtr reco_keep_plan(const char *sql, int nargs, Oid *types);
+/* A statement prepared once per backend (and per extension schema) */
+typedef struct RecoPlan
+{
+	SPIPlanPtr	plan;
+	uint64		generation;
+} RecoPlan;
+
+extern bool reco_plan_ready(RecoPlan *slot);
+extern void reco_plan_keep(RecoPlan *slot, const char *sql, int nargs, Oid *types);
 extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
 					  int expect);
 extern void reco_no_version(const char *model, int32 version) pg_attribute_noreturn();
 extern char *reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void reco_check_k(int k);
+extern void reco_check_value(double v, const char *what);
+extern const char *reco_name_msg(const char *name);
 extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
 extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
 extern bool reco_floats_finite(const float *v, int64 n);
 extern bool reco_value_in_range(double v);
-extern void reco_check_event_value(double v, const char *what);
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6
@@ -204,6 +213,10 @@ typedef struct RecoResolved
 extern void reco_resolve_items(RecoModel *m, const int64 *ids, int64 n,
 							   const int64 *cold_ids, const float *Ycold,
 							   int64 n_cold, RecoResolved *out);
+
+/* split.c: cross-validation folds of an event query's rows */
+extern int32 *reco_assign_folds(const RecoEventRow *rows, int64 n, const char *method,
+								int32 folds, int32 seed);
 
 /* coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,

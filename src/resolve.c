@@ -123,20 +123,20 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 static float *
 item_prior(const RecoModel *m, int64 item_id)
 {
-	static SPIPlanPtr plan = NULL;
+	static RecoPlan plan;
 	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
 	float	   *prior = NULL;
 	bool		isnull;
 
-	if (plan == NULL)
+	if (!reco_plan_ready(&plan))
 	{
 		Oid			types[2] = {INT8OID, INT8OID};
 
-		plan = reco_keep_plan(psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+		reco_plan_keep(&plan, psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
 									   "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
 									   reco_table("reco_item_factors")), 2, types);
 	}
-	if (SPI_execute_plan(plan, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
 	if (SPI_processed == 1)
 	{

@@ -21,8 +21,8 @@ PG_FUNCTION_INFO_V1(reco_score);
 PG_FUNCTION_INFO_V1(reco_rank);
 PG_FUNCTION_INFO_V1(reco_similar_items);
 
-static SPIPlanPtr unavailable_plan = NULL;
-static SPIPlanPtr category_plan = NULL;
+static RecoPlan unavailable_plan;
+static RecoPlan category_plan;
 
 /* Append one result row */
 static void
@@ -58,11 +58,13 @@ mark_query(const RecoModel *m, SPIPlanPtr plan, Datum *args, uint8 *bits)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* Prepare a catalogue query once per backend */
+/* A catalogue query, prepared once per backend (and extension schema) */
 static SPIPlanPtr
-catalogue_plan(const char *fmt, int nargs, Oid *types)
+catalogue_plan(RecoPlan *slot, const char *fmt, int nargs, Oid *types)
 {
-	return reco_keep_plan(psprintf(fmt, reco_table("reco_item")), nargs, types);
+	if (!reco_plan_ready(slot))
+		reco_plan_keep(slot, psprintf(fmt, reco_table("reco_item")), nargs, types);
+	return slot->plan;
 }
 
 /*
@@ -106,24 +108,17 @@ reco_recommend(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(6))
 		reco_model_mark_items(m, PG_GETARG_ARRAYTYPE_P(6), skip);
 	if (available_only)
-	{
-		if (unavailable_plan == NULL)
-			unavailable_plan = catalogue_plan("SELECT item_id FROM %s WHERE NOT available", 0, NULL);
-		mark_query(m, unavailable_plan, NULL, skip);
-	}
+		mark_query(m, catalogue_plan(&unavailable_plan, "SELECT item_id FROM %s WHERE NOT available",
+									 0, NULL), NULL, skip);
 	if (!PG_ARGISNULL(4))
 	{
 		uint8	   *keep = palloc0(nbytes);
 		Datum		args[1] = {PG_GETARG_DATUM(4)};
+		Oid			types[1] = {TEXTOID};
 
-		if (category_plan == NULL)
-		{
-			Oid			types[1] = {TEXTOID};
-
-			category_plan = catalogue_plan("SELECT item_id FROM %s WHERE category OPERATOR(pg_catalog.=) $1",
-										   1, types);
-		}
-		mark_query(m, category_plan, args, keep);
+		mark_query(m, catalogue_plan(&category_plan,
+									 "SELECT item_id FROM %s WHERE category OPERATOR(pg_catalog.=) $1",
+									 1, types), args, keep);
 		for (Size i = 0; i < nbytes; i++)
 			skip[i] |= (uint8) ~keep[i];
 	}

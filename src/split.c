@@ -265,9 +265,35 @@ reco_split(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The cross-validation fold of every event, 0 to folds - 1, for a method
+ * ("random": per user, "stratified": per item): each group's pairs are
+ * dealt evenly, in turn from a fold the seed picks for the group, so small
+ * groups spread too.  The caller checks folds (2 to 100).
+ */
+int32 *
+reco_assign_folds(const RecoEventRow *rows, int64 n, const char *method,
+				  int32 folds, int32 seed)
+{
+	bool		by_item = parse_method(method, true) == SPLIT_STRATIFIED;
+	int64	   *pos = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int32	   *fold = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	Assert(folds >= 1);
+	pair_positions(rows, n, by_item, (uint64) seed, pos, NULL);
+	for (int64 i = 0; i < n; i++)
+	{
+		int64		group = by_item ? rows[i].item : rows[i].user;
+		uint64		first = mix(mix((uint64) seed) ^ (uint64) group) % (uint64) folds;
+
+		fold[i] = (int32) ((pos[i] + first) % folds);
+	}
+	pfree(pos);
+	return fold;
+}
+
+/*
  * reco_folds(source, folds, method, seed): every event of the source query
- * with its cross-validation fold; each group's pairs are dealt evenly, in
- * turn from a fold the seed picks for the group.
+ * with its cross-validation fold (reco_assign_folds)
  */
 Datum
 reco_folds(PG_FUNCTION_ARGS)
@@ -275,12 +301,14 @@ reco_folds(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *source = reco_text_arg(fcinfo, 0, "source");
 	int32		folds = PG_ARGISNULL(1) ? 5 : PG_GETARG_INT32(1);
-	SplitMethod method = parse_method(reco_text_arg(fcinfo, 2, "method"), true);
+	char	   *method = reco_text_arg(fcinfo, 2, "method");
 	int32		seed = PG_ARGISNULL(3) ? 42 : PG_GETARG_INT32(3);
 	RecoEventRow *rows;
 	int64		n;
-	int64	   *pos;
+	int32	   *fold;
 
+	/* arguments first, before the source query runs */
+	(void) parse_method(method, true);
 	if (folds < 2 || folds > 100)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -289,16 +317,9 @@ reco_folds(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	rows = reco_query_events(source, "source", 4, &n);
-	pos = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
-	pair_positions(rows, n, method == SPLIT_STRATIFIED, (uint64) seed, pos, NULL);
-	/* round-robin from a fold chosen per group, so small groups spread too */
+	fold = reco_assign_folds(rows, n, method, folds, seed);
 	for (int64 i = 0; i < n; i++)
-	{
-		int64		group = method == SPLIT_STRATIFIED ? rows[i].item : rows[i].user;
-		uint64		first = mix(mix((uint64) seed) ^ (uint64) group) % (uint64) folds;
-
-		emit(rsinfo, &rows[i], Int32GetDatum((int32) ((pos[i] + first) % folds)));
-	}
+		emit(rsinfo, &rows[i], Int32GetDatum(fold[i]));
 	SPI_finish();
 	return (Datum) 0;
 }

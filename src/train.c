@@ -547,10 +547,12 @@ model_name(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name must not be NULL")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (strlen(name) < 1 || strlen(name) > 63)
+	/* bytes, as the reco_model_name_bytes constraint counts them */
+	if (strlen(name) < 1 || strlen(name) > RECO_MAX_NAME)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model name must be 1 to 63 bytes long")));
+				 errmsg("model name must be 1 to %d bytes long", RECO_MAX_NAME),
+				 errdetail("It has %zu bytes.", strlen(name))));
 	return name;
 }
 
@@ -639,9 +641,10 @@ reco_train(PG_FUNCTION_ARGS)
 			if (!reco_value_in_range(w))
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("value %g of event %lld is out of range", w,
-								(long long) DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull))),
-						 errdetail("Event values must lie between %g and %g.", -RECO_MAX_VALUE, RECO_MAX_VALUE),
+						 errmsg("value of event %lld must be between %.0f and %.0f",
+								(long long) DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull)),
+								-RECO_MAX_VALUE, RECO_MAX_VALUE),
+						 errdetail("It was %.7g.", w),
 						 errhint("Correct or delete the event; it was inserted with triggers disabled.")));
 			if (!params.explicit_ratings)
 				w = params.weights[k] * reco_event_value(&params, w);
@@ -663,6 +666,44 @@ reco_train(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, model, &sum));
+}
+
+/*
+ * Error unless a later row of reco_train_agg names the model and params of
+ * the first: one aggregate call trains one model
+ */
+static void
+check_same_model(FunctionCallInfo fcinfo, const TrainAggState *state)
+{
+	text	   *model;
+	Jsonb	   *params = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_JSONB_P(5) : NULL;
+	bool		same_params;
+
+	if (PG_ARGISNULL(4))
+		(void) model_name(fcinfo, 4);	/* its error for NULL */
+	model = PG_GETARG_TEXT_PP(4);
+	if (VARSIZE_ANY_EXHDR(model) != strlen(state->model) ||
+		memcmp(VARDATA_ANY(model), state->model, VARSIZE_ANY_EXHDR(model)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reco_train_agg got rows for more than one model"),
+				 errdetail("The first row named model \"%s\", a later one \"%s\".",
+						   state->model, reco_name_msg(text_to_cstring(model))),
+				 errhint("Train one model per call: GROUP BY the model column, or filter the rows.")));
+
+	/* equal jsonb values are almost always equal bytes: compare those first */
+	if (params == NULL || state->params == NULL)
+		same_params = params == NULL && state->params == NULL;
+	else
+		same_params = (VARSIZE(params) == VARSIZE(state->params) &&
+					   memcmp(params, state->params, VARSIZE(params)) == 0) ||
+			compareJsonbContainers(&params->root, &state->params->root) == 0;
+	if (!same_params)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reco_train_agg got different params for model \"%s\"", state->model),
+				 errdetail("The params of a call are taken from its first row; a later row gave other ones."),
+				 errhint("Give every row the same params, for example as a constant.")));
 }
 
 /* Collect one (user, item, weight) row of reco_train_agg */
@@ -689,7 +730,10 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 	else
+	{
 		state = (TrainAggState *) PG_GETARG_POINTER(0);
+		check_same_model(fcinfo, state);
+	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -697,10 +741,7 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 				 errmsg("user, item and weight must not be NULL"),
 				 errhint("Filter the rows with WHERE ... IS NOT NULL, or use coalesce for the weight.")));
 	w = PG_GETARG_FLOAT4(3);
-	if (isnan(w) || isinf(w))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("weight must be a finite number")));
+	reco_check_value(w, "weight");
 	old = MemoryContextSwitchTo(aggcxt);
 	reco_triplets_add(&state->triplets, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
 	MemoryContextSwitchTo(old);
