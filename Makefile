@@ -15,11 +15,14 @@ OBJS = \
 	src/params.o \
 	src/reco.o \
 	src/refresh.o \
+	src/resources.o \
 	src/serve.o \
 	src/split.o \
 	src/store.o \
+	src/sweep.o \
 	src/topk.o \
-	src/train.o
+	src/train.o \
+	src/workers.o
 
 EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
@@ -57,11 +60,11 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 
 # The numerical core is hot: let the compiler vectorize it.
-src/als.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
+src/als.o src/sweep.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
 
 # Unit tests of the numerical core, built without the server
-CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/topk.c
-test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h
+CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/sweep.c src/topk.c src/workers.c
+test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/workers.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
 .PHONY: core-test

@@ -69,11 +69,11 @@ cmp_pair(const void *a, const void *b)
  * sort is not stable, so give one rating per pair).
  */
 static RecoEventRow *
-read_pairs(const char *query, const char *what, int64 *count)
+read_pairs(const char *query, const char *what, RecoBudget *budget, int64 *count)
 {
 	int64		n;
 	int64		kept = 0;
-	RecoEventRow *pairs = reco_query_events(query, what, 3, &n);
+	RecoEventRow *pairs = reco_query_events(query, what, 3, budget, &n);
 
 	if (n > 1)
 		qsort(pairs, n, sizeof(RecoEventRow), cmp_pair);
@@ -90,21 +90,29 @@ read_pairs(const char *query, const char *what, int64 *count)
  */
 static void
 evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
-		 ReturnSetInfo *rsinfo, EvalTotals *t)
+		 ReturnSetInfo *rsinfo, RecoBudget *budget, EvalTotals *t)
 {
 	int32		n = m->n_items;
 	Size		nbytes = (n + 7) / 8 + 1;
 	float	   *x = palloc(sizeof(float) * m->factors);
-	float	   *scores = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
-	float	   *scratch = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
-	uint8	   *skip = palloc(nbytes);
-	TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
-	/* a user's relevant items are distinct, so there are at most n of them */
-	int32	   *rel = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
-	MemoryContext user_cxt = AllocSetContextCreate(CurrentMemoryContext,
-												   "reco evaluate user",
-												   ALLOCSET_DEFAULT_SIZES);
+	float	   *scores;
+	float	   *scratch;
+	uint8	   *skip;
+	TopkEntry  *top;
+	int32	   *rel;
+	MemoryContext user_cxt;
 
+	/* a user's relevant items are distinct, so there are at most n of them */
+	reco_budget_charge(budget, (double) n * (2 * sizeof(float) + sizeof(int32)) +
+					   2 * nbytes + sizeof(TopkEntry) * k,
+					   psprintf("ranking %d items", n));
+	scores = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	scratch = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	skip = palloc(nbytes);
+	top = palloc(sizeof(TopkEntry) * k);
+	rel = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	user_cxt = AllocSetContextCreate(CurrentMemoryContext, "reco evaluate user",
+									 ALLOCSET_DEFAULT_SIZES);
 	t->covered = palloc0(nbytes);
 	for (int64 begin = 0, end; begin < npairs; begin = end)
 	{
@@ -196,7 +204,7 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
  */
 static Datum
 evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
-			 MemoryContext caller)
+			 RecoBudget *budget, MemoryContext caller)
 {
 	TupleDesc	desc;
 	Datum		values[11];
@@ -207,8 +215,8 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
 	EvalTotals	totals = {0};
 	EvalTotals *t = &totals;
 
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, NULL, t);
+	pairs = read_pairs(test, "test", budget, &npairs);
+	evaluate(m, pairs, npairs, k, NULL, budget, t);
 	MemoryContextSwitchTo(caller);
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -249,11 +257,13 @@ reco_evaluate(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	RecoModel  *m;
 	Datum		result;
+	RecoBudget	budget;
 
 	reco_check_k(k);
+	reco_budget_init(&budget, "evaluation");
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	result = evaluate_row(fcinfo, m, test, k, caller);
+	result = evaluate_row(fcinfo, m, test, k, &budget, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -278,17 +288,19 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	RecoFit		fit;
 	RecoModel  *m;
 	Datum		result;
+	RecoBudget	budget;
 
 	reco_check_k(k);
 	reco_parse_params(NULL, given, &params);
+	reco_budget_init(&budget, "evaluation");
 	SPI_connect();
-	rows = reco_query_events(train, "train", 3, &nrows);
+	rows = reco_query_events(train, "train", 3, &budget, &nrows);
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no interactions to train on"),
 				 errhint("The train query returned no rows.")));
-	reco_triplets_init(&triplets);
+	reco_triplets_init(&triplets, &budget);
 	for (int64 i = 0; i < nrows; i++)
 	{
 		/* implicit feedback without a third column: one count per event */
@@ -305,10 +317,13 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 					 errmsg("weight %g is out of range for real", rows[i].value)));
 		reco_triplets_add(&triplets, rows[i].user, rows[i].item, w);
 	}
-	pfree(rows);
+	reco_budget_free(&budget, rows, reco_events_bytes(nrows));
 	reco_fit("the train query's model", &params, &triplets, 0.0, &fit);
+	/* serving the fit needs the item factors transposed */
+	reco_budget_charge(&budget, (double) sizeof(float) * Max(fit.n_items, 1) * fit.factors,
+					   "the fitted model's item matrix");
 	m = reco_model_from_fit(&fit, &params);
-	result = evaluate_row(fcinfo, m, test, k, caller);
+	result = evaluate_row(fcinfo, m, test, k, &budget, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -325,13 +340,15 @@ reco_evaluate_users(PG_FUNCTION_ARGS)
 	RecoEventRow   *pairs;
 	int64		npairs;
 	EvalTotals	t = {0};
+	RecoBudget	budget;
 
 	reco_check_k(k);
+	reco_budget_init(&budget, "evaluation");
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, rsinfo, &t);
+	pairs = read_pairs(test, "test", &budget, &npairs);
+	evaluate(m, pairs, npairs, k, rsinfo, &budget, &t);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -364,19 +381,21 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	int64		nb = 0;			/* first negative of the current user */
 	Datum		values[4];
 	bool		nulls[4] = {0};
+	RecoBudget	budget;
 
 	reco_check_k(k);
+	reco_budget_init(&budget, "evaluation");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reco_evaluate_sampled: return type must be a row type");
 	desc = BlessTupleDesc(desc);
 
 	SPI_connect();
 	m = version_arg(fcinfo, model, 4);
-	cases = read_pairs(test, "test", &ncases);
-	negs = read_pairs(negq, "negatives", &nnegs);
+	cases = read_pairs(test, "test", &budget, &ncases);
+	negs = read_pairs(negq, "negatives", &budget, &nnegs);
 	x = palloc(sizeof(float) * m->factors);
 	/* a user's negatives are distinct known items: at most n_items of them */
-	negscores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
+	negscores = reco_budget_alloc(&budget, sizeof(float) * m->n_items, "negative scores");
 
 	for (int64 c = 0; c < ncases; c++)
 	{

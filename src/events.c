@@ -100,16 +100,20 @@ epoch_seconds(int64 secs, const char *what)
 /*
  * Run the query and return its rows in the order they came.  Users and
  * items must not be NULL and a value must be finite; a missing or NULL value
- * is has_value = false (value NaN), a missing or NULL time has_ts = false.  maxcols (2 to 4) says how many columns are
- * read; later ones are ignored.
+ * is has_value = false (value NaN), a missing or NULL time has_ts = false.
+ * maxcols (2 to 4) says how many columns are read; later ones are ignored.
+ * The array is charged to budget (*count rows, capacity rounded up to a
+ * power of two: release reco_events_bytes(*count) when it is freed).
  */
 RecoEventRow *
-reco_query_events(const char *query, const char *what, int maxcols, int64 *count)
+reco_query_events(const char *query, const char *what, int maxcols,
+				  RecoBudget *budget, int64 *count)
 {
 	Portal		portal;
 	int64		n = 0;
 	int64		cap = 1024;
-	RecoEventRow *rows = palloc_extended(sizeof(RecoEventRow) * cap, MCXT_ALLOC_HUGE);
+	char	   *reading = psprintf("the rows of the %s query", what);
+	RecoEventRow *rows = reco_budget_alloc(budget, sizeof(RecoEventRow) * cap, reading);
 	bool		first = true;
 
 	/* read-only: an event query must not change the data it is judged on */
@@ -144,8 +148,11 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 								isnull_u ? "user_id" : "item_id")));
 			if (n == cap)
 			{
+				/* repalloc may copy: old and new arrays live for a moment */
+				reco_budget_charge(budget, (double) sizeof(RecoEventRow) * cap * 2, reading);
+				rows = repalloc_huge(rows, sizeof(RecoEventRow) * cap * 2);
+				reco_budget_release(budget, (double) sizeof(RecoEventRow) * cap);
 				cap *= 2;
-				rows = repalloc_huge(rows, sizeof(RecoEventRow) * cap);
 			}
 			r = &rows[n++];
 			r->user = column_id(u, SPI_gettypeid(desc, 1));
@@ -189,4 +196,15 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 	SPI_cursor_close(portal);
 	*count = n;
 	return rows;
+}
+
+/* Bytes charged for an array of n rows from reco_query_events */
+Size
+reco_events_bytes(int64 n)
+{
+	int64		cap = 1024;
+
+	while (cap < n)
+		cap *= 2;
+	return sizeof(RecoEventRow) * cap;
 }

@@ -15,11 +15,10 @@
 #include "csr.h"
 
 #include "bounds.h"
+#include "resources.h"
 
-/* GUCs (reco.c) */
-extern int	reco_train_threads;
+/* GUCs (reco.c; the thread and memory settings are in resources.c) */
 extern bool reco_progress;
-extern int	reco_max_train_memory;	/* kB */
 extern bool reco_online;
 extern int	reco_max_history;
 
@@ -32,7 +31,6 @@ extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
 extern void reco_no_version(const char *model, int32 version) pg_attribute_noreturn();
 extern char *reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 extern void reco_check_k(int k);
-extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
 extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
@@ -74,9 +72,10 @@ typedef struct RecoTriplets
 	int64		n;
 	int64		cap;
 	RecoTriplet *rows;
+	RecoBudget *budget;			/* of the run: these and the fit count on it */
 } RecoTriplets;
 
-extern void reco_triplets_init(RecoTriplets *t);
+extern void reco_triplets_init(RecoTriplets *t, RecoBudget *budget);
 extern void reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight);
 
 /* train.c: a fitted model, in memory */
@@ -98,6 +97,7 @@ typedef struct RecoFit
 	double		solve_seconds;
 } RecoFit;
 
+/* Fit in the current context, charging t->budget for every large buffer */
 extern void reco_fit(const char *what, const RecoTrainParams *params,
 					 RecoTriplets *t, double read_seconds, RecoFit *fit);
 
@@ -172,7 +172,9 @@ typedef struct RecoEventRow
 } RecoEventRow;
 
 extern RecoEventRow *reco_query_events(const char *query, const char *what,
-									   int maxcols, int64 *count);
+									   int maxcols, RecoBudget *budget,
+									   int64 *count);
+extern Size reco_events_bytes(int64 n);
 
 /* coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,

@@ -241,6 +241,7 @@ reco_split(PG_FUNCTION_ARGS)
 	RecoEventRow *rows;
 	int64		n;
 	bool	   *test;
+	RecoBudget	budget;
 
 	if (!(fraction >= 0.0 && fraction <= 1.0))
 		ereport(ERROR,
@@ -255,8 +256,9 @@ reco_split(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	rows = reco_query_events(source, "source", 4, &n);
-	test = palloc_extended(sizeof(bool) * Max(n, 1), MCXT_ALLOC_HUGE);
+	reco_budget_init(&budget, "splitting");
+	rows = reco_query_events(source, "source", 4, &budget, &n);
+	test = reco_budget_alloc(&budget, sizeof(bool) * n, "the split marks");
 	assign(rows, n, method, fraction, (uint64) seed, last_n, has_cutoff, cutoff, test);
 	for (int64 i = 0; i < n; i++)
 		emit(rsinfo, &rows[i], BoolGetDatum(test[i]));
@@ -280,6 +282,7 @@ reco_folds(PG_FUNCTION_ARGS)
 	RecoEventRow *rows;
 	int64		n;
 	int64	   *pos;
+	RecoBudget	budget;
 
 	if (folds < 2 || folds > 100)
 		ereport(ERROR,
@@ -288,8 +291,9 @@ reco_folds(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	rows = reco_query_events(source, "source", 4, &n);
-	pos = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
+	reco_budget_init(&budget, "splitting");
+	rows = reco_query_events(source, "source", 4, &budget, &n);
+	pos = reco_budget_alloc(&budget, sizeof(int64) * n, "the fold positions");
 	pair_positions(rows, n, method == SPLIT_STRATIFIED, (uint64) seed, pos, NULL);
 	/* round-robin from a fold chosen per group, so small groups spread too */
 	for (int64 i = 0; i < n; i++)
