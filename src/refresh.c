@@ -44,16 +44,21 @@ typedef struct ItemUsers
  */
 static float *
 user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
-		  ItemUsers *users)
+		  ItemUsers *users, RecoBudget *budget)
 {
 	char	   *sql = psprintf("SELECT factors, items, weights FROM %s "
 							   "WHERE version_id OPERATOR(pg_catalog.=) $1",
 							   reco_table("reco_user_factors"));
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(version_id)};
-	float	   *G = palloc0(sizeof(float) * f * f);
-	float	   *X = palloc(sizeof(float) * f * GRAM_BATCH);
-	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	float	   *G;
+	float	   *X;
+	Portal		portal;
+
+	reco_budget_charge(budget, sizeof(float) * f * (f + GRAM_BATCH), "the user Gram matrix");
+	G = palloc0(sizeof(float) * f * f);
+	X = palloc(sizeof(float) * f * GRAM_BATCH);
+	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
 
 	for (;;)
 	{
@@ -68,16 +73,22 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
 			bool		isnull;
 			Datum	   *items;
 			Datum	   *weights;
-			bool	   *nulls;
+			bool	   *item_nulls;
+			bool	   *weight_nulls;
 			int			n;
+			Datum		fd = SPI_getbinval(tup, desc, 1, &isnull);
+			Datum		id = SPI_getbinval(tup, desc, 2, &isnull);
+			Datum		wd = SPI_getbinval(tup, desc, 3, &isnull);
+			bytea	   *factors = DatumGetByteaPP(fd);
+			ArrayType  *ia = DatumGetArrayTypeP(id);
+			ArrayType  *wa = DatumGetArrayTypeP(wd);
 
-			memcpy(X + i * f, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f,
-												"user factors"), sizeof(float) * f);
-
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
-							  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
-							  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
+			memcpy(X + i * f, reco_bytea_floats(PointerGetDatum(factors), f, "user factors"),
+				   sizeof(float) * f);
+			deconstruct_array(ia, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+							  &items, &item_nulls, &n);
+			deconstruct_array(wa, FLOAT4OID, 4, true, TYPALIGN_INT,
+							  &weights, &weight_nulls, &n);
 			for (int h = 0; h < n; h++)
 			{
 				int64		id = DatumGetInt64(items[h]);
@@ -89,6 +100,10 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
 				u = &users[hit - touched];
 				if (u->n == u->cap)
 				{
+					/* repalloc may copy: count the old arrays and the new */
+					reco_budget_charge(budget, (double) sizeof(float) * (f + 1) * Max(16, u->cap * 2),
+									   "the users of the touched items");
+					reco_budget_release(budget, (double) sizeof(float) * (f + 1) * u->cap);
 					u->cap = Max(16, u->cap * 2);
 					u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
 						: palloc(sizeof(float) * f * u->cap);
@@ -98,8 +113,17 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
 				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
 				u->w[u->n++] = DatumGetFloat4(weights[h]);
 			}
+			/* a row's detoasted copies and arrays go now, not at the end of the pass */
 			pfree(items);
 			pfree(weights);
+			pfree(item_nulls);
+			pfree(weight_nulls);
+			if ((Pointer) factors != DatumGetPointer(fd))
+				pfree(factors);
+			if ((Pointer) ia != DatumGetPointer(id))
+				pfree(ia);
+			if ((Pointer) wa != DatumGetPointer(wd))
+				pfree(wa);
 		}
 		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
 					1.0f, X, f, 1.0f, G, f);
@@ -110,6 +134,7 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
 		for (int j = 0; j < i; j++)
 			G[i * f + j] = G[j * f + i];
 	pfree(X);
+	reco_budget_release(budget, sizeof(float) * f * GRAM_BATCH);
 	return G;
 }
 
@@ -119,7 +144,8 @@ user_pass(int64 version_id, int f, const int64 *touched, int64 n_touched,
  * toward that prior.
  */
 static void
-solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y)
+solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y,
+		   RecoBudget *budget)
 {
 	static SPIPlanPtr prior_plan = NULL;
 	int			f = m->factors;
@@ -153,14 +179,15 @@ solve_item(RecoModel *m, int64 item_id, ItemUsers *u, const float *XtX, float *y
 			memcpy(y, prior, sizeof(float) * f);
 		return;
 	}
-	scratch = palloc(sizeof(float) * als_fold_in_floats(f, u->n));
+	scratch = reco_budget_alloc(budget, sizeof(float) * als_fold_in_floats(f, u->n),
+								"an item's system");
 	if (!als_fold_in(XtX, u->X, u->w, u->n, prior, &m->params.als, y, scratch))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("refresh of item %lld in model \"%s\" is not positive definite",
 						(long long) item_id, m->name),
 				 errhint("Retrain with a larger \"regularization\".")));
-	pfree(scratch);
+	reco_budget_free(budget, scratch, sizeof(float) * als_fold_in_floats(f, u->n));
 }
 
 /*
@@ -197,10 +224,12 @@ reco_refresh(PG_FUNCTION_ARGS)
 	bool		isnull;
 	MemoryContext mcxt;
 	MemoryContext old;
+	RecoBudget	budget;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reco: return type must be a row type");
 	INSTR_TIME_SET_CURRENT(start);
+	reco_budget_init(&budget, "refresh");
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco refresh", ALLOCSET_DEFAULT_SIZES);
 	SPI_connect();
 	old = MemoryContextSwitchTo(mcxt);
@@ -223,7 +252,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 						  reco_table("reco_pending")),
 				 1, types, values, SPI_OK_SELECT);
 	n_touched = (int64) SPI_processed;
-	touched = palloc(sizeof(int64) * Max(n_touched, 1));
+	touched = reco_budget_alloc(&budget, sizeof(int64) * n_touched, "the touched items");
 	for (int64 i = 0; i < n_touched; i++)
 	{
 		touched[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
@@ -239,14 +268,15 @@ reco_refresh(PG_FUNCTION_ARGS)
 									  reco_table("reco_item_factors"));
 		int32		n_all;
 
-		users = palloc0(sizeof(ItemUsers) * Max(n_touched, 1));
-		XtX = user_pass(m->version_id, f, touched, n_touched, users);
-		Ynew = palloc(sizeof(float) * f * n_touched);
+		users = reco_budget_alloc(&budget, sizeof(ItemUsers) * n_touched, "the touched items");
+		memset(users, 0, sizeof(ItemUsers) * n_touched);
+		XtX = user_pass(m->version_id, f, touched, n_touched, users, &budget);
+		Ynew = reco_budget_alloc(&budget, sizeof(float) * f * n_touched, "the new item factors");
 		for (int64 i = 0; i < n_touched; i++)
 		{
 			float	   *y = Ynew + i * f;
 			CHECK_FOR_INTERRUPTS();
-			solve_item(m, touched[i], &users[i], XtX, y);
+			solve_item(m, touched[i], &users[i], XtX, y, &budget);
 			if (reco_model_item_index(m, touched[i]) < 0)
 				n_new++;
 			values[2] = Int64GetDatum(touched[i]);
@@ -267,7 +297,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 
 		/* the new item Gram: every item, touched ones with their new factors */
 		n_all = m->n_items + (int32) (n_new + n_cold);
-		Yall = palloc_extended(sizeof(float) * (Size) n_all * f, MCXT_ALLOC_HUGE);
+		Yall = reco_budget_alloc(&budget, sizeof(float) * (Size) n_all * f, "the item Gram matrix");
 		for (int32 i = 0; i < m->n_items; i++)
 			reco_model_item(m, m->Yt, i, Yall + (int64) i * f);
 		for (int64 i = 0, extra = m->n_items; i < n_touched; i++)
@@ -278,7 +308,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 			memcpy(Yall + row * f, Ynew + i * f, sizeof(float) * f);
 		}
 		memcpy(Yall + (int64) (m->n_items + n_new) * f, Ycold, sizeof(float) * f * n_cold);
-		G = palloc(sizeof(float) * f * f);
+		G = reco_budget_alloc(&budget, sizeof(float) * f * f, "the item Gram matrix");
 		als_gram(Yall, n_all, f, G);
 		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
 		reco_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
