@@ -28,7 +28,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online evaluate errors
+REGRESS = schema train serve agg online evaluate errors resources
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item refresh_race cache_follows
 
