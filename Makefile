@@ -17,25 +17,44 @@ OBJS = \
 	src/reco.o \
 	src/refresh.o \
 	src/resolve.o \
+	src/resources.o \
 	src/serve.o \
 	src/split.o \
 	src/store.o \
+	src/sweep.o \
 	src/topk.o \
-	src/train.o
+	src/train.o \
+	src/workers.o
 
 EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online evaluate errors input_errors forget
+REGRESS = schema train serve agg online evaluate errors input_errors resources forget
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item refresh_race cache_follows \
 	train_catch_up refresh_behind_training refresh_behind_refresh
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-PG_CPPFLAGS += $(shell pkg-config --cflags openblas)
-SHLIB_LINK += $(shell pkg-config --libs openblas) -lm
+# The serial OpenBLAS (Debian libopenblas-serial-dev): the pthread build
+# starts nproc - 1 threads in every backend that loads reco.so, serving-only
+# ones included, and reco runs its own workers (src/workers.c) anyway.  It is
+# linked by path with an rpath, so the libopenblas.so.0 alternative does not
+# matter; without the package, the default OpenBLAS is used.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+OPENBLAS_PC ?= /usr/lib/$(MULTIARCH)/openblas-serial/pkgconfig
+ifneq ($(wildcard $(OPENBLAS_PC)/openblas.pc),)
+BLAS_CFLAGS := $(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) pkg-config --cflags openblas)
+BLAS_LIBDIR := $(shell PKG_CONFIG_PATH=$(OPENBLAS_PC) pkg-config --variable=libdir openblas)
+BLAS_LIBS := -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
+else
+$(warning reco: serial OpenBLAS not found in $(OPENBLAS_PC); every backend loading reco will start OpenBLAS threads)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas)
+BLAS_LIBS := $(shell pkg-config --libs openblas)
+endif
+PG_CPPFLAGS += $(BLAS_CFLAGS)
+SHLIB_LINK += $(BLAS_LIBS) -lpthread -lm
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -44,12 +63,12 @@ include $(PGXS)
 $(OBJS): $(wildcard src/*.h)
 
 # The numerical core is hot: let the compiler vectorize it.
-src/als.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
+src/als.o src/sweep.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
 
 # Unit tests of the numerical core, built without the server
-CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/topk.c
-test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h
-	$(CC) -O2 -Wall -Wextra -Werror $(shell pkg-config --cflags openblas) -o $@ $(CORE_SRCS) $(shell pkg-config --libs openblas) -lm
+CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/sweep.c src/topk.c src/workers.c
+test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/workers.h
+	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
 .PHONY: core-test
 core-test: test/core_test

@@ -8,7 +8,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 packages="postgresql-15 postgresql-common postgresql-server-dev-15 libopenblas-dev
-pkg-config make gcc gzip libipc-run-perl gnuplot-nox python3-numpy"
+libopenblas-serial-dev pkg-config make gcc gzip libipc-run-perl gnuplot-nox python3-numpy"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

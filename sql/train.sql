@@ -103,7 +103,7 @@ CREATE TABLE many AS
 SELECT (i % 5000)::bigint AS u, (i * 7919) % 20000 AS i FROM generate_series(1, 300000::bigint) i;
 SET reco.max_train_memory = '1MB';
 SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 1024}') FROM many;
-SET reco.max_train_memory = '16MB';
+SET reco.max_train_memory = '32MB';
 SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 1024}') FROM many;
 RESET reco.max_train_memory;
 

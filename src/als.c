@@ -296,88 +296,6 @@ als_explain(const float *G, const float *Yu, const float *w, int64_t len,
 	return true;
 }
 
-/*
- * Run fn on each of n tasks (n <= 64), task 0 on this thread and the rest on
- * their own; a task whose thread cannot start runs here afterwards.
- */
-static void
-run_tasks(void *(*fn) (void *), void *tasks, size_t size, int n)
-{
-	pthread_t	threads[64];
-	int			started[64] = {0};
-
-	for (int t = 1; t < n; t++)
-		started[t] = pthread_create(&threads[t], NULL, fn, (char *) tasks + t * size) == 0;
-	fn(tasks);
-	for (int t = 1; t < n; t++)
-	{
-		if (started[t])
-			pthread_join(threads[t], NULL);
-		else
-			fn((char *) tasks + t * size);
-	}
-}
-
-typedef struct SolveTask
-{
-	const RecoCsr *R;
-	int32_t		begin;
-	int32_t		end;
-	float	   *X;
-	const float *Y;
-	const float *G;
-	const AlsParams *p;
-	float	   *scratch;
-	int64_t		bad;
-} SolveTask;
-
-static void *
-solve_task(void *arg)
-{
-	SolveTask  *t = arg;
-
-	t->bad = als_solve_rows(t->R, t->begin, t->end, t->X, t->Y, t->G, t->p,
-							t->scratch);
-	return NULL;
-}
-
-int64_t
-als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t end,
-						float *X, const float *Y, const float *G,
-						const AlsParams *p, float **scratch, int nthreads)
-{
-	SolveTask	tasks[64];
-	int64_t		first = R->indptr[begin];
-	int64_t		total = R->indptr[end] - first;
-	int32_t		row = begin;
-	int64_t		bad = -1;
-
-	if (nthreads > 64)
-		nthreads = 64;
-	if (nthreads <= 1 || end - begin < 2 * nthreads)
-		return als_solve_rows(R, begin, end, X, Y, G, p, scratch[0]);
-
-	/* cut where each share holds about total / nthreads entries (+1 per row) */
-	for (int t = 0; t < nthreads; t++)
-	{
-		int64_t		target = first + (total * (t + 1)) / nthreads;
-		int32_t		stop = row;
-
-		if (t == nthreads - 1)
-			stop = end;
-		else
-			while (stop < end && R->indptr[stop] < target)
-				stop++;
-		tasks[t] = (SolveTask) {R, row, stop, X, Y, G, p, scratch[t], -1};
-		row = stop;
-	}
-	run_tasks(solve_task, tasks, sizeof(SolveTask), nthreads);
-	for (int t = 0; t < nthreads; t++)
-		if (tasks[t].bad >= 0 && (bad < 0 || tasks[t].bad < bad))
-			bad = tasks[t].bad;
-	return bad;
-}
-
 /* Sum of lambda_u |x_u|^2 over the rows of X */
 static double
 penalty(const RecoCsr *R, const float *X, const AlsParams *p)
@@ -395,18 +313,16 @@ penalty(const RecoCsr *R, const float *X, const AlsParams *p)
 	return sum;
 }
 
-double
-als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
-		 const float *X, const float *Y, const float *G,
-		 const AlsParams *p, float *scratch)
+void
+als_loss_rows(const RecoCsr *Rui, int32_t begin, int32_t end,
+			  const float *X, const float *Y, const float *G,
+			  const AlsParams *p, float *scratch, double *loss, double *mass)
 {
 	int			f = p->factors;
 	float	   *Gx = scratch;
 	float	   *s = Gx + f;
-	double		loss = 0.0;
-	double		mass = (double) Rui->nrows * Rui->ncols;
 
-	for (int32_t u = 0; u < Rui->nrows; u++)
+	for (int32_t u = begin; u < end; u++)
 	{
 		const float *x = X + (int64_t) u * f;
 		int64_t		start = Rui->indptr[u];
@@ -415,7 +331,7 @@ als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
 		/* every cell with confidence 1 and preference 0 ... */
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, f, f, 1.0f, G, f, x, 1, 0.0f,
 					Gx, 1);
-		loss += cblas_sdot(f, x, 1, Gx, 1);
+		*loss += cblas_sdot(f, x, 1, Gx, 1);
 		if (len == 0)
 			continue;
 		/* ... corrected on the observed cells */
@@ -425,12 +341,30 @@ als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
 		{
 			double		c = 1.0 + (double) p->alpha * Rui->data[start + i];
 
-			loss += (c - 1.0) * s[i] * s[i] - 2.0 * c * s[i] + c;
-			mass += c - 1.0;
+			*loss += (c - 1.0) * s[i] * s[i] - 2.0 * c * s[i] + c;
+			*mass += c - 1.0;
 		}
 	}
+}
+
+double
+als_loss_finish(const RecoCsr *Rui, const RecoCsr *Riu, const float *X,
+				const float *Y, const AlsParams *p, double loss, double mass)
+{
 	loss += penalty(Rui, X, p) + penalty(Riu, Y, p);
 	return loss / mass;
+}
+
+double
+als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
+		 const float *X, const float *Y, const float *G,
+		 const AlsParams *p, float *scratch)
+{
+	double		loss = 0.0;
+	double		mass = (double) Rui->nrows * Rui->ncols;
+
+	als_loss_rows(Rui, 0, Rui->nrows, X, Y, G, p, scratch, &loss, &mass);
+	return als_loss_finish(Rui, Riu, X, Y, p, loss, mass);
 }
 
 /*
@@ -462,8 +396,8 @@ als_explicit_init(float *M, int64_t n, int factors, AlsSide side, float mean)
 }
 
 /* Least squares for one row's free components over its observed ratings */
-static bool
-solve_explicit_row(const RecoCsr *R, int32_t u, float *W, const float *O,
+bool
+als_solve_explicit_row(const RecoCsr *R, int32_t u, float *W, const float *O,
 				   const AlsParams *p, AlsSide side, float mean, float *scratch)
 {
 	int			f = p->factors;
@@ -517,69 +451,15 @@ solve_explicit_row(const RecoCsr *R, int32_t u, float *W, const float *O,
 	return true;
 }
 
-typedef struct ExplicitTask
-{
-	const RecoCsr *R;
-	int32_t		begin;
-	int32_t		end;
-	float	   *W;
-	const float *O;
-	const AlsParams *p;
-	AlsSide		side;
-	float		mean;
-	float	   *scratch;
-	int64_t		bad;
-} ExplicitTask;
-
-static void *
-explicit_task(void *arg)
-{
-	ExplicitTask *t = arg;
-
-	t->bad = -1;
-	for (int32_t u = t->begin; u < t->end; u++)
-		if (!solve_explicit_row(t->R, u, t->W, t->O, t->p, t->side, t->mean, t->scratch))
-		{
-			t->bad = u;
-			break;
-		}
-	return NULL;
-}
-
-int64_t
-als_solve_explicit_parallel(const RecoCsr *R, int32_t begin, int32_t end,
-							float *W, const float *O, const AlsParams *p,
-							AlsSide side, float mean, float **scratch,
-							int nthreads)
-{
-	ExplicitTask tasks[64];
-	int64_t		bad = -1;
-
-	if (nthreads > 64)
-		nthreads = 64;
-	if (nthreads < 1 || end - begin < 2 * nthreads)
-		nthreads = 1;
-	/* rows are independent: equal shares of rows are enough here */
-	for (int t = 0; t < nthreads; t++)
-		tasks[t] = (ExplicitTask) {R, begin + (int32_t) ((int64_t) (end - begin) * t / nthreads),
-			begin + (int32_t) ((int64_t) (end - begin) * (t + 1) / nthreads),
-		W, O, p, side, mean, scratch[t], -1};
-	run_tasks(explicit_task, tasks, sizeof(ExplicitTask), nthreads);
-	for (int t = 0; t < nthreads; t++)
-		if (tasks[t].bad >= 0 && (bad < 0 || tasks[t].bad < bad))
-			bad = tasks[t].bad;
-	return bad;
-}
-
-double
-als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu, const float *X,
-				  const float *Y, const AlsParams *p, float mean)
+void
+als_loss_explicit_rows(const RecoCsr *Rui, int32_t begin, int32_t end,
+					   const float *X, const float *Y, const AlsParams *p,
+					   double *loss)
 {
 	int			f = p->factors;
 	int			stride = f + ALS_EXPLICIT_EXTRA;
-	double		loss = 0.0;
 
-	for (int32_t u = 0; u < Rui->nrows; u++)
+	for (int32_t u = begin; u < end; u++)
 	{
 		const float *x = X + (int64_t) u * stride;
 		int64_t		len = Rui->indptr[u + 1] - Rui->indptr[u];
@@ -590,11 +470,21 @@ als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu, const float *X,
 			double		e = Rui->data[i] -
 				cblas_sdot(stride, x, 1, Y + (int64_t) Rui->indices[i] * stride, 1);
 
-			loss += e * e;
+			*loss += e * e;
 		}
 		norm += cblas_sdot(f, x, 1, x, 1);
-		loss += row_lambda(p, len) * norm;
+		*loss += row_lambda(p, len) * norm;
 	}
+}
+
+double
+als_loss_explicit_finish(const RecoCsr *Rui, const RecoCsr *Riu,
+						 const float *Y, const AlsParams *p, float mean,
+						 double loss)
+{
+	int			f = p->factors;
+	int			stride = f + ALS_EXPLICIT_EXTRA;
+
 	for (int32_t i = 0; i < Riu->nrows; i++)
 	{
 		const float *y = Y + (int64_t) i * stride;
@@ -604,4 +494,14 @@ als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu, const float *X,
 		loss += row_lambda(p, len) * (cblas_sdot(f, y, 1, y, 1) + b * b);
 	}
 	return Rui->indptr[Rui->nrows] > 0 ? loss / Rui->indptr[Rui->nrows] : 0.0;
+}
+
+double
+als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu, const float *X,
+				  const float *Y, const AlsParams *p, float mean)
+{
+	double		loss = 0.0;
+
+	als_loss_explicit_rows(Rui, 0, Rui->nrows, X, Y, p, &loss);
+	return als_loss_explicit_finish(Rui, Riu, Y, p, mean, loss);
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "csr.h"
+#include "workers.h"
 
 typedef struct AlsParams
 {
@@ -52,16 +53,6 @@ extern int64_t als_solve_rows(const RecoCsr *R, int32_t begin, int32_t end,
 							  const AlsParams *p, float *scratch);
 
 /*
- * The same over nthreads threads (plain pthreads that never call back into
- * the caller), rows split so each thread gets a similar number of entries;
- * scratch holds one buffer per thread.  Results do not depend on nthreads.
- */
-extern int64_t als_solve_rows_parallel(const RecoCsr *R, int32_t begin, int32_t end,
-									   float *X, const float *Y, const float *G,
-									   const AlsParams *p, float **scratch,
-									   int nthreads);
-
-/*
  * Fold one row in exactly against fixed factors: x = the solution of the
  * row's normal equation for its len interactions, whose factor rows are
  * gathered in Yu (len x f, overwritten) and whose weights are w.  This is
@@ -90,11 +81,20 @@ extern bool als_explain(const float *G, const float *Yu, const float *w,
 
 /*
  * Weighted squared error of the model plus the regularisation term, divided
- * by the total confidence mass (the loss implicit reports).
+ * by the total confidence mass (the loss implicit reports).  The same in two
+ * steps: sums over user rows [begin, end) added to *loss and *mass (start
+ * them at 0 and nrows * ncols), then the penalty and the division.
  */
 extern double als_loss(const RecoCsr *Rui, const RecoCsr *Riu,
 					   const float *X, const float *Y, const float *G,
 					   const AlsParams *p, float *scratch);
+extern void als_loss_rows(const RecoCsr *Rui, int32_t begin, int32_t end,
+						  const float *X, const float *Y, const float *G,
+						  const AlsParams *p, float *scratch,
+						  double *loss, double *mass);
+extern double als_loss_finish(const RecoCsr *Rui, const RecoCsr *Riu,
+							  const float *X, const float *Y,
+							  const AlsParams *p, double loss, double mass);
 
 /*
  * Explicit ratings (ALS-WR, Zhou et al. 2008, with user and item biases).
@@ -119,19 +119,62 @@ extern size_t als_explicit_scratch_floats(int factors, int64_t max_row);
 extern void als_explicit_init(float *M, int64_t n, int factors, AlsSide side,
 							  float mean);
 
-/*
- * Re-solve rows [begin, end) of W (the side named) against the other side O
- * over nthreads threads.  Returns the first row whose system was not
- * positive definite, or -1.
- */
-extern int64_t als_solve_explicit_parallel(const RecoCsr *R, int32_t begin, int32_t end,
-										   float *W, const float *O, const AlsParams *p,
-										   AlsSide side, float mean, float **scratch,
-										   int nthreads);
+/* Re-solve row u of W (the side named) against the other side O. */
+extern bool als_solve_explicit_row(const RecoCsr *R, int32_t u, float *W,
+								   const float *O, const AlsParams *p,
+								   AlsSide side, float mean, float *scratch);
 
-/* Squared error over the observed ratings plus the penalty, per rating. */
+/*
+ * Squared error over the observed ratings plus the penalty, per rating; in
+ * two steps as als_loss (start *loss at 0).
+ */
 extern double als_loss_explicit(const RecoCsr *Rui, const RecoCsr *Riu,
 								const float *X, const float *Y,
 								const AlsParams *p, float mean);
+extern void als_loss_explicit_rows(const RecoCsr *Rui, int32_t begin, int32_t end,
+								   const float *X, const float *Y,
+								   const AlsParams *p, double *loss);
+extern double als_loss_explicit_finish(const RecoCsr *Rui, const RecoCsr *Riu,
+									   const float *Y, const AlsParams *p,
+									   float mean, double loss);
+
+/*
+ * A sweep: one of the above over every row of R, as a job for workers_run
+ * (workers.h), cut into pieces of similar cost (rows weighted by their
+ * length and the factors) so a piece takes milliseconds whatever the solver
+ * and size and an interrupt is seen within one piece.  Each row is solved by
+ * the same code whoever takes it, so results do not depend on the number of
+ * threads; loss sweeps add up in row order and must run on one thread.
+ */
+typedef enum AlsTask
+{
+	ALS_SOLVE,					/* als_solve_rows */
+	ALS_SOLVE_EXPLICIT,			/* als_solve_explicit_row */
+	ALS_LOSS,					/* als_loss_rows */
+	ALS_LOSS_EXPLICIT			/* als_loss_explicit_rows */
+} AlsTask;
+
+typedef struct AlsSweep
+{
+	AlsTask		task;
+	const RecoCsr *R;			/* the rows swept */
+	float	   *W;				/* their factors (read only by losses) */
+	const float *O;				/* the other side's factors */
+	const float *G;				/* Gram matrix of O (implicit only) */
+	const AlsParams *p;
+	AlsSide		side;			/* explicit only */
+	float		mean;			/* explicit only */
+	float	  **scratch;		/* one buffer per thread */
+	int64_t		failed[WORKERS_MAX];	/* first row not solved, per thread */
+	double		loss;			/* loss sweeps: the sums so far */
+	double		mass;
+} AlsSweep;
+
+/* Set up sweep s over R (scratch etc. filled in by the caller) and its job */
+extern void als_sweep_init(AlsSweep *s, AlsTask task, const RecoCsr *R,
+						   WorkerJob *job);
+
+/* The first row whose system was not positive definite, or -1 */
+extern int64_t als_sweep_failed(const AlsSweep *s);
 
 #endif

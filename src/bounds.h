@@ -34,4 +34,11 @@
 #define RECO_DEFAULT_HISTORY 500
 #define RECO_MAX_HISTORY 100000
 
+/* Threads one training run may use (reco.train_threads; WORKERS_MAX too) */
+#define RECO_MAX_TRAIN_THREADS 64
+
+/* Memory one run may allocate (reco.max_train_memory), in kB */
+#define RECO_DEFAULT_TRAIN_MEMORY_KB (4 * 1024 * 1024)	/* 4 GB */
+#define RECO_MIN_TRAIN_MEMORY_KB 1024
+
 #endif

@@ -86,10 +86,10 @@ unique_pairs(RecoEventRow *pairs, int64 n)
 
 /* Run a held-out query and return its distinct pairs (unique_pairs) */
 static RecoEventRow *
-read_pairs(const char *query, const char *what, int64 *count)
+read_pairs(const char *query, const char *what, RecoBudget *budget, int64 *count)
 {
 	int64		n;
-	RecoEventRow *pairs = reco_query_events(query, what, 3, &n);
+	RecoEventRow *pairs = reco_query_events(query, what, 3, budget, &n);
 
 	*count = unique_pairs(pairs, n);
 	return pairs;
@@ -101,20 +101,29 @@ read_pairs(const char *query, const char *what, int64 *count)
  */
 static void
 evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
-		 ReturnSetInfo *rsinfo, EvalTotals *t)
+		 ReturnSetInfo *rsinfo, RecoBudget *budget, EvalTotals *t)
 {
 	int32		n = m->n_items;
 	Size		nbytes = (n + 7) / 8 + 1;
 	float	   *x = palloc(sizeof(float) * m->factors);
-	float	   *scores = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
-	float	   *scratch = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
-	uint8	   *skip = palloc(nbytes);
-	TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
+	float	   *scores;
+	float	   *scratch;
+	uint8	   *skip;
+	TopkEntry  *top;
+	int32	   *rel;
+	MemoryContext user_cxt;
+
 	/* a user's relevant items are distinct, so there are at most n of them */
-	int32	   *rel = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
-	MemoryContext user_cxt = AllocSetContextCreate(CurrentMemoryContext,
-												   "reco evaluate user",
-												   ALLOCSET_DEFAULT_SIZES);
+	reco_budget_charge(budget, (double) n * (2 * sizeof(float) + sizeof(int32)) +
+					   2 * nbytes + sizeof(TopkEntry) * k,
+					   psprintf("ranking %d items", n));
+	scores = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	scratch = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	skip = palloc(nbytes);
+	top = palloc(sizeof(TopkEntry) * k);
+	rel = palloc_extended(sizeof(int32) * Max(n, 1), MCXT_ALLOC_HUGE);
+	user_cxt = AllocSetContextCreate(CurrentMemoryContext, "reco evaluate user",
+									 ALLOCSET_DEFAULT_SIZES);
 
 	t->covered = palloc0(nbytes);
 	for (int64 begin = 0, end; begin < npairs; begin = end)
@@ -235,7 +244,7 @@ metrics_datums(const RecoModel *m, const EvalTotals *t, Datum *values, bool *nul
  */
 static Datum
 evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
-			 MemoryContext caller)
+			 RecoBudget *budget, MemoryContext caller)
 {
 	TupleDesc	desc;
 	Datum		values[11];
@@ -244,8 +253,8 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
 	int64		npairs;
 	EvalTotals	totals = {0};
 
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, NULL, &totals);
+	pairs = read_pairs(test, "test", budget, &npairs);
+	evaluate(m, pairs, npairs, k, NULL, budget, &totals);
 	MemoryContextSwitchTo(caller);
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -261,9 +270,9 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
  */
 static void
 rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
-			  const char *what, RecoTriplets *t)
+			  const char *what, RecoBudget *budget, RecoTriplets *t)
 {
-	reco_triplets_init(t);
+	reco_triplets_init(t, budget);
 	for (int64 i = 0; i < n; i++)
 	{
 		if (!rows[i].has_value && params->explicit_ratings)
@@ -277,13 +286,16 @@ rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
 	}
 }
 
-/* A model fitted in memory to the interactions */
+/* A model fitted in memory to the interactions (charged to their budget) */
 static RecoModel *
 fit_model(RecoTriplets *t, const RecoTrainParams *params, const char *what)
 {
 	RecoFit    *fit = palloc(sizeof(RecoFit));
 
 	reco_fit(psprintf("the %s query's model", what), params, t, 0.0, fit);
+	/* serving the fit needs the item factors transposed */
+	reco_budget_charge(t->budget, (double) sizeof(float) * Max(fit->n_items, 1) * fit->factors,
+					   "the fitted model's item matrix");
 	return reco_model_from_fit(fit, params);
 }
 
@@ -300,11 +312,13 @@ reco_evaluate(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	RecoModel  *m;
 	Datum		result;
+	RecoBudget	budget;
 
 	reco_check_k(k);
+	reco_budget_init(&budget, "evaluation");
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	result = evaluate_row(fcinfo, m, test, k, caller);
+	result = evaluate_row(fcinfo, m, test, k, &budget, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -328,20 +342,22 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	RecoTriplets triplets;
 	RecoModel  *m;
 	Datum		result;
+	RecoBudget	budget;
 
 	reco_check_k(k);
 	reco_parse_params(NULL, given, &params);
 	SPI_connect();
-	rows = reco_query_events(train, "train", 3, &nrows);
+	reco_budget_init(&budget, "evaluation");
+	rows = reco_query_events(train, "train", 3, &budget, &nrows);
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no interactions to train on"),
 				 errhint("The train query returned no rows.")));
-	rows_triplets(rows, nrows, &params, "train", &triplets);
-	pfree(rows);
+	rows_triplets(rows, nrows, &params, "train", &budget, &triplets);
+	reco_budget_free(&budget, rows, reco_events_bytes(nrows));
 	m = fit_model(&triplets, &params, "train");
-	result = evaluate_row(fcinfo, m, test, k, caller);
+	result = evaluate_row(fcinfo, m, test, k, &budget, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -373,6 +389,7 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 	RecoEventRow *test;
 	MemoryContext fold_cxt;
 	int			nest;
+	RecoBudget	budget;
 
 	if (folds < 1 || folds > 100)
 		ereport(ERROR,
@@ -383,7 +400,8 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	rows = reco_query_events(source, "source", 4, &n);
+	reco_budget_init(&budget, "cross-validation");
+	rows = reco_query_events(source, "source", 4, &budget, &n);
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -394,8 +412,8 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 	for (int64 i = 0; i < n; i++)
 		if (rows[i].has_value)
 			rows[i].value = (float) rows[i].value;
-	train = palloc_extended(sizeof(RecoEventRow) * Max(n, 1), MCXT_ALLOC_HUGE);
-	test = palloc_extended(sizeof(RecoEventRow) * Max(n, 1), MCXT_ALLOC_HUGE);
+	train = reco_budget_alloc(&budget, sizeof(RecoEventRow) * n, "the training folds");
+	test = reco_budget_alloc(&budget, sizeof(RecoEventRow) * n, "the test fold");
 	fold_cxt = AllocSetContextCreate(CurrentMemoryContext, "reco cross-validation fold",
 									 ALLOCSET_DEFAULT_SIZES);
 
@@ -410,6 +428,7 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 		int64		ntest = 0;
 		instr_time	start;
 		RecoTriplets triplets;
+		RecoBudget	fold_budget;
 		RecoModel  *m;
 		EvalTotals	totals = {0};
 		Datum		values[12];
@@ -434,10 +453,12 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 									  n, (long long) n, f, deal - 1),
 					 errhint("Cross-validation needs events in more than one fold: give it more users and items, or evaluate a split (reco_split) instead.")));
 
+		/* what a fold allocates goes with it: its budget starts from the run's */
+		fold_budget = budget;
 		old = MemoryContextSwitchTo(fold_cxt);
-		rows_triplets(train, ntrain, &params, "source", &triplets);
+		rows_triplets(train, ntrain, &params, "source", &fold_budget, &triplets);
 		m = fit_model(&triplets, &params, "source");
-		evaluate(m, test, unique_pairs(test, ntest), k, NULL, &totals);
+		evaluate(m, test, unique_pairs(test, ntest), k, NULL, &fold_budget, &totals);
 		values[0] = Int32GetDatum(f);
 		nulls[0] = false;
 		metrics_datums(m, &totals, values + 1, nulls + 1);
@@ -475,13 +496,15 @@ reco_evaluate_users(PG_FUNCTION_ARGS)
 	RecoEventRow   *pairs;
 	int64		npairs;
 	EvalTotals	t = {0};
+	RecoBudget	budget;
 
 	reco_check_k(k);
+	reco_budget_init(&budget, "evaluation");
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	pairs = read_pairs(test, "test", &npairs);
-	evaluate(m, pairs, npairs, k, rsinfo, &t);
+	pairs = read_pairs(test, "test", &budget, &npairs);
+	evaluate(m, pairs, npairs, k, rsinfo, &budget, &t);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -514,19 +537,21 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	int64		nb = 0;			/* first negative of the current user */
 	Datum		values[4];
 	bool		nulls[4] = {0};
+	RecoBudget	budget;
 
 	reco_check_k(k);
+	reco_budget_init(&budget, "evaluation");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reco_evaluate_sampled: return type must be a row type");
 	desc = BlessTupleDesc(desc);
 
 	SPI_connect();
 	m = version_arg(fcinfo, model, 4);
-	cases = read_pairs(test, "test", &ncases);
-	negs = read_pairs(negq, "negatives", &nnegs);
+	cases = read_pairs(test, "test", &budget, &ncases);
+	negs = read_pairs(negq, "negatives", &budget, &nnegs);
 	x = palloc(sizeof(float) * m->factors);
 	/* a user's negatives are distinct known items: at most n_items of them */
-	negscores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
+	negscores = reco_budget_alloc(&budget, sizeof(float) * m->n_items, "negative scores");
 
 	for (int64 c = 0; c < ncases; c++)
 	{

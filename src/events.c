@@ -140,14 +140,18 @@ prepare_read_only(const char *query, const char *what)
  * items must not be NULL and a value must be within RECO_MAX_VALUE; a
  * missing or NULL value is has_value = false (value NaN), a missing or NULL
  * time has_ts = false.  maxcols (2 to 4) says how many columns are read;
- * later ones are ignored.
+ * later ones are ignored.  The array is charged to budget (*count rows,
+ * capacity rounded up to a power of two: release reco_events_bytes(*count)
+ * when it is freed).
  */
 RecoEventRow *
-reco_query_events(const char *query, const char *what, int maxcols, int64 *count)
+reco_query_events(const char *query, const char *what, int maxcols,
+				  RecoBudget *budget, int64 *count)
 {
 	int64		n = 0;
 	int64		cap = 1024;
-	RecoEventRow *rows = palloc_extended(sizeof(RecoEventRow) * cap, MCXT_ALLOC_HUGE);
+	char	   *reading = psprintf("the rows of the %s query", what);
+	RecoEventRow *rows = reco_budget_alloc(budget, sizeof(RecoEventRow) * cap, reading);
 	bool		first = true;
 	char	   *value_what = psprintf("a value of the %s query", what);
 	Portal		portal;
@@ -184,8 +188,11 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 								isnull_u ? "user_id" : "item_id")));
 			if (n == cap)
 			{
+				/* repalloc may copy: old and new arrays live for a moment */
+				reco_budget_charge(budget, (double) sizeof(RecoEventRow) * cap * 2, reading);
+				rows = repalloc_huge(rows, sizeof(RecoEventRow) * cap * 2);
+				reco_budget_release(budget, (double) sizeof(RecoEventRow) * cap);
 				cap *= 2;
-				rows = repalloc_huge(rows, sizeof(RecoEventRow) * cap);
 			}
 			r = &rows[n++];
 			r->user = column_id(u, SPI_gettypeid(desc, 1));
@@ -226,4 +233,15 @@ reco_query_events(const char *query, const char *what, int maxcols, int64 *count
 	SPI_cursor_close(portal);
 	*count = n;
 	return rows;
+}
+
+/* Bytes charged for an array of n rows from reco_query_events */
+Size
+reco_events_bytes(int64 n)
+{
+	int64		cap = 1024;
+
+	while (cap < n)
+		cap *= 2;
+	return sizeof(RecoEventRow) * cap;
 }

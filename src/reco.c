@@ -28,9 +28,7 @@
 
 PG_MODULE_MAGIC;
 
-int			reco_train_threads = 1;
 bool		reco_progress = true;
-int			reco_max_train_memory = 4 * 1024 * 1024;	/* kB: 4 GB */
 bool		reco_online = true;
 
 void		_PG_init(void);
@@ -40,13 +38,6 @@ static void schema_invalidate(Datum arg, Oid relid);
 void
 _PG_init(void)
 {
-	DefineCustomIntVariable("reco.train_threads",
-							"Number of threads a training run may use.",
-							"Rows are solved in parallel; the result does not depend on the number of threads. OpenBLAS itself always runs on one thread.",
-							&reco_train_threads,
-							1, 1, 64,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
 	DefineCustomBoolVariable("reco.progress",
 							 "Report training progress as NOTICE messages.",
 							 NULL,
@@ -54,13 +45,6 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
-	DefineCustomIntVariable("reco.max_train_memory",
-							"Largest amount of memory one training run may allocate.",
-							"A run that would need more fails before it starts.",
-							&reco_max_train_memory,
-							4 * 1024 * 1024, 1024, INT_MAX,
-							PGC_USERSET, GUC_UNIT_KB,
-							NULL, NULL, NULL);
 	DefineCustomBoolVariable("reco.online",
 							 "Update models from each inserted event.",
 							 "Turn off in a session for bulk loads, then retrain or catch up.",
@@ -68,12 +52,17 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	reco_resources_init();
 	MarkGUCPrefixReserved("reco");
 
 	reco_cache_init();
 	CacheRegisterRelcacheCallback(schema_invalidate, (Datum) 0);
 
-	/* our own threads split the rows; BLAS calls stay single-threaded */
+	/*
+	 * Our own threads split the rows (workers.c); BLAS calls stay on one
+	 * thread.  The serial OpenBLAS we link ignores this; it matters when
+	 * built against a threaded one.
+	 */
 	openblas_set_num_threads(1);
 }
 
@@ -282,20 +271,6 @@ reco_name_msg(const char *name)
 	if (len <= RECO_MAX_NAME)
 		return name;
 	return psprintf("%.*s...", pg_mbcliplen(name, len, RECO_MAX_NAME), name);
-}
-
-/* Fail cleanly, before allocating, when a training run would not fit */
-void
-reco_check_memory(double bytes, const char *what)
-{
-	double		limit = (double) reco_max_train_memory * 1024.0;
-
-	if (bytes > limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("training would need %.0f MB for %s, more than reco.max_train_memory (%.0f MB)",
-						bytes / (1024.0 * 1024.0), what, limit / (1024.0 * 1024.0)),
-				 errhint("Raise reco.max_train_memory if the server has the memory, or train with fewer factors or on fewer events.")));
 }
 
 /* A bytea holding n floats, or n zeros when v is NULL */

@@ -16,11 +16,10 @@
 #include "csr.h"
 
 #include "bounds.h"
+#include "resources.h"
 
-/* GUCs (reco.c) */
-extern int	reco_train_threads;
+/* GUCs (reco.c; the thread and memory settings are in resources.c) */
 extern bool reco_progress;
-extern int	reco_max_train_memory;	/* kB */
 extern bool reco_online;
 
 /* reco.c: helpers every part uses */
@@ -42,7 +41,6 @@ extern char *reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 extern void reco_check_k(int k);
 extern void reco_check_value(double v, const char *what);
 extern const char *reco_name_msg(const char *name);
-extern void reco_check_memory(double bytes, const char *what);
 extern int	reco_cmp_int64(const void *a, const void *b);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
 extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
@@ -88,9 +86,10 @@ typedef struct RecoTriplets
 	int64		n;
 	int64		cap;
 	RecoTriplet *rows;
+	RecoBudget *budget;			/* of the run: these and the fit count on it */
 } RecoTriplets;
 
-extern void reco_triplets_init(RecoTriplets *t);
+extern void reco_triplets_init(RecoTriplets *t, RecoBudget *budget);
 extern void reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight);
 extern void reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight,
 								 int64 ts);
@@ -115,6 +114,7 @@ typedef struct RecoFit
 	double		solve_seconds;
 } RecoFit;
 
+/* Fit in the current context, charging t->budget for every large buffer */
 extern void reco_fit(const char *what, const RecoTrainParams *params,
 					 RecoTriplets *t, double read_seconds, RecoFit *fit);
 
@@ -193,7 +193,9 @@ typedef struct RecoEventRow
 } RecoEventRow;
 
 extern RecoEventRow *reco_query_events(const char *query, const char *what,
-									   int maxcols, int64 *count);
+									   int maxcols, RecoBudget *budget,
+									   int64 *count);
+extern Size reco_events_bytes(int64 n);
 
 /* online.c: events applied to the user side, queued for reco_refresh */
 extern bool reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id,

@@ -45,7 +45,7 @@ typedef struct ItemUsers
  */
 static float *
 user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *users,
-		  double *weight_sum, int64 *weight_count)
+		  RecoBudget *budget, double *weight_sum, int64 *weight_count)
 {
 	int			f = m->factors;
 	char	   *sql = psprintf("SELECT factors, items, weights FROM %s "
@@ -53,9 +53,14 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 							   reco_table("reco_user_factors"));
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(m->version_id)};
-	float	   *G = palloc0(sizeof(float) * f * f);
-	float	   *X = palloc(sizeof(float) * f * GRAM_BATCH);
-	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	float	   *G;
+	float	   *X;
+	Portal		portal;
+
+	reco_budget_charge(budget, sizeof(float) * f * (f + GRAM_BATCH), "the user Gram matrix");
+	G = palloc0(sizeof(float) * f * f);
+	X = palloc(sizeof(float) * f * GRAM_BATCH);
+	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
 
 	*weight_sum = 0.0;
 	*weight_count = 0;
@@ -72,16 +77,22 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 			bool		isnull;
 			Datum	   *ids;
 			Datum	   *weights;
-			bool	   *nulls;
+			bool	   *id_nulls;
+			bool	   *weight_nulls;
 			int			n;
+			Datum		fd = SPI_getbinval(tup, desc, 1, &isnull);
+			Datum		id = SPI_getbinval(tup, desc, 2, &isnull);
+			Datum		wd = SPI_getbinval(tup, desc, 3, &isnull);
+			bytea	   *factors = DatumGetByteaPP(fd);
+			ArrayType  *ia = DatumGetArrayTypeP(id);
+			ArrayType  *wa = DatumGetArrayTypeP(wd);
 
-			memcpy(X + i * f, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f,
-												"user factors"), sizeof(float) * f);
-
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
-							  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &n);
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
-							  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
+			memcpy(X + i * f, reco_bytea_floats(PointerGetDatum(factors), f, "user factors"),
+				   sizeof(float) * f);
+			deconstruct_array(ia, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+							  &ids, &id_nulls, &n);
+			deconstruct_array(wa, FLOAT4OID, 4, true, TYPALIGN_INT,
+							  &weights, &weight_nulls, &n);
 			for (int h = 0; h < n; h++)
 			{
 				int64		id = DatumGetInt64(ids[h]);
@@ -95,6 +106,10 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 				u = &users[hit - items];
 				if (u->n == u->cap)
 				{
+					/* repalloc may copy: count the old arrays and the new */
+					reco_budget_charge(budget, (double) sizeof(float) * (f + 1) * Max(16, u->cap * 2),
+									   "the users of the re-solved items");
+					reco_budget_release(budget, (double) sizeof(float) * (f + 1) * u->cap);
 					u->cap = Max(16, u->cap * 2);
 					u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
 						: palloc(sizeof(float) * f * u->cap);
@@ -104,8 +119,17 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
 				u->w[u->n++] = DatumGetFloat4(weights[h]);
 			}
+			/* a row's detoasted copies and arrays go now, not at the end of the pass */
 			pfree(ids);
 			pfree(weights);
+			pfree(id_nulls);
+			pfree(weight_nulls);
+			if ((Pointer) factors != DatumGetPointer(fd))
+				pfree(factors);
+			if ((Pointer) ia != DatumGetPointer(id))
+				pfree(ia);
+			if ((Pointer) wa != DatumGetPointer(wd))
+				pfree(wa);
 		}
 		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
 					1.0f, X, f, 1.0f, G, f);
@@ -116,6 +140,7 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 		for (int j = 0; j < i; j++)
 			G[i * f + j] = G[j * f + i];
 	pfree(X);
+	reco_budget_release(budget, sizeof(float) * f * GRAM_BATCH);
 	return G;
 }
 
@@ -231,9 +256,8 @@ solve_explicit(const RecoModel *m, const ItemUsers *users, int64 n, float mean,
 
 		CHECK_FOR_INTERRUPTS();
 		memcpy(before, Y + i * d, sizeof(float) * d);
-		failed[i] = als_solve_explicit_parallel(&R, (int32) i, (int32) i + 1, Y, O,
-												&m->params.als, ALS_ITEMS, mean,
-												&scratch, 1) >= 0 ||
+		failed[i] = !als_solve_explicit_row(&R, (int32) i, Y, O, &m->params.als,
+											ALS_ITEMS, mean, scratch) ||
 			!reco_floats_finite(Y + i * d, d);
 		if (failed[i])
 			memcpy(Y + i * d, before, sizeof(float) * d);
@@ -274,10 +298,11 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 	bool		rated = m->params.explicit_ratings;
 	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, FLOAT4OID, BYTEAOID};
 	Datum		values[5];
-	ItemUsers  *users = palloc0(sizeof(ItemUsers) * Max(n, 1));
-	float	   *Ynew = palloc0(sizeof(float) * f * Max(n, 1));
-	bool	   *gone = palloc0(sizeof(bool) * Max(n, 1));
-	bool	   *failed = palloc0(sizeof(bool) * Max(n, 1));
+	RecoBudget	budget;
+	ItemUsers  *users;
+	float	   *Ynew;
+	bool	   *gone;
+	bool	   *failed;
 	double		weight_sum;
 	int64		weight_count;
 	float	   *XtX;
@@ -290,7 +315,14 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 								  reco_table("reco_item_factors"));
 
 	memset(out, 0, sizeof(*out));
-	XtX = user_pass(m, ids, n, users, &weight_sum, &weight_count);
+	reco_budget_init(&budget, "refresh");
+	reco_budget_charge(&budget, (double) n * (sizeof(ItemUsers) + sizeof(float) * f + 2),
+					   "the re-solved items");
+	users = palloc0(sizeof(ItemUsers) * Max(n, 1));
+	Ynew = palloc0(sizeof(float) * f * Max(n, 1));
+	gone = palloc0(sizeof(bool) * Max(n, 1));
+	failed = palloc0(sizeof(bool) * Max(n, 1));
+	XtX = user_pass(m, ids, n, users, &budget, &weight_sum, &weight_count);
 
 	/* the solves: what each item becomes, or that it leaves */
 	for (int64 i = 0; i < n; i++)
@@ -370,7 +402,7 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 	 * gone where re-solved), then the new ones and the cold ones.
 	 */
 	n_all = m->n_items - out->removed + out->new_items + n_cold;
-	Yall = palloc_extended(sizeof(float) * Max(n_all, 1) * f, MCXT_ALLOC_HUGE);
+	Yall = reco_budget_alloc(&budget, sizeof(float) * n_all * f, "the item Gram matrix");
 	row = 0;
 	for (int32 i = 0; i < m->n_items; i++)
 	{

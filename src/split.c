@@ -241,6 +241,7 @@ reco_split(PG_FUNCTION_ARGS)
 	RecoEventRow *rows;
 	int64		n;
 	bool	   *test;
+	RecoBudget	budget;
 
 	if (!(fraction >= 0.0 && fraction <= 1.0))
 		ereport(ERROR,
@@ -255,8 +256,9 @@ reco_split(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	rows = reco_query_events(source, "source", 4, &n);
-	test = palloc_extended(sizeof(bool) * Max(n, 1), MCXT_ALLOC_HUGE);
+	reco_budget_init(&budget, "splitting");
+	rows = reco_query_events(source, "source", 4, &budget, &n);
+	test = reco_budget_alloc(&budget, sizeof(bool) * n, "the split marks");
 	assign(rows, n, method, fraction, (uint64) seed, last_n, has_cutoff, cutoff, test);
 	for (int64 i = 0; i < n; i++)
 		emit(rsinfo, &rows[i], BoolGetDatum(test[i]));
@@ -306,6 +308,7 @@ reco_folds(PG_FUNCTION_ARGS)
 	RecoEventRow *rows;
 	int64		n;
 	int32	   *fold;
+	RecoBudget	budget;
 
 	/* arguments first, before the source query runs */
 	(void) parse_method(method, true);
@@ -316,7 +319,8 @@ reco_folds(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	rows = reco_query_events(source, "source", 4, &n);
+	reco_budget_init(&budget, "splitting");
+	rows = reco_query_events(source, "source", 4, &budget, &n);
 	fold = reco_assign_folds(rows, n, method, folds, seed);
 	for (int64 i = 0; i < n; i++)
 		emit(rsinfo, &rows[i], Int32GetDatum(fold[i]));

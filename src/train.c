@@ -16,7 +16,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#define SOLVE_CHUNK 4096		/* rows solved between interrupt checks */
 #define FETCH_BATCH 10000
 
 PG_FUNCTION_INFO_V1(reco_train);
@@ -36,6 +35,7 @@ typedef struct TrainSummary
 /* State of reco_train_agg */
 typedef struct TrainAggState
 {
+	RecoBudget	budget;			/* of the whole run, from the first row */
 	RecoTriplets triplets;
 	char	   *model;
 	Jsonb	   *params;
@@ -53,13 +53,18 @@ elapsed(instr_time start)
 	return INSTR_TIME_GET_DOUBLE(now);
 }
 
-/* Start an empty triplet list in the current memory context */
+/*
+ * Start an empty triplet list in the current memory context, charged to
+ * the run's budget
+ */
 void
-reco_triplets_init(RecoTriplets *t)
+reco_triplets_init(RecoTriplets *t, RecoBudget *budget)
 {
 	t->n = 0;
 	t->cap = 1024;
-	t->rows = palloc(sizeof(RecoTriplet) * t->cap);
+	t->budget = budget;
+	t->rows = reco_budget_alloc(budget, sizeof(RecoTriplet) * t->cap,
+								"collecting interactions");
 }
 
 /* Append one interaction that happened at ts, within the memory limit */
@@ -70,9 +75,11 @@ reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight, int6
 	{
 		int64		cap = t->cap * 2;
 
-		reco_check_memory((double) cap * sizeof(RecoTriplet),
-						  "collecting interactions");
+		/* repalloc may copy: old and new arrays live for a moment */
+		reco_budget_charge(t->budget, (double) cap * sizeof(RecoTriplet),
+						   "collecting interactions");
 		t->rows = repalloc_huge(t->rows, sizeof(RecoTriplet) * cap);
+		reco_budget_release(t->budget, (double) t->cap * sizeof(RecoTriplet));
 		t->cap = cap;
 	}
 	t->rows[t->n].user = user;
@@ -157,47 +164,64 @@ dense_index(const int64 *ids, int64 n, int64 id)
 	return (int32) lo;
 }
 
-/* Solve every row of X against Y, checking for cancel between chunks */
+/*
+ * Run a sweep (als.h) over the rows of R on nthreads worker threads, which
+ * stop within one piece on cancel; a row that could not be solved is an
+ * error, raised once the workers are joined.
+ */
 static void
-solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
-		   int64 ny, const AlsParams *p, float **scratch)
+run_sweep(AlsSweep *s, AlsTask task, const RecoCsr *R, int nthreads,
+		  const char *hint)
 {
-	als_gram(Y, ny, p->factors, G);
-	for (int32 begin = 0; begin < R->nrows; begin += SOLVE_CHUNK)
-	{
-		int32		end = Min(R->nrows, begin + SOLVE_CHUNK);
-		int64		bad;
+	WorkerJob	job;
+	int64		bad;
 
-		CHECK_FOR_INTERRUPTS();
-		bad = als_solve_rows_parallel(R, begin, end, X, Y, G, p, scratch,
-									  reco_train_threads);
-		if (bad >= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("Cholesky factorisation failed for row %lld", (long long) bad),
-					 errhint("Raise \"regularization\" or use the \"cg\" solver.")));
-	}
+	als_sweep_init(s, task, R, &job);
+	reco_workers_run(&job, nthreads);
+	bad = als_sweep_failed(s);
+	if (bad >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("Cholesky factorisation failed for row %lld", (long long) bad),
+				 errhint("%s", hint)));
 }
 
-/* The explicit-ratings half-step over every row, checking for cancel */
+/* Solve every row of X against Y (implicit feedback) */
+static void
+solve_side(const RecoCsr *R, float *X, const float *Y, float *G,
+		   int64 ny, const AlsParams *p, float **scratch, int nthreads)
+{
+	AlsSweep	s = {.W = X, .O = Y, .G = G, .p = p, .scratch = scratch};
+
+	als_gram(Y, ny, p->factors, G);
+	CHECK_FOR_INTERRUPTS();
+	run_sweep(&s, ALS_SOLVE, R, nthreads,
+			  "Raise \"regularization\" or use the \"cg\" solver.");
+}
+
+/* The explicit-ratings half-step over every row */
 static void
 solve_side_explicit(const RecoCsr *R, float *W, const float *O, const AlsParams *p,
-					AlsSide side, float mean, float **scratch)
+					AlsSide side, float mean, float **scratch, int nthreads)
 {
-	for (int32 begin = 0; begin < R->nrows; begin += SOLVE_CHUNK)
-	{
-		int32		end = Min(R->nrows, begin + SOLVE_CHUNK);
-		int64		bad;
+	AlsSweep	s = {.W = W, .O = O, .p = p, .side = side, .mean = mean,
+	.scratch = scratch};
 
-		CHECK_FOR_INTERRUPTS();
-		bad = als_solve_explicit_parallel(R, begin, end, W, O, p, side, mean,
-										  scratch, reco_train_threads);
-		if (bad >= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("Cholesky factorisation failed for row %lld", (long long) bad),
-					 errhint("Raise \"regularization\".")));
-	}
+	run_sweep(&s, ALS_SOLVE_EXPLICIT, R, nthreads, "Raise \"regularization\".");
+}
+
+/* The training loss, on one thread so that it adds up in row order */
+static double
+fit_loss(const RecoCsr *Rui, const RecoCsr *Riu, float *X, const float *Y,
+		 const float *G, const AlsParams *p, bool rated, float mean,
+		 float **scratch)
+{
+	AlsSweep	s = {.W = X, .O = Y, .G = G, .p = p, .mean = mean, .scratch = scratch};
+
+	run_sweep(&s, rated ? ALS_LOSS_EXPLICIT : ALS_LOSS, Rui, 1, "");
+	if (rated)
+		return als_loss_explicit_finish(Rui, Riu, Y, p, mean, s.loss);
+	return als_loss_finish(Rui, Riu, X, Y, p, s.loss, s.mass);
 }
 
 /*
@@ -230,7 +254,11 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	float	  **scratch;
 	float	   *popularity;
 	double		loss = 0.0;
-	double		need;
+	RecoBudget *b = t->budget;
+	int			nthreads = reco_train_threads;
+	int64		longest;
+	Size		scratch_bytes;
+	char	   *what_factors;
 	instr_time	solve_start;
 	StringInfoData losses;
 
@@ -247,8 +275,8 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 				 errmsg("no interactions with a positive weight to train %s on", what)));
 
 	/* users arrive sorted; items are sorted and deduplicated here */
-	user_ids = palloc_extended(sizeof(int64) * t->n, MCXT_ALLOC_HUGE);
-	item_ids = palloc_extended(sizeof(int64) * t->n, MCXT_ALLOC_HUGE);
+	user_ids = reco_budget_alloc(b, sizeof(int64) * t->n, "user ids");
+	item_ids = reco_budget_alloc(b, sizeof(int64) * t->n, "item ids");
 	nu = ni = 0;
 	for (int64 i = 0; i < t->n; i++)
 	{
@@ -264,17 +292,12 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many distinct users or items for one model")));
+	CHECK_FOR_INTERRUPTS();
 
-	/* everything below, in one estimate, before any of it is allocated */
-	need = (double) t->n * (2 * sizeof(int32) + 2 * (sizeof(int32) + sizeof(float)) + sizeof(float))
-		+ (double) (nu + ni + 2) * (sizeof(int64) + sizeof(float) * d)
-		+ (double) ni * sizeof(float);
-	reco_check_memory(need, psprintf("%lld users, %lld items, %d factors",
-									 (long long) nu, (long long) ni, f));
-
-	rows = palloc_extended(sizeof(int32) * t->n, MCXT_ALLOC_HUGE);
-	cols = palloc_extended(sizeof(int32) * t->n, MCXT_ALLOC_HUGE);
-	weights = palloc_extended(sizeof(float) * t->n, MCXT_ALLOC_HUGE);
+	/* the dense triplets live until both CSR forms exist */
+	rows = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
+	cols = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
+	weights = reco_budget_alloc(b, sizeof(float) * t->n, "dense interactions");
 	for (int64 i = 0, u = -1; i < t->n; i++)
 	{
 		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
@@ -283,31 +306,34 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 		cols[i] = dense_index(item_ids, ni, t->rows[i].item);
 		weights[i] = t->rows[i].weight;
 	}
-	Rui.indptr = palloc_extended(sizeof(int64) * (nu + 1), MCXT_ALLOC_HUGE);
-	Rui.indices = palloc_extended(sizeof(int32) * t->n, MCXT_ALLOC_HUGE);
-	Rui.data = palloc_extended(sizeof(float) * t->n, MCXT_ALLOC_HUGE);
+	Rui.indptr = reco_budget_alloc(b, sizeof(int64) * (nu + 1), "the user-item matrix");
+	Rui.indices = reco_budget_alloc(b, sizeof(int32) * t->n, "the user-item matrix");
+	Rui.data = reco_budget_alloc(b, sizeof(float) * t->n, "the user-item matrix");
 	nnz = csr_from_triplets((int32) nu, (int32) ni, t->n, rows, cols, weights, &Rui);
-	pfree(rows);
-	pfree(cols);
-	pfree(weights);
-	Riu.indptr = palloc_extended(sizeof(int64) * (ni + 1), MCXT_ALLOC_HUGE);
-	Riu.indices = palloc_extended(sizeof(int32) * Max(nnz, 1), MCXT_ALLOC_HUGE);
-	Riu.data = palloc_extended(sizeof(float) * Max(nnz, 1), MCXT_ALLOC_HUGE);
+	reco_budget_free(b, rows, sizeof(int32) * t->n);
+	reco_budget_free(b, cols, sizeof(int32) * t->n);
+	reco_budget_free(b, weights, sizeof(float) * t->n);
+	Riu.indptr = reco_budget_alloc(b, sizeof(int64) * (ni + 1), "the item-user matrix");
+	Riu.indices = reco_budget_alloc(b, sizeof(int32) * nnz, "the item-user matrix");
+	Riu.data = reco_budget_alloc(b, sizeof(float) * nnz, "the item-user matrix");
 	csr_transpose(&Rui, &Riu);
+	CHECK_FOR_INTERRUPTS();
 
-	X = palloc_extended(sizeof(float) * nu * d, MCXT_ALLOC_HUGE);
-	Y = palloc_extended(sizeof(float) * ni * d, MCXT_ALLOC_HUGE);
-	G = palloc(sizeof(float) * d * d);
-	scratch = palloc(sizeof(float *) * reco_train_threads);
-	for (int t = 0; t < reco_train_threads; t++)
-	{
-		int64		longest = Max(csr_max_row(&Rui), csr_max_row(&Riu));
-
-		scratch[t] = palloc_extended(sizeof(float) *
-									 (rated ? als_explicit_scratch_floats(f, longest)
-									  : als_scratch_floats(f, longest)),
-									 MCXT_ALLOC_HUGE);
-	}
+	what_factors = psprintf("%lld users, %lld items, %d factors",
+							(long long) nu, (long long) ni, f);
+	X = reco_budget_alloc(b, sizeof(float) * nu * d, psprintf("user factors (%s)", what_factors));
+	Y = reco_budget_alloc(b, sizeof(float) * ni * d, psprintf("item factors (%s)", what_factors));
+	G = reco_budget_alloc(b, sizeof(float) * d * d, "the Gram matrix");
+	longest = Max(csr_max_row(&Rui), csr_max_row(&Riu));
+	scratch_bytes = sizeof(float) * (rated ? als_explicit_scratch_floats(f, longest)
+									 : als_scratch_floats(f, longest));
+	reco_budget_charge(b, (double) scratch_bytes * nthreads,
+					   psprintf("scratch of %d threads (longest row %lld, %d factors)",
+								nthreads, (long long) longest, f));
+	scratch = palloc(sizeof(float *) * nthreads);
+	for (int th = 0; th < nthreads; th++)
+		scratch[th] = palloc_extended(scratch_bytes, MCXT_ALLOC_HUGE);
+	popularity = reco_budget_alloc(b, sizeof(float) * ni, "item popularity");
 	als_random_init(X, nu, d, p.init_scale, p.seed);
 	als_random_init(Y, ni, d, p.init_scale, p.seed ^ UINT64CONST(0x5851F42D4C957F2D));
 	if (rated)
@@ -335,19 +361,17 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	{
 		if (rated)
 		{
-			solve_side_explicit(&Rui, X, Y, &p, ALS_USERS, mean, scratch);
-			solve_side_explicit(&Riu, Y, X, &p, ALS_ITEMS, mean, scratch);
-			CHECK_FOR_INTERRUPTS();
-			loss = als_loss_explicit(&Rui, &Riu, X, Y, &p, mean);
+			solve_side_explicit(&Rui, X, Y, &p, ALS_USERS, mean, scratch, nthreads);
+			solve_side_explicit(&Riu, Y, X, &p, ALS_ITEMS, mean, scratch, nthreads);
 		}
 		else
 		{
-			solve_side(&Rui, X, Y, G, ni, &p, scratch);
-			solve_side(&Riu, Y, X, G, nu, &p, scratch);
-			CHECK_FOR_INTERRUPTS();
+			solve_side(&Rui, X, Y, G, ni, &p, scratch, nthreads);
+			solve_side(&Riu, Y, X, G, nu, &p, scratch, nthreads);
 			als_gram(Y, ni, f, G);
-			loss = als_loss(&Rui, &Riu, X, Y, G, &p, scratch[0]);
 		}
+		CHECK_FOR_INTERRUPTS();
+		loss = fit_loss(&Rui, &Riu, X, Y, G, &p, rated, mean, scratch);
 		appendStringInfo(&losses, "%s%.9g", it ? ", " : "", loss);
 		if (reco_progress)
 			ereport(NOTICE,
@@ -355,7 +379,6 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 							it + 1, p.iterations, loss, elapsed(solve_start))));
 	}
 	/* popularity: how many users touched each item */
-	popularity = palloc_extended(sizeof(float) * ni, MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < ni; i++)
 		popularity[i] = (float) (Riu.indptr[i + 1] - Riu.indptr[i]);
 
@@ -385,10 +408,11 @@ static RecoCsr
 csr_by_time(const RecoCsr *R, const RecoTriplets *t)
 {
 	RecoCsr		out = *R;
-	int64	   *pos = palloc_extended(sizeof(int64) * Max(csr_max_row(R), 1), MCXT_ALLOC_HUGE);
+	int64	   *pos = reco_budget_alloc(t->budget, sizeof(int64) * csr_max_row(R),
+										"ordering histories");
 
-	out.indices = palloc_extended(sizeof(int32) * Max(t->n, 1), MCXT_ALLOC_HUGE);
-	out.data = palloc_extended(sizeof(float) * Max(t->n, 1), MCXT_ALLOC_HUGE);
+	out.indices = reco_budget_alloc(t->budget, sizeof(int32) * t->n, "ordering histories");
+	out.data = reco_budget_alloc(t->budget, sizeof(float) * t->n, "ordering histories");
 	for (int32 u = 0; u < R->nrows; u++)
 	{
 		int64		start = R->indptr[u];
@@ -415,7 +439,7 @@ csr_by_time(const RecoCsr *R, const RecoTriplets *t)
 			out.data[start + i] = R->data[pos[i]];
 		}
 	}
-	pfree(pos);
+	reco_budget_free(t->budget, pos, sizeof(int64) * csr_max_row(R));
 	return out;
 }
 
@@ -575,6 +599,7 @@ reco_train(PG_FUNCTION_ARGS)
 	char	   *algorithm;
 	Jsonb	   *given = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	MemoryContext mcxt;
+	RecoBudget	budget;
 	RecoTriplets t;
 	RecoTrainParams params;
 	TrainSummary sum;
@@ -596,7 +621,8 @@ reco_train(PG_FUNCTION_ARGS)
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(mcxt);
-	reco_triplets_init(&t);
+	reco_budget_init(&budget, "training");
+	reco_triplets_init(&t, &budget);
 	MemoryContextSwitchTo(old);
 
 	SPI_connect();
@@ -726,7 +752,8 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 		state->model = model_name(fcinfo, 4);
 		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
 			state->params = DatumGetJsonbPCopy(PG_GETARG_DATUM(5));
-		reco_triplets_init(&state->triplets);
+		reco_budget_init(&state->budget, "training");
+		reco_triplets_init(&state->triplets, &state->budget);
 		MemoryContextSwitchTo(old);
 	}
 	else

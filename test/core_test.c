@@ -8,6 +8,8 @@
  * Build and run: make -s core-test (prints "N passed, M failed").
  */
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +18,24 @@
 #include "../src/csr.h"
 #include "../src/metrics.h"
 #include "../src/topk.h"
+#include "../src/workers.h"
 
 static int	passed;
 static int	failed;
+
+/* Run one sweep (als.h) to the end on nthreads threads; its first failed row */
+static int64_t
+sweep(AlsTask task, const RecoCsr *R, float *W, const float *O, const float *G,
+	  const AlsParams *p, AlsSide side, float mean, float **scratch, int nthreads)
+{
+	AlsSweep	s = {.W = W, .O = O, .G = G, .p = p, .side = side, .mean = mean,
+	.scratch = scratch};
+	WorkerJob	job;
+
+	als_sweep_init(&s, task, R, &job);
+	workers_run(&job, nthreads);
+	return als_sweep_failed(&s);
+}
 
 static void
 check(int ok, const char *what)
@@ -330,8 +347,8 @@ test_explicit(void)
 		  "explicit: fixed components set");
 	loss0 = als_loss_explicit(&Rui, &Riu, X, Y, &p, (float) mean);
 	for (int it = 0; it < 30; it++)
-		solved &= als_solve_explicit_parallel(&Rui, 0, NU, X, Y, &p, ALS_USERS, (float) mean, &scratch, 1) == -1 &&
-			als_solve_explicit_parallel(&Riu, 0, NI, Y, X, &p, ALS_ITEMS, (float) mean, &scratch, 1) == -1;
+		solved &= sweep(ALS_SOLVE_EXPLICIT, &Rui, X, Y, NULL, &p, ALS_USERS, (float) mean, &scratch, 1) == -1 &&
+			sweep(ALS_SOLVE_EXPLICIT, &Riu, Y, X, NULL, &p, ALS_ITEMS, (float) mean, &scratch, 1) == -1;
 	check(solved, "explicit: every row solves");
 	loss1 = als_loss_explicit(&Rui, &Riu, X, Y, &p, (float) mean);
 	check(loss1 < 0.01 * loss0 && loss1 < 1e-3, "explicit: the observed ratings are fitted");
@@ -387,6 +404,152 @@ test_metrics(void)
 	check(metrics_sampled_rank(0.5f, neg, 3) == 3, "metrics: sampled rank, ties count against");
 }
 
+/* A job over items that records who did each and polls a countdown */
+typedef struct CountJob
+{
+	int			done[2000];		/* times each item was done */
+	int			polls_left;		/* interrupted() says yes when it hits 0 */
+	int			on_worker;		/* pieces done by threads other than 0 */
+	int			blocked;		/* ... with SIGINT, SIGALRM and SIGUSR1 blocked */
+	pthread_mutex_t lock;
+} CountJob;
+
+static void
+count_work(void *arg, int64_t begin, int64_t end, int thread)
+{
+	CountJob   *c = arg;
+	struct timespec pause = {0, 200 * 1000};
+
+	for (int64_t i = begin; i < end; i++)
+		c->done[i]++;
+	if (thread > 0)
+	{
+		sigset_t	mask;
+
+		pthread_sigmask(SIG_BLOCK, NULL, &mask);
+		pthread_mutex_lock(&c->lock);
+		c->on_worker++;
+		c->blocked += sigismember(&mask, SIGINT) && sigismember(&mask, SIGALRM) &&
+			sigismember(&mask, SIGUSR1);
+		pthread_mutex_unlock(&c->lock);
+	}
+	nanosleep(&pause, NULL);	/* long enough for the other thread to take pieces */
+}
+
+static int64_t
+count_cut(void *arg, int64_t begin, int64_t end)
+{
+	(void) arg;
+	return begin + 7 < end ? begin + 7 : end;
+}
+
+static bool
+count_interrupted(void *arg)
+{
+	CountJob   *c = arg;
+
+	return c->polls_left >= 0 && c->polls_left-- == 0;
+}
+
+/*
+ * The worker threads: every item done once, in workers with signals blocked
+ * (the caller's own mask left as it was); an interrupt stops the job at a
+ * point before which everything is done and after which nothing is; a
+ * resumed job completes it; sweeps give the same factors on 1 and 3 threads.
+ */
+static void
+test_workers(void)
+{
+	CountJob   *c = calloc(1, sizeof(CountJob));
+	WorkerJob	job = {0, 2000, count_cut, count_work, c, count_interrupted, c};
+	sigset_t	before, after;
+	int64_t		stopped;
+	int			exact = 1;
+
+	pthread_mutex_init(&c->lock, NULL);
+	c->polls_left = -1;			/* never */
+	pthread_sigmask(SIG_BLOCK, NULL, &before);
+	check(workers_run(&job, 2) == 2000, "workers: a job runs to its end");
+	pthread_sigmask(SIG_BLOCK, NULL, &after);
+	for (int i = 0; i < 2000; i++)
+		exact &= c->done[i] == 1;
+	check(exact, "workers: every item done exactly once on 2 threads");
+	check(c->on_worker > 0 && c->blocked == c->on_worker,
+		  "workers: worker threads run with every signal blocked");
+	check(sigismember(&before, SIGINT) == sigismember(&after, SIGINT) &&
+		  sigismember(&after, SIGUSR1) == sigismember(&before, SIGUSR1),
+		  "workers: the caller's signal mask is restored");
+
+	memset(c->done, 0, sizeof(c->done));
+	c->polls_left = 20;
+	stopped = workers_run(&job, 2);
+	check(stopped > 0 && stopped < 2000, "workers: an interrupt stops the job early");
+	exact = 1;
+	for (int i = 0; i < 2000; i++)
+		exact &= c->done[i] == (i < stopped ? 1 : 0);
+	check(exact, "workers: items before the stop are done, none after");
+	c->polls_left = -1;
+	job.begin = stopped;
+	check(workers_run(&job, 2) == 2000, "workers: a stopped job resumes");
+	exact = 1;
+	for (int i = 0; i < 2000; i++)
+		exact &= c->done[i] == 1;
+	check(exact, "workers: after resuming, every item done exactly once");
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+
+	/* the factors do not depend on the number of threads */
+	{
+		enum
+		{
+		NU = 300, NI = 200, F = 16};
+		int32_t    *rows = malloc(sizeof(int32_t) * NU * NI);
+		int32_t    *cols = malloc(sizeof(int32_t) * NU * NI);
+		float	   *w = malloc(sizeof(float) * NU * NI);
+		int64_t    *ui_ptr = malloc(sizeof(int64_t) * (NU + 1));
+		int32_t    *ui_idx = malloc(sizeof(int32_t) * NU * NI);
+		float	   *ui_dat = malloc(sizeof(float) * NU * NI);
+		RecoCsr		Rui = {0, 0, ui_ptr, ui_idx, ui_dat};
+		AlsParams	p = {F, 0, 3, 0.1f, 0.5f, 2.0f, 0.1f, 42};
+		float	   *X1 = malloc(sizeof(float) * NU * F);
+		float	   *X3 = malloc(sizeof(float) * NU * F);
+		float	   *Y = malloc(sizeof(float) * NI * F);
+		float		G[F * F];
+		float	   *scratch[3];
+		int64_t		n;
+		int			same = 1;
+
+		srand(5);
+		n = planted(NU, NI, rows, cols, w);
+		csr_from_triplets(NU, NI, n, rows, cols, w, &Rui);
+		for (int t = 0; t < 3; t++)
+			scratch[t] = malloc(sizeof(float) * als_scratch_floats(F, csr_max_row(&Rui)));
+		als_random_init(Y, NI, F, 0.1f, 2);
+		als_gram(Y, NI, F, G);
+		for (int cg = 0; cg <= 1; cg++)
+		{
+			p.cg_steps = cg ? 3 : 0;
+			als_random_init(X1, NU, F, 0.1f, 1);
+			memcpy(X3, X1, sizeof(float) * NU * F);
+			sweep(ALS_SOLVE, &Rui, X1, Y, G, &p, ALS_USERS, 0.0f, scratch, 1);
+			sweep(ALS_SOLVE, &Rui, X3, Y, G, &p, ALS_USERS, 0.0f, scratch, 3);
+			same &= memcmp(X1, X3, sizeof(float) * NU * F) == 0;
+		}
+		check(same, "workers: CG and Cholesky sweeps give the same bits on 1 and 3 threads");
+		for (int t = 0; t < 3; t++)
+			free(scratch[t]);
+		free(rows);
+		free(cols);
+		free(w);
+		free(ui_ptr);
+		free(ui_idx);
+		free(ui_dat);
+		free(X1);
+		free(X3);
+		free(Y);
+	}
+}
+
 int
 main(void)
 {
@@ -395,6 +558,7 @@ main(void)
 	test_als();
 	test_metrics();
 	test_explicit();
+	test_workers();
 	printf("core: %d passed, %d failed\n", passed, failed);
 	return failed != 0;
 }
