@@ -167,7 +167,9 @@ SET reco.online = off;
 INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (10, 101, 'purchase', -2e6);
 RESET reco.online;
 SELECT reco_online_update(1, 101, 'view', 1e7, 'live');
+SET reco.online = off;	-- the bound itself is accepted (kept out of the model)
 INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (10, 101, 'purchase', 1e6);
+RESET reco.online;
 DELETE FROM reco_event WHERE user_id = 10 AND value = 1e6;
 -- an event bypassing the trigger cannot reach a model either
 SET session_replication_role = replica;
