@@ -11,6 +11,9 @@
  * first, never cut.  The fold-in solves over its latest "history" items (a
  * model parameter), which bounds the cost of one event.
  *
+ * The model tables are read and written as the extension's owner: the
+ * inserting role needs no rights on them.
+ *
  * A shop's INSERT fails only for the event's own bad data: when the model
  * cannot take an event (no Gram matrix, a solve that is not positive
  * definite or not finite) the event still joins the history and the queue,
@@ -488,15 +491,18 @@ reco_online_update(PG_FUNCTION_ARGS)
 	char	   *model;
 	int			k;
 	bool		applied;
+	RecoUser	caller;
 
 	k = check_event(PG_ARGISNULL(0), PG_ARGISNULL(1),
 					kind ? VARDATA_ANY(kind) : NULL, kind ? VARSIZE_ANY_EXHDR(kind) : 0,
 					PG_ARGISNULL(3), value);
 	model = reco_text_arg(fcinfo, 4, "model");
+	caller = reco_become_owner();
 	SPI_connect();
 	applied = reco_online_apply(reco_model_get(model), PG_GETARG_INT64(0),
 								PG_GETARG_INT64(1), k, value, false);
 	SPI_finish();
+	reco_become(caller);
 	PG_RETURN_BOOL(applied);
 }
 
@@ -560,6 +566,7 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 	double		value = 1.0;
 	const char *kind;
 	int			k;
+	RecoUser	caller;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -591,11 +598,13 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 		if (!reco_online)
 			return PointerGetDatum(NULL);
 
+		caller = reco_become_owner();
 		SPI_connect();
 		foreach(lc, event_models())
 			reco_online_apply(reco_model_get((const char *) lfirst(lc)), user_id, item_id,
 							  k, value, true);
 		SPI_finish();
+		reco_become(caller);
 		return PointerGetDatum(NULL);
 	}
 
@@ -618,8 +627,10 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 	k = check_event(unull, inull, kind, strlen(kind), false, value);
 	if (!reco_online)
 		return PointerGetDatum(NULL);
+	caller = reco_become_owner();
 	SPI_connect();
 	reco_online_apply(reco_model_get(tg->tgargs[0]), user_id, item_id, k, value, true);
 	SPI_finish();
+	reco_become(caller);
 	return PointerGetDatum(NULL);
 }

@@ -3,8 +3,6 @@
  */
 #include "reco.h"
 
-#include <math.h>
-
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -14,6 +12,8 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -77,6 +77,7 @@ static Oid	schema_oid = InvalidOid;
 static char *schema_name = NULL;
 static Oid	anchor_relid = InvalidOid;	/* reco_model */
 static uint64 schema_generation = 1;
+static Oid	owner_oid = InvalidOid;	/* the extension's owner, with the schema */
 
 /* Relcache callback: forget the schema when reco_model may be gone */
 static void
@@ -108,6 +109,7 @@ lookup_schema(void)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("extension \"reco\" does not exist")));
 	nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	owner_oid = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return nsp;
@@ -153,6 +155,63 @@ Oid
 reco_table_oid(const char *name)
 {
 	return get_relname_relid(name, cached_schema());
+}
+
+/* The role that owns the extension */
+Oid
+reco_owner(void)
+{
+	(void) cached_schema();
+	return owner_oid;
+}
+
+/*
+ * Switch to the extension's owner, for reads and writes of the model tables
+ * (applications hold no rights on them), the way pg_cron runs its internal
+ * writes; returns who was running, for reco_become.  An error gives the
+ * caller back at (sub)transaction abort.
+ */
+RecoUser
+reco_become_owner(void)
+{
+	RecoUser	was;
+
+	GetUserIdAndSecContext(&was.userid, &was.sec_context);
+	SetUserIdAndSecContext(reco_owner(), was.sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	return was;
+}
+
+/* Switch back to who reco_become_owner said was running */
+void
+reco_become(RecoUser who)
+{
+	SetUserIdAndSecContext(who.userid, who.sec_context);
+}
+
+/* Does the role administer reco (a superuser, or a member of reco_admin)? */
+bool
+reco_is_admin(Oid role)
+{
+	Oid			admin = get_role_oid("reco_admin", true);
+
+	return superuser_arg(role) || (OidIsValid(admin) && has_privs_of_role(role, admin));
+}
+
+/*
+ * Fail unless role may change the model: its owner (or a member of the
+ * owner role) or an administrator
+ */
+void
+reco_check_owner(const char *model, Oid owner, Oid role)
+{
+	if (has_privs_of_role(role, owner) || reco_is_admin(role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("must be owner of model \"%s\"", reco_name_msg(model)),
+			 errdetail("It belongs to role \"%s\".", GetUserNameFromId(owner, true) ?
+					   GetUserNameFromId(owner, true) : "(dropped)"),
+			 errhint("Ask its owner, or a member of reco_admin.")));
 }
 
 /*

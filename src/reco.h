@@ -32,6 +32,19 @@ typedef struct RecoPlan
 	uint64		generation;
 } RecoPlan;
 
+/* Who runs: the extension's owner for the model tables, else the caller */
+typedef struct RecoUser
+{
+	Oid			userid;
+	int			sec_context;
+} RecoUser;
+
+extern Oid	reco_owner(void);
+extern RecoUser reco_become_owner(void);
+extern void reco_become(RecoUser who);
+extern bool reco_is_admin(Oid role);
+extern void reco_check_owner(const char *model, Oid owner, Oid role);
+
 extern bool reco_plan_ready(RecoPlan *slot);
 extern void reco_plan_keep(RecoPlan *slot, const char *sql, int nargs, Oid *types);
 extern void reco_exec(const char *sql, int nargs, Oid *types, Datum *values,
