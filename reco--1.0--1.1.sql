@@ -338,3 +338,129 @@ BEGIN
 		ORDER BY x.trial;
 END
 $$;
+
+----------------------------------------------------------------------
+-- Roles and ownership
+----------------------------------------------------------------------
+
+-- Three roles, shared by every database of the cluster (roles are global,
+-- so they may exist already; they are never dropped with the extension):
+-- reco_reader serves recommendations, reco_writer feeds events (and so
+-- online learning), reco_admin trains, evaluates, manages and forgets.
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'reco_reader') THEN
+		CREATE ROLE reco_reader NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'reco_writer') THEN
+		CREATE ROLE reco_writer NOLOGIN;
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'reco_admin') THEN
+		CREATE ROLE reco_admin NOLOGIN;
+	END IF;
+END
+$$;
+GRANT reco_reader, reco_writer TO reco_admin;
+
+-- A model belongs to the role that first trained it: only that role (or a
+-- member of it) and administrators may train, activate, refresh or drop it.
+-- Models made by release 1.0 belong to whoever updates the extension.
+ALTER TABLE @extschema@.reco_model
+	ADD COLUMN owner pg_catalog.regrole NOT NULL DEFAULT (CURRENT_USER)::pg_catalog.regrole;
+COMMENT ON COLUMN @extschema@.reco_model.owner IS
+	'The role that may train, activate, refresh and drop the model besides members of reco_admin.';
+
+-- Nothing is executable by PUBLIC; the functions run the model tables as
+-- the extension's owner, so no application role needs rights on them.
+REVOKE ALL ON FUNCTION
+	@extschema@.reco_registry_changed(),
+	@extschema@.reco_versions_deleted(),
+	@extschema@.reco_train(text, text, jsonb),
+	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text, jsonb),
+	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text),
+	@extschema@.reco_train_agg_final(internal),
+	@extschema@.reco_train_agg(bigint, bigint, real, text, jsonb),
+	@extschema@.reco_train_agg(bigint, bigint, real, text),
+	@extschema@.reco_recommend(bigint, int, text, boolean, text, boolean, bigint[]),
+	@extschema@.reco_score(bigint, bigint, text),
+	@extschema@.reco_rank(bigint, bigint[], text),
+	@extschema@.reco_similar_items(bigint, int, text),
+	@extschema@.reco_explain(bigint, bigint, text, int),
+	@extschema@.reco_online_update(bigint, bigint, text, real, text),
+	@extschema@.reco_online_trigger(),
+	@extschema@.reco_refresh(text),
+	@extschema@.reco_activate(text, int),
+	@extschema@.reco_drop_model(text),
+	@extschema@.reco_drop_version(text, int),
+	@extschema@.reco_prune_versions(text, int),
+	@extschema@.reco_compare(text, int, int, text, int),
+	@extschema@.reco_split(text, text, double precision, int, int, timestamptz),
+	@extschema@.reco_folds(text, int, text, int),
+	@extschema@.reco_evaluate(text, text, int, int),
+	@extschema@.reco_evaluate_users(text, text, int, int),
+	@extschema@.reco_evaluate_params(text, text, jsonb, int),
+	@extschema@.reco_evaluate_sampled(text, text, text, int, int),
+	@extschema@.reco_cross_validate(text, jsonb, int, int, text, int),
+	@extschema@.reco_cross_validate_folds(text, jsonb, int, int, text, int),
+	@extschema@.reco_tune(text, text, jsonb, jsonb, int, int, int, text, text, int, boolean),
+	@extschema@.reco_forget_user(bigint)
+FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.reco_item, @extschema@.reco_event, @extschema@.reco_model,
+	@extschema@.reco_model_version, @extschema@.reco_user_factors, @extschema@.reco_item_factors,
+	@extschema@.reco_model_blob, @extschema@.reco_pending, @extschema@.reco_tune_trial,
+	@extschema@.reco_models, @extschema@.reco_versions FROM PUBLIC;
+REVOKE ALL ON SEQUENCE @extschema@.reco_event_event_id_seq, @extschema@.reco_version_seq,
+	@extschema@.reco_tune_seq FROM PUBLIC;
+
+-- serving: what the functions return, nothing of the model tables
+GRANT EXECUTE ON FUNCTION
+	@extschema@.reco_recommend(bigint, int, text, boolean, text, boolean, bigint[]),
+	@extschema@.reco_score(bigint, bigint, text),
+	@extschema@.reco_rank(bigint, bigint[], text),
+	@extschema@.reco_similar_items(bigint, int, text),
+	@extschema@.reco_explain(bigint, bigint, text, int)
+TO reco_reader;
+GRANT SELECT ON @extschema@.reco_item TO reco_reader;
+
+-- feeding events: an INSERT into reco_event learns online through the trigger
+GRANT INSERT ON @extschema@.reco_event TO reco_writer;
+GRANT USAGE ON SEQUENCE @extschema@.reco_event_event_id_seq TO reco_writer;
+GRANT EXECUTE ON FUNCTION @extschema@.reco_online_update(bigint, bigint, text, real, text)
+TO reco_writer;
+
+-- administration: training, evaluation, tuning, versions, the catalogue, forgetting
+GRANT EXECUTE ON FUNCTION
+	@extschema@.reco_train(text, text, jsonb),
+	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text, jsonb),
+	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text),
+	@extschema@.reco_train_agg_final(internal),
+	@extschema@.reco_train_agg(bigint, bigint, real, text, jsonb),
+	@extschema@.reco_train_agg(bigint, bigint, real, text),
+	@extschema@.reco_online_trigger(),
+	@extschema@.reco_refresh(text),
+	@extschema@.reco_activate(text, int),
+	@extschema@.reco_drop_model(text),
+	@extschema@.reco_drop_version(text, int),
+	@extschema@.reco_prune_versions(text, int),
+	@extschema@.reco_compare(text, int, int, text, int),
+	@extschema@.reco_split(text, text, double precision, int, int, timestamptz),
+	@extschema@.reco_folds(text, int, text, int),
+	@extschema@.reco_evaluate(text, text, int, int),
+	@extschema@.reco_evaluate_users(text, text, int, int),
+	@extschema@.reco_evaluate_params(text, text, jsonb, int),
+	@extschema@.reco_evaluate_sampled(text, text, text, int, int),
+	@extschema@.reco_cross_validate(text, jsonb, int, int, text, int),
+	@extschema@.reco_cross_validate_folds(text, jsonb, int, int, text, int),
+	@extschema@.reco_tune(text, text, jsonb, jsonb, int, int, int, text, text, int, boolean),
+	@extschema@.reco_forget_user(bigint)
+TO reco_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.reco_item, @extschema@.reco_event TO reco_admin;
+-- customers' histories (reco_user_factors, reco_pending) stay unreadable even
+-- to administrators: under row security an administrator may train on rows
+-- another may not see
+GRANT SELECT ON @extschema@.reco_model, @extschema@.reco_model_version,
+	@extschema@.reco_item_factors, @extschema@.reco_model_blob,
+	@extschema@.reco_models, @extschema@.reco_versions TO reco_admin;
+GRANT UPDATE (online) ON @extschema@.reco_model TO reco_admin;
+GRANT SELECT, INSERT ON @extschema@.reco_tune_trial TO reco_admin;
+GRANT USAGE ON SEQUENCE @extschema@.reco_tune_seq TO reco_admin;

@@ -67,7 +67,7 @@ cmp_pair(const void *a, const void *b)
 }
 
 /*
- * Sort held-out rows by user and item in place and keep a repeated pair
+ * Run the query as role as and sort its held-out rows by user and item and keep a repeated pair
  * once (with one of its ratings: the sort is not stable, so give one rating
  * per pair); returns how many are kept
  */
@@ -84,13 +84,19 @@ unique_pairs(RecoEventRow *pairs, int64 n)
 	return kept;
 }
 
-/* Run a held-out query and return its distinct pairs (unique_pairs) */
+/* Run a held-out query as role as and return its distinct pairs (unique_pairs) */
 static RecoEventRow *
-read_pairs(const char *query, const char *what, RecoBudget *budget, int64 *count)
+read_pairs(const char *query, const char *what, const RecoUser *as, RecoBudget *budget,
+		   int64 *count)
 {
 	int64		n;
-	RecoEventRow *pairs = reco_query_events(query, what, 3, budget, &n);
+	RecoUser	now = reco_current_user();
+	RecoEventRow *pairs;
 
+	/* an analyst's query runs with the analyst's rights, not the owner's */
+	reco_become(*as);
+	pairs = reco_query_events(query, what, 3, budget, &n);
+	reco_become(now);
 	*count = unique_pairs(pairs, n);
 	return pairs;
 }
@@ -244,7 +250,7 @@ metrics_datums(const RecoModel *m, const EvalTotals *t, Datum *values, bool *nul
  */
 static Datum
 evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
-			 RecoBudget *budget, MemoryContext caller)
+			 const RecoUser *as, RecoBudget *budget, MemoryContext caller)
 {
 	TupleDesc	desc;
 	Datum		values[11];
@@ -253,7 +259,7 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
 	int64		npairs;
 	EvalTotals	totals = {0};
 
-	pairs = read_pairs(test, "test", budget, &npairs);
+	pairs = read_pairs(test, "test", as, budget, &npairs);
 	evaluate(m, pairs, npairs, k, NULL, budget, &totals);
 	MemoryContextSwitchTo(caller);
 
@@ -306,6 +312,7 @@ fit_model(RecoTriplets *t, const RecoTrainParams *params, const char *what)
 Datum
 reco_evaluate(PG_FUNCTION_ARGS)
 {
+	RecoUser	analyst;		/* the caller, who runs the queries */
 	char	   *model = reco_text_arg(fcinfo, 0, "model");
 	char	   *test = reco_text_arg(fcinfo, 1, "test");
 	int			k = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
@@ -316,10 +323,12 @@ reco_evaluate(PG_FUNCTION_ARGS)
 
 	reco_check_k(k);
 	reco_budget_init(&budget, "evaluation");
+	analyst = reco_become_owner();
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	result = evaluate_row(fcinfo, m, test, k, &budget, caller);
+	result = evaluate_row(fcinfo, m, test, k, &analyst, &budget, caller);
 	SPI_finish();
+	reco_become(analyst);
 	PG_RETURN_DATUM(result);
 }
 
@@ -331,6 +340,7 @@ reco_evaluate(PG_FUNCTION_ARGS)
 Datum
 reco_evaluate_params(PG_FUNCTION_ARGS)
 {
+	RecoUser	analyst;		/* the caller, who runs the queries */
 	char	   *train = reco_text_arg(fcinfo, 0, "train");
 	char	   *test = reco_text_arg(fcinfo, 1, "test");
 	Jsonb	   *given = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
@@ -357,7 +367,8 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	rows_triplets(rows, nrows, &params, "train", &budget, &triplets);
 	reco_budget_free(&budget, rows, reco_events_bytes(nrows));
 	m = fit_model(&triplets, &params, "train");
-	result = evaluate_row(fcinfo, m, test, k, &budget, caller);
+	analyst = reco_current_user();
+	result = evaluate_row(fcinfo, m, test, k, &analyst, &budget, caller);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -488,6 +499,7 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 Datum
 reco_evaluate_users(PG_FUNCTION_ARGS)
 {
+	RecoUser	analyst;		/* the caller, who runs the queries */
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *model = reco_text_arg(fcinfo, 0, "model");
 	char	   *test = reco_text_arg(fcinfo, 1, "test");
@@ -501,11 +513,13 @@ reco_evaluate_users(PG_FUNCTION_ARGS)
 	reco_check_k(k);
 	reco_budget_init(&budget, "evaluation");
 	InitMaterializedSRF(fcinfo, 0);
+	analyst = reco_become_owner();
 	SPI_connect();
 	m = version_arg(fcinfo, model, 3);
-	pairs = read_pairs(test, "test", &budget, &npairs);
+	pairs = read_pairs(test, "test", &analyst, &budget, &npairs);
 	evaluate(m, pairs, npairs, k, rsinfo, &budget, &t);
 	SPI_finish();
+	reco_become(analyst);
 	return (Datum) 0;
 }
 
@@ -517,6 +531,7 @@ reco_evaluate_users(PG_FUNCTION_ARGS)
 Datum
 reco_evaluate_sampled(PG_FUNCTION_ARGS)
 {
+	RecoUser	analyst;		/* the caller, who runs the queries */
 	char	   *model = reco_text_arg(fcinfo, 0, "model");
 	char	   *test = reco_text_arg(fcinfo, 1, "test");
 	char	   *negq = reco_text_arg(fcinfo, 2, "negatives");
@@ -545,10 +560,11 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 		elog(ERROR, "reco_evaluate_sampled: return type must be a row type");
 	desc = BlessTupleDesc(desc);
 
+	analyst = reco_become_owner();
 	SPI_connect();
 	m = version_arg(fcinfo, model, 4);
-	cases = read_pairs(test, "test", &budget, &ncases);
-	negs = read_pairs(negq, "negatives", &budget, &nnegs);
+	cases = read_pairs(test, "test", &analyst, &budget, &ncases);
+	negs = read_pairs(negq, "negatives", &analyst, &budget, &nnegs);
 	x = palloc(sizeof(float) * m->factors);
 	/* a user's negatives are distinct known items: at most n_items of them */
 	negscores = reco_budget_alloc(&budget, sizeof(float) * m->n_items, "negative scores");
@@ -598,5 +614,6 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	values[3] = Float8GetDatum(ndcg / ncases);
 	nulls[2] = nulls[3] = ncases == 0;
 	SPI_finish();
+	reco_become(analyst);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -40,6 +40,7 @@ cmp_contribution(const void *a, const void *b)
 Datum
 reco_explain(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		user_id = PG_GETARG_INT64(0);
 	int64		item_id = PG_GETARG_INT64(1);
@@ -67,6 +68,7 @@ reco_explain(PG_FUNCTION_ARGS)
 
 	reco_check_k(k);
 	InitMaterializedSRF(fcinfo, 0);
+	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
 	reco_require_implicit(m, "reco_explain");
@@ -88,6 +90,7 @@ reco_explain(PG_FUNCTION_ARGS)
 	{
 		/* a user the model has never seen: nothing explains their list */
 		SPI_finish();
+		reco_become(caller);
 		return (Datum) 0;
 	}
 	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
@@ -112,6 +115,7 @@ reco_explain(PG_FUNCTION_ARGS)
 	if (known == 0)
 	{
 		SPI_finish();
+		reco_become(caller);
 		return (Datum) 0;
 	}
 
@@ -142,5 +146,6 @@ reco_explain(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, rownulls);
 	}
 	SPI_finish();
+	reco_become(caller);
 	return (Datum) 0;
 }

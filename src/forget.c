@@ -97,10 +97,18 @@ reco_forget_user(PG_FUNCTION_ARGS)
 	uint64		nv;
 	MemoryContext mcxt;
 	MemoryContext old;
+	RecoUser	caller;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reco: return type must be a row type");
+	if (!reco_is_admin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to forget a customer"),
+				 errdetail("Forgetting changes every model, so only an administrator of reco may."),
+				 errhint("Ask a member of reco_admin.")));
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco forget", ALLOCSET_DEFAULT_SIZES);
+	caller = reco_become_owner();
 	SPI_connect();
 	old = MemoryContextSwitchTo(mcxt);
 
@@ -154,6 +162,7 @@ reco_forget_user(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();
+	reco_become(caller);
 	MemoryContextDelete(mcxt);
 
 	result[0] = Int64GetDatum(events);

@@ -1,6 +1,7 @@
 /*
  * manage.c - model management: activating a version (rollback), dropping a
- * version or a whole model
+ * version or a whole model; by the model's owner or an administrator, the
+ * registry written as the extension's owner
  */
 #include "reco.h"
 
@@ -13,35 +14,20 @@ PG_FUNCTION_INFO_V1(reco_activate);
 PG_FUNCTION_INFO_V1(reco_drop_model);
 PG_FUNCTION_INFO_V1(reco_drop_version);
 
-/* Error unless the model exists */
-static void
-require_model(const char *model)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(model)};
-
-	reco_exec(psprintf("SELECT 1 FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-					   reco_table("reco_model")),
-			  1, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", reco_name_msg(model)),
-				 errhint("The models are listed in reco_models.")));
-}
-
 /* reco_activate(model, version): serve the given version from now on */
 Datum
 reco_activate(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32		version = PG_GETARG_INT32(1);
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
 	char	   *sql;
 
+	caller = reco_become_owner();
 	SPI_connect();
-	require_model(model);
+	reco_model_lock_existing(model, caller.userid);
 	sql = psprintf("UPDATE %s m SET active_version = v.version_id FROM %s v "
 				   "WHERE m.name OPERATOR(pg_catalog.=) $1 AND v.model OPERATOR(pg_catalog.=) $1 "
 				   "AND v.version OPERATOR(pg_catalog.=) $2",
@@ -50,6 +36,7 @@ reco_activate(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		reco_no_version(model, version);
 	SPI_finish();
+	reco_become(caller);
 	PG_RETURN_VOID();
 }
 
@@ -74,17 +61,20 @@ delete_versions(const char *model, int32 version)
 Datum
 reco_drop_model(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(model)};
 
+	caller = reco_become_owner();
 	SPI_connect();
-	require_model(model);
+	reco_model_lock_existing(model, caller.userid);
 	delete_versions(model, 0);
 	reco_exec(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
 					   reco_table("reco_model")),
 			  1, types, values, SPI_OK_DELETE);
 	SPI_finish();
+	reco_become(caller);
 	PG_RETURN_VOID();
 }
 
@@ -95,14 +85,16 @@ reco_drop_model(PG_FUNCTION_ARGS)
 Datum
 reco_drop_version(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int32		version = PG_GETARG_INT32(1);
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
 	bool		isnull;
 
+	caller = reco_become_owner();
 	SPI_connect();
-	require_model(model);
+	reco_model_lock_existing(model, caller.userid);
 	reco_exec(psprintf("SELECT v.version_id OPERATOR(pg_catalog.=) m.active_version "
 					   "FROM %s v JOIN %s m ON m.name OPERATOR(pg_catalog.=) v.model "
 					   "WHERE v.model OPERATOR(pg_catalog.=) $1 AND v.version OPERATOR(pg_catalog.=) $2",
@@ -117,5 +109,6 @@ reco_drop_version(PG_FUNCTION_ARGS)
 				 errhint("Activate another version first with reco_activate, or drop the whole model.")));
 	delete_versions(model, version);
 	SPI_finish();
+	reco_become(caller);
 	PG_RETURN_VOID();
 }

@@ -39,6 +39,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(reco_online_update);
@@ -384,13 +385,33 @@ cmp_missed(const void *a, const void *b)
 	return (x->item > y->item) - (x->item < y->item);
 }
 
+/* Append one missed event to the array (growing it) */
+static void
+add_missed(MissedEvent **missed, int64 *n, int64 *cap, int64 user, int64 item,
+		   text *kind, float value, TimestampTz ts)
+{
+	MissedEvent *e;
+
+	if (*n == *cap)
+	{
+		*cap = Max(64, *cap * 2);
+		*missed = *missed ? repalloc_huge(*missed, sizeof(MissedEvent) * *cap)
+			: palloc(sizeof(MissedEvent) * *cap);
+	}
+	e = &(*missed)[(*n)++];
+	e->user = user;
+	e->item = item;
+	e->kind = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
+	e->value = value;
+	e->ts = ts;
+}
+
 /*
- * Apply to the new version m every event of reco_event that is visible to
- * now but was not to seen (the snapshot the training read): the events
- * committed while it trained.  Returns how many.
+ * The events of reco_event visible to now but not to seen, when reader may
+ * see every row: one pass over the heap that reads only what it keeps
  */
-int64
-reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now)
+static MissedEvent *
+missed_by_scan(Snapshot seen, Snapshot now, int64 *n)
 {
 	Relation	rel = table_open(reco_table_oid("reco_event"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -402,9 +423,9 @@ reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now)
 	TableScanDesc scan;
 	HeapTuple	tup;
 	MissedEvent *missed = NULL;
-	int64		n = 0;
 	int64		cap = 0;
 
+	*n = 0;
 	if (ua <= 0 || ia <= 0 || ka <= 0 || va <= 0 || ta <= 0)
 		elog(ERROR, "reco: reco_event lacks a column");
 	scan = table_beginscan(rel, now, 0, NULL);
@@ -412,30 +433,79 @@ reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now)
 	{
 		TransactionId xmin = HeapTupleHeaderGetXmin(tup->t_data);
 		bool		isnull;
-		text	   *kind;
-		MissedEvent *e;
 
 		if (!XidInMVCCSnapshot(xmin, seen) || TransactionIdIsCurrentTransactionId(xmin))
 			continue;			/* the training read it */
-		if (n % 1024 == 0)
+		if (*n % 1024 == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (n == cap)
-		{
-			cap = Max(64, cap * 2);
-			missed = missed ? repalloc_huge(missed, sizeof(MissedEvent) * cap)
-				: palloc(sizeof(MissedEvent) * cap);
-		}
-		e = &missed[n++];
-		e->user = DatumGetInt64(heap_getattr(tup, ua, desc, &isnull));
-		e->item = DatumGetInt64(heap_getattr(tup, ia, desc, &isnull));
-		kind = DatumGetTextPP(heap_getattr(tup, ka, desc, &isnull));
-		e->kind = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
-		e->value = DatumGetFloat4(heap_getattr(tup, va, desc, &isnull));
-		e->ts = DatumGetTimestampTz(heap_getattr(tup, ta, desc, &isnull));
+		add_missed(&missed, n, &cap,
+				   DatumGetInt64(heap_getattr(tup, ua, desc, &isnull)),
+				   DatumGetInt64(heap_getattr(tup, ia, desc, &isnull)),
+				   DatumGetTextPP(heap_getattr(tup, ka, desc, &isnull)),
+				   DatumGetFloat4(heap_getattr(tup, va, desc, &isnull)),
+				   DatumGetTimestampTz(heap_getattr(tup, ta, desc, &isnull)));
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
+	return missed;
+}
 
+/*
+ * The same when row security limits what reader sees: a query as reader
+ * under now, keeping the rows seen did not show
+ */
+static MissedEvent *
+missed_by_query(Snapshot seen, Snapshot now, const RecoUser *reader, int64 *n)
+{
+	RecoUser	was = reco_current_user();
+	SPIPlanPtr	plan;
+	MissedEvent *missed = NULL;
+	int64		cap = 0;
+
+	*n = 0;
+	reco_become(*reader);
+	plan = SPI_prepare(psprintf("SELECT user_id, item_id, kind, value, ts, xmin FROM %s",
+								reco_table("reco_event")), 0, NULL);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, NULL, NULL, now, InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reco: reading the events a training missed failed");
+	reco_become(was);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
+
+		if (!XidInMVCCSnapshot(xmin, seen) || TransactionIdIsCurrentTransactionId(xmin))
+			continue;
+		add_missed(&missed, n, &cap,
+				   DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+				   DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
+				   DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull)),
+				   DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull)),
+				   DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
+	}
+	SPI_freeplan(plan);
+	return missed;
+}
+
+/*
+ * Apply to the new version m every event of reco_event that is visible to
+ * now but was not to seen (the snapshot the training read): the events
+ * committed while it trained, as far as reader (who trained it) may see
+ * them.  Returns how many.
+ */
+int64
+reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now, const RecoUser *reader)
+{
+	int64		n;
+	MissedEvent *missed;
+
+	if (check_enable_rls(reco_table_oid("reco_event"), reader->userid, true) == RLS_ENABLED)
+		missed = missed_by_query(seen, now, reader, &n);
+	else
+		missed = missed_by_scan(seen, now, &n);
 	if (n > 0)
 		qsort(missed, n, sizeof(MissedEvent), cmp_missed);
 	for (int64 i = 0; i < n; i++)

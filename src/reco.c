@@ -174,11 +174,20 @@ reco_owner(void)
 RecoUser
 reco_become_owner(void)
 {
-	RecoUser	was;
+	RecoUser	was = reco_current_user();
 
-	GetUserIdAndSecContext(&was.userid, &was.sec_context);
 	SetUserIdAndSecContext(reco_owner(), was.sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	return was;
+}
+
+/* Who is running now */
+RecoUser
+reco_current_user(void)
+{
+	RecoUser	now;
+
+	GetUserIdAndSecContext(&now.userid, &now.sec_context);
+	return now;
 }
 
 /* Switch back to who reco_become_owner said was running */

@@ -40,6 +40,7 @@ typedef struct RecoUser
 } RecoUser;
 
 extern Oid	reco_owner(void);
+extern RecoUser reco_current_user(void);
 extern RecoUser reco_become_owner(void);
 extern void reco_become(RecoUser who);
 extern bool reco_is_admin(Oid role);
@@ -132,7 +133,8 @@ extern void reco_fit(const char *what, const RecoTrainParams *params,
 					 RecoTriplets *t, double read_seconds, RecoFit *fit);
 
 /* store.c: the model tables */
-extern Jsonb *reco_model_lock(const char *model, const char *algorithm);
+extern Jsonb *reco_model_lock(const char *model, const char *algorithm, Oid role);
+extern void reco_model_lock_existing(const char *model, Oid role);
 extern int64 reco_version_id_next(void);
 extern void reco_store_items(int64 version_id, int32 n, const int64 *ids,
 							 const float *popularity, const float *Y, int f);
@@ -214,7 +216,8 @@ extern Size reco_events_bytes(int64 n);
 extern bool reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id,
 							  int kind, double value, bool from_trigger);
 extern int64 reco_online_replay(const RecoModel *m, Snapshot snap);
-extern int64 reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now);
+extern int64 reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now,
+								  const RecoUser *reader);
 
 /* resolve.c: items of a version re-solved against its users, published */
 typedef struct RecoResolved

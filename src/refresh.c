@@ -49,6 +49,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		replayed;
 	RecoResolved done = {0};
+	RecoUser	caller;
 	Snapshot	snap;
 	MemoryContext mcxt;
 	MemoryContext old;
@@ -57,6 +58,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 		elog(ERROR, "reco: return type must be a row type");
 	INSTR_TIME_SET_CURRENT(start);
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco refresh", ALLOCSET_DEFAULT_SIZES);
+	caller = reco_become_owner();
 	SPI_connect();
 	old = MemoryContextSwitchTo(mcxt);
 
@@ -65,11 +67,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	 * lock let happen (a new version, another refresh) is seen through
 	 * invalidations and snapshots taken after it, never before.
 	 */
-	values[0] = Int64GetDatum(0);
-	values[1] = CStringGetTextDatum(model);
-	reco_exec(psprintf("SELECT active_version FROM %s WHERE name OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-						  reco_table("reco_model")),
-				 2, types, values, SPI_OK_SELECT);
+	reco_model_lock_existing(model, caller.userid);
 	AcceptInvalidationMessages();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	m = reco_model_get(model);
@@ -115,6 +113,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	UnregisterSnapshot(snap);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
+	reco_become(caller);
 	MemoryContextDelete(mcxt);
 
 	INSTR_TIME_SET_CURRENT(now);

@@ -74,6 +74,7 @@ catalogue_plan(RecoPlan *slot, const char *fmt, int nargs, Oid *types)
 Datum
 reco_recommend(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		user_id;
 	int			k;
@@ -96,6 +97,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 	reco_check_k(k);
 
 	InitMaterializedSRF(fcinfo, 0);
+	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
 	x = palloc(sizeof(float) * m->factors);
@@ -148,6 +150,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 		}
 	}
 	SPI_finish();
+	reco_become(caller);
 	return (Datum) 0;
 }
 
@@ -155,6 +158,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 Datum
 reco_score(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	int64		user_id = PG_GETARG_INT64(0);
 	int64		item_id = PG_GETARG_INT64(1);
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -164,6 +168,7 @@ reco_score(PG_FUNCTION_ARGS)
 	bool		personal;
 	float		score = 0.0f;
 
+	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
 	idx = reco_model_known_item(m, item_id);
@@ -172,6 +177,7 @@ reco_score(PG_FUNCTION_ARGS)
 	if (personal)
 		score = reco_model_score(m, m->Yt, idx, x);
 	SPI_finish();
+	reco_become(caller);
 	if (!personal)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT4(score);
@@ -214,6 +220,7 @@ cmp_rank(const void *a, const void *b)
 Datum
 reco_rank(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		user_id = PG_GETARG_INT64(0);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
@@ -235,6 +242,7 @@ reco_rank(PG_FUNCTION_ARGS)
 				 errmsg("at most %d candidates can be ranked in one call", RECO_MAX_K * 10)));
 
 	InitMaterializedSRF(fcinfo, 0);
+	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
 	x = palloc(sizeof(float) * m->factors);
@@ -272,6 +280,7 @@ reco_rank(PG_FUNCTION_ARGS)
 		emit(rsinfo, entries[i].id, entries[i].score, entries[i].idx < 0,
 			 i + 1, personal ? "personal" : "popular");
 	SPI_finish();
+	reco_become(caller);
 	return (Datum) 0;
 }
 
@@ -279,6 +288,7 @@ reco_rank(PG_FUNCTION_ARGS)
 Datum
 reco_similar_items(PG_FUNCTION_ARGS)
 {
+	RecoUser	caller;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		item_id = PG_GETARG_INT64(0);
 	int			k = PG_GETARG_INT32(1);
@@ -294,6 +304,7 @@ reco_similar_items(PG_FUNCTION_ARGS)
 
 	reco_check_k(k);
 	InitMaterializedSRF(fcinfo, 0);
+	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
 	idx = reco_model_known_item(m, item_id);
@@ -309,5 +320,6 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "similar");
 	SPI_finish();
+	reco_become(caller);
 	return (Datum) 0;
 }

@@ -18,30 +18,59 @@
 #define STORE_BATCH 4096
 
 /*
- * Create the model's registry row if it is new and lock it, so that two
- * trainings of one model queue up instead of racing.  Returns the stored
- * hyperparameters.
+ * Create the model's registry row if it is new (owned by role) and lock it,
+ * so that two trainings of one model queue up instead of racing; an
+ * existing model must be role's to train (reco_check_owner).  Returns the
+ * stored hyperparameters.
  */
 Jsonb *
-reco_model_lock(const char *model, const char *algorithm)
+reco_model_lock(const char *model, const char *algorithm, Oid role)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2] = {CStringGetTextDatum(model), CStringGetTextDatum(algorithm)};
+	Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		values[3] = {CStringGetTextDatum(model), CStringGetTextDatum(algorithm),
+	ObjectIdGetDatum(role)};
 	char	   *sql;
 	bool		isnull;
 	Datum		d;
 
-	sql = psprintf("INSERT INTO %s (name, algorithm) VALUES ($1, $2) "
+	sql = psprintf("INSERT INTO %s (name, algorithm, owner) VALUES ($1, $2, $3::pg_catalog.regrole) "
 				   "ON CONFLICT (name) DO NOTHING", reco_table("reco_model"));
-	reco_exec(sql, 2, types, values, SPI_OK_INSERT);
+	reco_exec(sql, 3, types, values, SPI_OK_INSERT);
 
-	sql = psprintf("SELECT params FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	sql = psprintf("SELECT params, owner::pg_catalog.oid FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 				   reco_table("reco_model"));
 	reco_exec(sql, 1, types, values, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 		elog(ERROR, "reco: model row vanished");
+	reco_check_owner(model, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2, &isnull)),
+					 role);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetJsonbPCopy(d);
+}
+
+/*
+ * Lock an existing model's registry row for a change by role, which must
+ * own it or administer reco; an unknown model is 42704
+ */
+void
+reco_model_lock_existing(const char *model, Oid role)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(model)};
+	bool		isnull;
+
+	reco_exec(psprintf("SELECT owner::pg_catalog.oid FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+					   reco_table("reco_model")),
+			  1, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", reco_name_msg(model)),
+				 errhint("The models are listed in reco_models.")));
+	reco_check_owner(model, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull)),
+					 role);
 }
 
 /* A fresh version id (never reused, so caches can rely on it) */

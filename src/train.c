@@ -446,14 +446,15 @@ csr_by_time(const RecoCsr *R, const RecoTriplets *t)
 /*
  * Train an ALS version on the triplets and activate it.  Runs inside the
  * caller's SPI connection; every large buffer lives in mcxt.  seen is the
- * snapshot a training on reco_event read it with (NULL otherwise): the
- * events committed since then are caught up into the new version before it
- * is published, so it forgets none of them.
+ * snapshot a training on reco_event read it with, as reader (NULL
+ * otherwise): the events committed since then are caught up into the new
+ * version before it is published, so it forgets none of them.
  */
 static void
 fit_and_store(const char *model, const char *algorithm, const char *source,
 			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
-			  instr_time start, double read_seconds, Snapshot seen, TrainSummary *sum)
+			  instr_time start, double read_seconds, Snapshot seen,
+			  const RecoUser *reader, TrainSummary *sum)
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	RecoFit		fit;
@@ -510,7 +511,7 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 
 		strlcpy(m->name, model, sizeof(m->name));
 		m->version_id = version_id;
-		caught_up = reco_online_catch_up(m, seen, now);
+		caught_up = reco_online_catch_up(m, seen, now, reader);
 	}
 	reco_pending_drop_superseded(model, version_id, now);
 	UnregisterSnapshot(now);
@@ -609,6 +610,7 @@ reco_train(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	int			rating;
 	Snapshot	seen;
+	RecoUser	caller;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -625,15 +627,18 @@ reco_train(PG_FUNCTION_ARGS)
 	reco_triplets_init(&t, &budget);
 	MemoryContextSwitchTo(old);
 
+	caller = reco_become_owner();
 	SPI_connect();
-	reco_parse_params(reco_model_lock(model, algorithm), given, &params);
+	reco_parse_params(reco_model_lock(model, algorithm, caller.userid), given, &params);
 
 	/*
 	 * The events as of a snapshot taken once the model is locked; what
-	 * commits later is caught up at activation (fit_and_store).
+	 * commits later is caught up at activation (fit_and_store).  They are
+	 * read with the caller's rights and row security.
 	 */
 	seen = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(seen);
+	reco_become(caller);
 
 	/*
 	 * Weigh and sum in C: cheaper than a hash aggregate over every event.  A
@@ -686,10 +691,12 @@ reco_train(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 	PopActiveSnapshot();
 
+	(void) reco_become_owner();
 	fit_and_store(model, algorithm, "reco_event", &params, &t, mcxt, start,
-				  elapsed(start), seen, &sum);
+				  elapsed(start), seen, &caller, &sum);
 	UnregisterSnapshot(seen);
 	SPI_finish();
+	reco_become(caller);
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, model, &sum));
 }
@@ -784,6 +791,7 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	TrainSummary sum;
 	MemoryContext mcxt;
 	instr_time	start;
+	RecoUser	caller;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "reco_train_agg_final called in non-aggregate context");
@@ -798,11 +806,14 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
 								 ALLOCSET_DEFAULT_SIZES);
 
+	caller = reco_become_owner();
 	SPI_connect();
-	reco_parse_params(reco_model_lock(state->model, "als"), state->params, &params);
+	reco_parse_params(reco_model_lock(state->model, "als", caller.userid), state->params,
+					  &params);
 	fit_and_store(state->model, "als", "query", &params, &state->triplets, mcxt, start,
-				  elapsed(start), NULL, &sum);
+				  elapsed(start), NULL, NULL, &sum);
 	SPI_finish();
+	reco_become(caller);
 	MemoryContextDelete(mcxt);
 	PG_RETURN_DATUM(train_result(fcinfo, state->model, &sum));
 }
