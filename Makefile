@@ -20,7 +20,7 @@ OBJS = \
 	src/resources.o \
 	src/serve.o \
 	src/split.o \
-	src/store.o \
+	src/storage.o \
 	src/sweep.o \
 	src/topk.o \
 	src/train.o \

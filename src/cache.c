@@ -2,7 +2,7 @@
  * cache.c - the active version of each model's item side, kept in backend
  * memory and reloaded when the version (or its revision) changes
  *
- * Each call checks the registry with one indexed lookup; the item matrix is
+ * Each call checks the registry with one indexed lookup (storage.c); the item matrix is
  * read from reco_item_factors only when that lookup shows a new version.
  * Loading happens in a transaction-lifetime context that is moved under
  * TopMemoryContext only once complete, so an error mid-load leaks nothing
@@ -40,8 +40,6 @@ static uint64 registry_generation = 1;
 static Oid	registry_relids[2] = {InvalidOid, InvalidOid};
 
 PG_FUNCTION_INFO_V1(reco_registry_changed);
-static RecoPlan model_plan;
-static RecoPlan user_plan;
 
 /* Relcache invalidation callback: does it concern the registry? */
 static void
@@ -79,11 +77,6 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 static void
 load_items(RecoModel *m, int64 expected)
 {
-	char	   *sql = psprintf("SELECT item_id, popularity, factors FROM %s "
-							   "WHERE version_id OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
-							   reco_table("reco_item_factors"));
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(m->version_id)};
 	int64		cap = Max(expected, 16);
 	int32		n = 0;
 	int			f = m->factors;
@@ -97,7 +90,7 @@ load_items(RecoModel *m, int64 expected)
 	/* rows arrive item by item; transposed once complete */
 	Y = palloc_extended(sizeof(float) * cap * f, MCXT_ALLOC_HUGE);
 
-	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	portal = reco_storage_items_open(m->version_id);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, LOAD_BATCH);
@@ -148,21 +141,11 @@ load_items(RecoModel *m, int64 expected)
 static void
 load_globals(RecoModel *m)
 {
-	char	   *sql = psprintf("SELECT v.params, b.data FROM %s v LEFT JOIN %s b "
-							   "ON b.version_id OPERATOR(pg_catalog.=) v.version_id "
-							   "AND b.name OPERATOR(pg_catalog.=) 'gram' "
-							   "WHERE v.version_id OPERATOR(pg_catalog.=) $1",
-							   reco_table("reco_model_version"),
-							   reco_table("reco_model_blob"));
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(m->version_id)};
 	bool		isnull;
 	Datum		d;
 	Size		bytes = sizeof(float) * m->factors * m->factors;
 
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "reco: version %lld vanished", (long long) m->version_id);
+	reco_storage_globals(m->version_id, "gram");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	reco_parse_params(DatumGetJsonbP(d), NULL, &m->params);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -181,14 +164,8 @@ load_globals(RecoModel *m)
 RecoModel *
 reco_model_get(const char *name)
 {
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
 	bool		found;
-	int64		version_id;
-	int64		revision = 0;
-	int64		n_items;
-	TimestampTz trained;
-	int			factors;
+	RecoVersionInfo v;
 	char		key[64];
 	RecoModel  *m;
 	RecoModel	fresh;
@@ -210,41 +187,16 @@ reco_model_get(const char *name)
 			return m;
 	}
 
-	if (!reco_plan_ready(&model_plan))
-	{
-		Oid			types[1] = {TEXTOID};
-
-		reco_plan_keep(&model_plan, psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
-										"FROM %s m LEFT JOIN %s v "
-										"ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
-										"WHERE m.name OPERATOR(pg_catalog.=) $1",
-										reco_table("reco_model"),
-										reco_table("reco_model_version")),
-							   1, types);
-	}
-	if (SPI_execute_plan(model_plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: model lookup failed");
-	if (SPI_processed == 0)
+	if (!reco_storage_model(name, &v))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", reco_name_msg(name)),
 				 errhint("Train it first: SELECT * FROM reco_train(%s);", quote_literal_cstr(name))));
-	version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-	if (!isnull)
-		revision = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 2, &isnull));
-	if (isnull)
+	if (v.version_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" has no trained version", reco_name_msg(name)),
 				 errhint("Train it first: SELECT * FROM reco_train(%s);", quote_literal_cstr(name))));
-	factors = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 3, &isnull));
-	n_items = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 4, &isnull));
-	trained = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 5, &isnull));
 
 	if (models == NULL)
 	{
@@ -257,8 +209,8 @@ reco_model_get(const char *name)
 	registry_relids[0] = reco_table_oid("reco_model");
 	registry_relids[1] = reco_table_oid("reco_model_version");
 	m = hash_search(models, key, HASH_FIND, &found);
-	if (m != NULL && m->version_id == version_id && m->revision == revision &&
-		m->trained == trained)
+	if (m != NULL && m->version_id == v.version_id && m->revision == v.revision &&
+		m->trained == v.trained)
 	{
 		m->checked = generation;
 		return m;
@@ -267,14 +219,14 @@ reco_model_get(const char *name)
 	/* build the new entry aside; install it only once complete */
 	memset(&fresh, 0, sizeof(fresh));
 	strlcpy(fresh.name, name, sizeof(fresh.name));
-	fresh.version_id = version_id;
-	fresh.revision = revision;
-	fresh.trained = trained;
+	fresh.version_id = v.version_id;
+	fresh.revision = v.revision;
+	fresh.trained = v.trained;
 	fresh.checked = generation;
-	fresh.factors = factors;
+	fresh.factors = v.factors;
 	fresh.mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco model cache",
 									   ALLOCSET_DEFAULT_SIZES);
-	load_items(&fresh, n_items);
+	load_items(&fresh, v.n_items);
 	load_globals(&fresh);
 	MemoryContextSetParent(fresh.mcxt, TopMemoryContext);
 
@@ -292,38 +244,24 @@ reco_model_get(const char *name)
 RecoModel *
 reco_model_version_load(const char *name, int32 version)
 {
-	char	   *sql = psprintf("SELECT v.version_id, v.revision, v.factors, v.n_items, v.trained "
-							   "FROM %s m LEFT JOIN %s v ON v.model OPERATOR(pg_catalog.=) m.name "
-							   "AND v.version OPERATOR(pg_catalog.=) $2 "
-							   "WHERE m.name OPERATOR(pg_catalog.=) $1",
-							   reco_table("reco_model"), reco_table("reco_model_version"));
-	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	int64		n_items;
+	RecoVersionInfo v;
 	RecoModel  *m;
 
-	reco_exec(sql, 2, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (!reco_storage_version(name, version, &v))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", reco_name_msg(name)),
 				 errhint("The models are listed in reco_models.")));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	m = palloc0(sizeof(RecoModel));
-	m->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	if (isnull)
+	if (v.version_id == 0)
 		reco_no_version(name, version);
+	m = palloc0(sizeof(RecoModel));
 	strlcpy(m->name, name, sizeof(m->name));
-	m->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	m->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	m->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	m->version_id = v.version_id;
+	m->revision = v.revision;
+	m->factors = v.factors;
+	m->trained = v.trained;
 	m->mcxt = CurrentMemoryContext;
-	load_items(m, n_items);
+	load_items(m, v.n_items);
 	load_globals(m);
 	return m;
 }
@@ -435,27 +373,13 @@ bool
 reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	Datum		values[2];
 	bool		isnull;
 	bool		known = false;
 
 	if (m->fit != NULL)
 		return fit_user(m, user_id, x, items);
 
-	if (!reco_plan_ready(&user_plan))
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		reco_plan_keep(&user_plan, psprintf("SELECT factors, items FROM %s "
-									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
-									   "AND user_id OPERATOR(pg_catalog.=) $2",
-									   reco_table("reco_user_factors")),
-							  2, types);
-	}
-	values[0] = Int64GetDatum(m->version_id);
-	values[1] = Int64GetDatum(user_id);
-	if (SPI_execute_plan(user_plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: user lookup failed");
+	(void) reco_storage_user(m->version_id, user_id);
 	MemoryContextSwitchTo(caller);
 	if (SPI_processed == 1)
 	{

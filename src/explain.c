@@ -46,8 +46,6 @@ reco_explain(PG_FUNCTION_ARGS)
 	int64		item_id = PG_GETARG_INT64(1);
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	int			k = PG_GETARG_INT32(3);
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2];
 	RecoModel  *m;
 	int32		idx;
 	int			f;
@@ -80,22 +78,16 @@ reco_explain(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" has no Gram matrix to explain scores with", reco_name_msg(model)),
 				 errhint("Retrain the model with reco_train.")));
 
-	values[0] = Int64GetDatum(m->version_id);
-	values[1] = Int64GetDatum(user_id);
-	reco_exec(psprintf("SELECT items, weights FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-					   "AND user_id OPERATOR(pg_catalog.=) $2",
-					   reco_table("reco_user_factors")),
-			  2, types, values, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (!reco_storage_user(m->version_id, user_id))
 	{
 		/* a user the model has never seen: nothing explains their list */
 		SPI_finish();
 		reco_become(caller);
 		return (Datum) 0;
 	}
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
 	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &n);
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
 					  FLOAT4OID, 4, true, TYPALIGN_INT, &weights, &nulls, &n);
 
 	/* the history a fold-in uses */

@@ -39,40 +39,16 @@ typedef struct VersionRef
 static int64
 forget_in_version(const VersionRef *v, int64 user_id, int64 **items)
 {
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(v->version_id), Int64GetDatum(user_id)};
-	Datum	   *ids;
-	bool	   *nulls;
-	bool		isnull;
 	int			n;
 	int64		len = 0;
 
-	reco_exec(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-					   "AND user_id OPERATOR(pg_catalog.=) $2", reco_table("reco_pending")),
-			  2, types, values, SPI_OK_DELETE);
-	reco_exec(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-					   "AND user_id OPERATOR(pg_catalog.=) $2 RETURNING items",
-					   reco_table("reco_user_factors")),
-			  2, types, values, SPI_OK_DELETE_RETURNING);
-	if (SPI_processed == 0)
+	*items = reco_storage_forget_user(v->version_id, user_id, &n);
+	if (*items == NULL)
 		return -1;
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1, &isnull)),
-					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &n);
-	*items = palloc(sizeof(int64) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		(*items)[i] = DatumGetInt64(ids[i]);
 	qsort(*items, n, sizeof(int64), reco_cmp_int64);
 	for (int i = 0; i < n; i++)
 		if (len == 0 || (*items)[len - 1] != (*items)[i])
 			(*items)[len++] = (*items)[i];
-
-	reco_exec(psprintf("UPDATE %s SET n_users = n_users OPERATOR(pg_catalog.-) 1, "
-					   "n_interactions = n_interactions OPERATOR(pg_catalog.-) $2 "
-					   "WHERE version_id OPERATOR(pg_catalog.=) $1",
-					   reco_table("reco_model_version")),
-			  2, types, (Datum[]) {Int64GetDatum(v->version_id), Int64GetDatum(n)},
-			  SPI_OK_UPDATE);
 	return len;
 }
 
@@ -88,8 +64,6 @@ reco_forget_user(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		result[3];
 	bool		nulls[3] = {0};
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(user_id)};
 	int64		events;
 	int32		n_versions = 0;
 	int64		n_items = 0;
@@ -113,18 +87,10 @@ reco_forget_user(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(mcxt);
 
 	/* no training or refresh of any model meanwhile; name order: no deadlock */
-	reco_exec(psprintf("SELECT name FROM %s ORDER BY name FOR UPDATE", reco_table("reco_model")),
-			  0, NULL, NULL, SPI_OK_SELECT);
+	reco_storage_lock_all_models();
 	AcceptInvalidationMessages();
-
-	reco_exec(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1",
-					   reco_table("reco_event")),
-			  1, types, values, SPI_OK_DELETE);
-	events = (int64) SPI_processed;
-
-	reco_exec(psprintf("SELECT version_id, model, version FROM %s ORDER BY model, version",
-					   reco_table("reco_model_version")),
-			  0, NULL, NULL, SPI_OK_SELECT);
+	events = reco_storage_forget_events(user_id);
+	reco_storage_all_versions();
 	nv = SPI_processed;
 	versions = palloc(sizeof(VersionRef) * Max(nv, 1));
 	for (uint64 i = 0; i < nv; i++)

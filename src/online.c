@@ -321,23 +321,10 @@ reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
 int64
 reco_online_replay(const RecoModel *m, Snapshot snap)
 {
-	char	   *sql = psprintf("WITH d AS (DELETE FROM %s p USING %s v "
-							   "WHERE v.version_id OPERATOR(pg_catalog.=) p.version_id "
-							   "AND v.model OPERATOR(pg_catalog.=) $1 "
-							   "AND p.version_id OPERATOR(pg_catalog.<>) $2 "
-							   "RETURNING p.user_id, p.item_id, p.weight, p.kind, p.value, p.created) "
-							   "SELECT user_id, item_id, weight, kind, value FROM d "
-							   "ORDER BY created, user_id, item_id",
-							   reco_table("reco_pending"), reco_table("reco_model_version"));
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(m->name), Int64GetDatum(m->version_id)};
-	SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
 	SPITupleTable *rows;
 	uint64		n;
 
-	if (plan == NULL || SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot,
-											 false, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reco: taking the queue of superseded versions failed");
+	reco_storage_pending_take_superseded(m->name, m->version_id, snap);
 	rows = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
@@ -358,7 +345,6 @@ reco_online_replay(const RecoModel *m, Snapshot snap)
 							  DatumGetFloat4(SPI_getbinval(tup, rows->tupdesc, 5, &isnull)),
 							  true);
 	}
-	SPI_freeplan(plan);
 	return (int64) n;
 }
 

@@ -132,28 +132,7 @@ typedef struct RecoFit
 extern void reco_fit(const char *what, const RecoTrainParams *params,
 					 RecoTriplets *t, double read_seconds, RecoFit *fit);
 
-/* store.c: the model tables */
-extern Jsonb *reco_model_lock(const char *model, const char *algorithm, Oid role);
-extern void reco_model_lock_existing(const char *model, Oid role);
-extern int64 reco_version_id_next(void);
-extern void reco_store_items(int64 version_id, int32 n, const int64 *ids,
-							 const float *popularity, const float *Y, int f);
-extern void reco_store_users(int64 version_id, int32 n, const int64 *ids,
-							 const float *X, int f, const RecoCsr *R,
-							 const int64 *item_ids);
-extern void reco_store_blob(int64 version_id, const char *name,
-							const void *data, Size len);
-extern int32 reco_store_version(int64 version_id, const char *model,
-								const char *algorithm, Jsonb *params, int f,
-								int64 users, int64 items, int64 nnz,
-								Jsonb *metrics);
-extern void reco_model_set_active(const char *model, int64 version_id,
-								  Jsonb *params, const char *source,
-								  bool can_learn_online);
-extern void reco_version_set_metrics(int64 version_id, Jsonb *metrics);
-extern bool reco_model_learns_online(const char *model);
-extern void reco_pending_drop_superseded(const char *model, int64 version_id,
-										 Snapshot snap);
+#include "storage.h"
 
 /* cache.c: the active version's item side, kept per backend */
 typedef struct RecoModel

@@ -37,8 +37,6 @@ reco_refresh(PG_FUNCTION_ARGS)
 	bool		nulls[5] = {0};
 	instr_time	start;
 	instr_time	now;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
 	RecoModel  *m;
 	int64		events = 0;
 	int64		n_touched;
@@ -86,17 +84,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(snap);
-	values[0] = Int64GetDatum(m->version_id);
-	{
-		SPIPlanPtr	take = SPI_prepare(psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-												"RETURNING item_id) "
-												"SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
-												reco_table("reco_pending")), 1, types);
-
-		if (take == NULL ||
-			SPI_execute_snapshot(take, values, NULL, snap, InvalidSnapshot, false, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "reco: taking the queue failed");
-	}
+	reco_storage_pending_take(m->version_id, snap);
 	n_touched = (int64) SPI_processed;
 	touched = palloc(sizeof(int64) * Max(n_touched, 1));
 	for (int64 i = 0; i < n_touched; i++)

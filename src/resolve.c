@@ -48,11 +48,6 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 		  RecoBudget *budget, double *weight_sum, int64 *weight_count)
 {
 	int			f = m->factors;
-	char	   *sql = psprintf("SELECT factors, items, weights FROM %s "
-							   "WHERE version_id OPERATOR(pg_catalog.=) $1",
-							   reco_table("reco_user_factors"));
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(m->version_id)};
 	float	   *G;
 	float	   *X;
 	Portal		portal;
@@ -60,7 +55,7 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 	reco_budget_charge(budget, sizeof(float) * f * (f + GRAM_BATCH), "the user Gram matrix");
 	G = palloc0(sizeof(float) * f * f);
 	X = palloc(sizeof(float) * f * GRAM_BATCH);
-	portal = SPI_cursor_open_with_args(NULL, sql, 1, types, values, NULL, true, 0);
+	portal = reco_storage_users_open(m->version_id);
 
 	*weight_sum = 0.0;
 	*weight_count = 0;
@@ -148,28 +143,15 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 static float *
 item_prior(const RecoModel *m, int64 item_id)
 {
-	static RecoPlan plan;
-	Datum		values[2] = {Int64GetDatum(m->version_id), Int64GetDatum(item_id)};
-	float	   *prior = NULL;
+	float	   *prior;
 	bool		isnull;
 
-	if (!reco_plan_ready(&plan))
-	{
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		reco_plan_keep(&plan, psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-									   "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
-									   reco_table("reco_item_factors")), 2, types);
-	}
-	if (SPI_execute_plan(plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
-	if (SPI_processed == 1)
-	{
-		prior = palloc(sizeof(float) * m->factors);
-		memcpy(prior, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-													  1, &isnull), m->factors, "an item prior"),
-			   sizeof(float) * m->factors);
-	}
+	if (!reco_storage_item_prior(m->version_id, item_id))
+		return NULL;
+	prior = palloc(sizeof(float) * m->factors);
+	memcpy(prior, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  1, &isnull), m->factors, "an item prior"),
+		   sizeof(float) * m->factors);
 	return prior;
 }
 
@@ -269,16 +251,9 @@ solve_explicit(const RecoModel *m, const ItemUsers *users, int64 n, float mean,
 static bool
 version_mean(const RecoModel *m, float *mean)
 {
-	char	   *sql = psprintf("SELECT data FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-							   "AND name OPERATOR(pg_catalog.=) 'mean'",
-							   reco_table("reco_model_blob"));
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(m->version_id)};
 	bool		isnull;
 
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: reading the mean rating failed");
-	if (SPI_processed != 1)
+	if (!reco_storage_blob(m->version_id, "mean"))
 		return false;
 	*mean = *reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											 &isnull), 1, "the mean rating");
@@ -296,8 +271,6 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 {
 	int			f = m->factors;
 	bool		rated = m->params.explicit_ratings;
-	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, FLOAT4OID, BYTEAOID};
-	Datum		values[5];
 	RecoBudget	budget;
 	ItemUsers  *users;
 	float	   *Ynew;
@@ -309,10 +282,6 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 	int64		n_all;
 	int64		row;
 	float	   *Yall;
-	char	   *upsert = psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
-								  "VALUES ($1, $3, $4, $5) ON CONFLICT (version_id, item_id) "
-								  "DO UPDATE SET popularity = EXCLUDED.popularity, factors = EXCLUDED.factors",
-								  reco_table("reco_item_factors"));
 
 	memset(out, 0, sizeof(*out));
 	reco_budget_init(&budget, "refresh");
@@ -361,21 +330,16 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 	}
 
 	/* write them */
-	values[0] = Int64GetDatum(m->version_id);
 	for (int64 i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (failed[i])
 			warn_item(m, ids[i]);
-		values[2] = Int64GetDatum(ids[i]);
 		if (gone[i])
 		{
 			if (reco_model_item_index(m, ids[i]) >= 0)
 			{
-				reco_exec(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-								   "AND item_id OPERATOR(pg_catalog.=) $3",
-								   reco_table("reco_item_factors")),
-						  3, types, values, SPI_OK_DELETE);
+				reco_storage_item_delete(m->version_id, ids[i]);
 				out->removed++;
 			}
 			continue;
@@ -383,18 +347,10 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 		if (reco_model_item_index(m, ids[i]) < 0)
 			out->new_items++;
 		out->items++;
-		values[3] = Float4GetDatum((float) users[i].n);
-		values[4] = PointerGetDatum(reco_floats_bytea(Ynew + i * f, f));
-		reco_exec(upsert, 5, types, values, SPI_OK_INSERT);
+		reco_storage_item_put(m->version_id, ids[i], (float) users[i].n, Ynew + i * f, f);
 	}
 	for (int64 i = 0; i < n_cold; i++)
-	{
-		values[2] = Int64GetDatum(cold_ids[i]);
-		values[3] = PointerGetDatum(reco_floats_bytea(Ycold + i * f, f));
-		reco_exec(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
-						   "VALUES ($1, $3, 0, $4, $4)", reco_table("reco_item_factors")),
-				  4, (Oid[]) {INT8OID, TEXTOID, INT8OID, BYTEAOID}, values, SPI_OK_INSERT);
-	}
+		reco_storage_item_cold(m->version_id, cold_ids[i], Ycold + i * f, f);
 	out->cold_items = n_cold;
 
 	/*
@@ -432,17 +388,9 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 					 errmsg("re-solving items of model \"%s\" gave a Gram matrix that is not finite", m->name),
 					 errdetail("Nothing was published."),
 					 errhint("Retrain the model.")));
-		values[4] = PointerGetDatum(reco_floats_bytea(G, (int64) f * f));
-		reco_exec(psprintf("UPDATE %s SET data = $5 WHERE version_id OPERATOR(pg_catalog.=) $1 "
-						   "AND name OPERATOR(pg_catalog.=) 'gram'",
-						   reco_table("reco_model_blob")),
-				  5, types, values, SPI_OK_UPDATE);
+		reco_storage_blob_update(m->version_id, "gram", G, (int64) f * f);
 	}
 
 	/* a new revision: every backend reloads the item side on its next call */
-	values[2] = Int64GetDatum(n_all);
-	reco_exec(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
-					   "n_items = $3 WHERE version_id OPERATOR(pg_catalog.=) $1",
-					   reco_table("reco_model_version"), reco_table("reco_version_seq")),
-			  3, types, values, SPI_OK_UPDATE);
+	reco_storage_publish(m->version_id, n_all);
 }

@@ -1,0 +1,763 @@
+/*
+ * storage.c - every statement on the model tables: the registry, versions,
+ * weights as one bytea row per user and per item, dense globals and the
+ * queue of online events
+ *
+ * One home, so that each statement says which snapshot it reads and as whom
+ * it runs.  Every function runs inside the caller's SPI connection, as the
+ * extension's owner (checked: applications hold no rights on these
+ * tables), through parameterised statements only.  Unless a function says
+ * otherwise, a read runs under the active snapshot (the caller decides
+ * which: the statement's, or one it pushed after taking a lock) and a write
+ * under a fresh one, as SPI gives a read-write statement in READ COMMITTED.
+ */
+#include "reco.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define STORE_BATCH 4096
+
+/* Storage runs as the extension's owner; anything else is a bug */
+static void
+as_owner(void)
+{
+	if (GetUserId() != reco_owner())
+		elog(ERROR, "reco: model tables touched as role %u, not as the extension's owner",
+			 GetUserId());
+}
+
+/* Run a statement as the owner under a fresh snapshot (reco_exec) */
+static void
+run(const char *sql, int nargs, Oid *types, Datum *values, int expect)
+{
+	as_owner();
+	reco_exec(sql, nargs, types, values, expect);
+}
+
+/* Run a statement as the owner under the given snapshot */
+static void
+run_under(Snapshot snap, const char *sql, int nargs, Oid *types, Datum *values,
+		  bool read_only, int expect)
+{
+	SPIPlanPtr	plan;
+
+	as_owner();
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, values, NULL, snap, InvalidSnapshot, read_only, false, 0) != expect)
+		elog(ERROR, "reco: \"%s\" failed", sql);
+	SPI_freeplan(plan);
+}
+
+/* Run a read as the owner under the active snapshot */
+static void
+run_read(const char *sql, int nargs, Oid *types, Datum *values, int limit)
+{
+	as_owner();
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, true, limit) != SPI_OK_SELECT)
+		elog(ERROR, "reco: \"%s\" failed", sql);
+}
+
+/* Run a kept statement as the owner: read-only ones under the active snapshot */
+static int
+run_plan(RecoPlan *slot, Datum *values, const char *nulls, bool read_only, long limit)
+{
+	as_owner();
+	return SPI_execute_plan(slot->plan, values, nulls, read_only, limit);
+}
+
+/*
+ * Create the model's registry row if it is new (owned by role) and lock it,
+ * so that two trainings of one model queue up instead of racing; an
+ * existing model must be role's to train (reco_check_owner).  Returns the
+ * stored hyperparameters.
+ */
+Jsonb *
+reco_model_lock(const char *model, const char *algorithm, Oid role)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		values[3] = {CStringGetTextDatum(model), CStringGetTextDatum(algorithm),
+	ObjectIdGetDatum(role)};
+	char	   *sql;
+	bool		isnull;
+	Datum		d;
+
+	sql = psprintf("INSERT INTO %s (name, algorithm, owner) VALUES ($1, $2, $3::pg_catalog.regrole) "
+				   "ON CONFLICT (name) DO NOTHING", reco_table("reco_model"));
+	run(sql, 3, types, values, SPI_OK_INSERT);
+
+	sql = psprintf("SELECT params, owner::pg_catalog.oid FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				   reco_table("reco_model"));
+	run(sql, 1, types, values, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "reco: model row vanished");
+	reco_check_owner(model, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2, &isnull)),
+					 role);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return DatumGetJsonbPCopy(d);
+}
+
+/*
+ * Lock an existing model's registry row for a change by role, which must
+ * own it or administer reco; an unknown model is 42704
+ */
+void
+reco_model_lock_existing(const char *model, Oid role)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(model)};
+	bool		isnull;
+
+	run(psprintf("SELECT owner::pg_catalog.oid FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+				 reco_table("reco_model")),
+		1, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", reco_name_msg(model)),
+				 errhint("The models are listed in reco_models.")));
+	reco_check_owner(model, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull)),
+					 role);
+}
+
+/* A fresh version id (never reused, so caches can rely on it) */
+int64
+reco_version_id_next(void)
+{
+	char	   *sql = psprintf("SELECT pg_catalog.nextval('%s'::pg_catalog.regclass)",
+							   reco_table("reco_version_seq"));
+	bool		isnull;
+
+	run(sql, 0, NULL, NULL, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* Write the item side: ids, popularity and factors, in batches */
+void
+reco_store_items(int64 version_id, int32 n, const int64 *ids,
+				 const float *popularity, const float *Y, int f)
+{
+	char	   *sql = psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
+							   "SELECT $1, t.id, t.pop, t.f "
+							   "FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), "
+							   "pg_catalog.unnest($3::pg_catalog.float4[]), "
+							   "pg_catalog.unnest($4::pg_catalog.bytea[])) AS t(id, pop, f)",
+							   reco_table("reco_item_factors"));
+	Oid			types[4] = {INT8OID, INT8ARRAYOID, FLOAT4ARRAYOID, BYTEAARRAYOID};
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext,
+												"reco store items",
+												ALLOCSET_DEFAULT_SIZES);
+
+	for (int32 start = 0; start < n; start += STORE_BATCH)
+	{
+		int32		cnt = Min(STORE_BATCH, n - start);
+		MemoryContext old = MemoryContextSwitchTo(batch);
+		Datum	   *idd = palloc(sizeof(Datum) * cnt);
+		Datum	   *popd = palloc(sizeof(Datum) * cnt);
+		Datum	   *fd = palloc(sizeof(Datum) * cnt);
+		Datum		values[4];
+
+		CHECK_FOR_INTERRUPTS();
+		for (int32 i = 0; i < cnt; i++)
+		{
+			idd[i] = Int64GetDatum(ids[start + i]);
+			popd[i] = Float4GetDatum(popularity[start + i]);
+			fd[i] = PointerGetDatum(reco_floats_bytea(Y + (int64) (start + i) * f, f));
+		}
+		values[0] = Int64GetDatum(version_id);
+		values[1] = PointerGetDatum(construct_array(idd, cnt, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[2] = PointerGetDatum(construct_array(popd, cnt, FLOAT4OID, 4, true, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(fd, cnt, BYTEAOID, -1, false, TYPALIGN_INT));
+		run(sql, 4, types, values, SPI_OK_INSERT);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch);
+	}
+	MemoryContextDelete(batch);
+}
+
+/*
+ * Write the user side: factors and each user's interactions (item ids and
+ * summed weights), which serving excludes and online updates extend.  The
+ * interactions of a batch travel as one flat array sliced per user.
+ */
+void
+reco_store_users(int64 version_id, int32 n, const int64 *ids,
+				 const float *X, int f, const RecoCsr *R, const int64 *item_ids)
+{
+	char	   *sql = psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
+							   "SELECT $1, t.id, t.f, $5[t.s:t.e], $6[t.s:t.e] "
+							   "FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), "
+							   "pg_catalog.unnest($3::pg_catalog.bytea[]), "
+							   "pg_catalog.unnest($4::pg_catalog.int4[]), "
+							   "pg_catalog.unnest($7::pg_catalog.int4[])) AS t(id, f, s, e)",
+							   reco_table("reco_user_factors"));
+	Oid			types[7] = {INT8OID, INT8ARRAYOID, BYTEAARRAYOID, INT4ARRAYOID,
+	INT8ARRAYOID, FLOAT4ARRAYOID, INT4ARRAYOID};
+	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext,
+												"reco store users",
+												ALLOCSET_DEFAULT_SIZES);
+
+	for (int32 start = 0; start < n; start += STORE_BATCH)
+	{
+		int32		cnt = Min(STORE_BATCH, n - start);
+		MemoryContext old = MemoryContextSwitchTo(batch);
+		int64		first = R->indptr[start];
+		int64		total = R->indptr[start + cnt] - first;
+		Datum	   *idd = palloc(sizeof(Datum) * cnt);
+		Datum	   *fd = palloc(sizeof(Datum) * cnt);
+		Datum	   *sd = palloc(sizeof(Datum) * cnt);
+		Datum	   *ed = palloc(sizeof(Datum) * cnt);
+		Datum	   *itd = palloc(sizeof(Datum) * Max(total, 1));
+		Datum	   *wd = palloc(sizeof(Datum) * Max(total, 1));
+		Datum		values[7];
+
+		CHECK_FOR_INTERRUPTS();
+		if (total > INT_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many interactions in one batch of users")));
+		for (int32 i = 0; i < cnt; i++)
+		{
+			int32		u = start + i;
+
+			idd[i] = Int64GetDatum(ids[u]);
+			fd[i] = PointerGetDatum(reco_floats_bytea(X + (int64) u * f, f));
+			/* 1-based slice bounds; an empty slice when s > e */
+			sd[i] = Int32GetDatum((int32) (R->indptr[u] - first + 1));
+			ed[i] = Int32GetDatum((int32) (R->indptr[u + 1] - first));
+		}
+		for (int64 j = 0; j < total; j++)
+		{
+			itd[j] = Int64GetDatum(item_ids[R->indices[first + j]]);
+			wd[j] = Float4GetDatum(R->data[first + j]);
+		}
+		values[0] = Int64GetDatum(version_id);
+		values[1] = PointerGetDatum(construct_array(idd, cnt, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[2] = PointerGetDatum(construct_array(fd, cnt, BYTEAOID, -1, false, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(sd, cnt, INT4OID, 4, true, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(itd, (int) total, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[5] = PointerGetDatum(construct_array(wd, (int) total, FLOAT4OID, 4, true, TYPALIGN_INT));
+		values[6] = PointerGetDatum(construct_array(ed, cnt, INT4OID, 4, true, TYPALIGN_INT));
+		run(sql, 7, types, values, SPI_OK_INSERT);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch);
+	}
+	MemoryContextDelete(batch);
+}
+
+/* Write one dense global of a version */
+void
+reco_store_blob(int64 version_id, const char *name, const void *data, Size len)
+{
+	char	   *sql = psprintf("INSERT INTO %s (version_id, name, data) VALUES ($1, $2, $3)",
+							   reco_table("reco_model_blob"));
+	Oid			types[3] = {INT8OID, TEXTOID, BYTEAOID};
+	bytea	   *b = palloc(VARHDRSZ + len);
+	Datum		values[3];
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	values[0] = Int64GetDatum(version_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = PointerGetDatum(b);
+	run(sql, 3, types, values, SPI_OK_INSERT);
+}
+
+/* Record a finished version; returns its number within the model */
+int32
+reco_store_version(int64 version_id, const char *model, const char *algorithm,
+				   Jsonb *params, int f, int64 users, int64 items, int64 nnz,
+				   Jsonb *metrics)
+{
+	char	   *sql = psprintf("INSERT INTO %s (version_id, model, version, algorithm, params, "
+							   "factors, n_users, n_items, n_interactions, revision, metrics) "
+							   "SELECT $1, $2, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, "
+							   "$3, $4, $5, $6, $7, $8, $1, $9 FROM %s WHERE model OPERATOR(pg_catalog.=) $2 "
+							   "RETURNING version",
+							   reco_table("reco_model_version"),
+							   reco_table("reco_model_version"));
+	Oid			types[9] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT4OID,
+	INT8OID, INT8OID, INT8OID, JSONBOID};
+	Datum		values[9];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(version_id);
+	values[1] = CStringGetTextDatum(model);
+	values[2] = CStringGetTextDatum(algorithm);
+	values[3] = JsonbPGetDatum(params);
+	values[4] = Int32GetDatum(f);
+	values[5] = Int64GetDatum(users);
+	values[6] = Int64GetDatum(items);
+	values[7] = Int64GetDatum(nnz);
+	values[8] = JsonbPGetDatum(metrics);
+	run(sql, 9, types, values, SPI_OK_INSERT_RETURNING);
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Make a version the one served; params become the model's defaults and
+ * source says what it was trained on (which events update it online).  A
+ * version that cannot learn online (explicit ratings) turns online off.
+ */
+void
+reco_model_set_active(const char *model, int64 version_id, Jsonb *params,
+					  const char *source, bool can_learn_online)
+{
+	char	   *sql = psprintf("UPDATE %s SET active_version = $2, params = $3, source = $4, "
+							   "online = online AND $5 "
+							   "WHERE name OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_model"));
+	Oid			types[5] = {TEXTOID, INT8OID, JSONBOID, TEXTOID, BOOLOID};
+	Datum		values[5];
+
+	values[0] = CStringGetTextDatum(model);
+	values[1] = Int64GetDatum(version_id);
+	values[2] = JsonbPGetDatum(params);
+	values[3] = CStringGetTextDatum(source);
+	values[4] = BoolGetDatum(can_learn_online);
+	run(sql, 5, types, values, SPI_OK_UPDATE);
+}
+
+/* Record a version's training metrics (known once it is active) */
+void
+reco_version_set_metrics(int64 version_id, Jsonb *metrics)
+{
+	char	   *sql = psprintf("UPDATE %s SET metrics = $2 WHERE version_id OPERATOR(pg_catalog.=) $1",
+							   reco_table("reco_model_version"));
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		values[2] = {Int64GetDatum(version_id), JsonbPGetDatum(metrics)};
+
+	run(sql, 2, types, values, SPI_OK_UPDATE);
+}
+
+/* Does the model take events of reco_event online? */
+bool
+reco_model_learns_online(const char *model)
+{
+	char	   *sql = psprintf("SELECT 1 FROM %s WHERE name OPERATOR(pg_catalog.=) $1 AND online "
+							   "AND source OPERATOR(pg_catalog.=) 'reco_event'",
+							   reco_table("reco_model"));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(model)};
+
+	run(sql, 1, types, values, SPI_OK_SELECT);
+	return SPI_processed == 1;
+}
+
+/*
+ * Drop the queued events of the model's versions other than version_id that
+ * are visible to snap: the new version has them all.  Rows committed after
+ * snap stay, for reco_refresh to replay into the version then served.
+ */
+void
+reco_pending_drop_superseded(const char *model, int64 version_id, Snapshot snap)
+{
+	char	   *sql = psprintf("DELETE FROM %s p USING %s v "
+							   "WHERE v.version_id OPERATOR(pg_catalog.=) p.version_id "
+							   "AND v.model OPERATOR(pg_catalog.=) $1 "
+							   "AND p.version_id OPERATOR(pg_catalog.<>) $2",
+							   reco_table("reco_pending"), reco_table("reco_model_version"));
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(model), Int64GetDatum(version_id)};
+
+	run_under(snap, sql, 2, types, values, false, SPI_OK_DELETE);
+}
+
+/*
+ * The registry: one model's served version, for the per-backend cache.
+ * False when the model does not exist; *version_id 0 when it has no
+ * trained version.
+ */
+bool
+reco_storage_model(const char *name, RecoVersionInfo *out)
+{
+	static RecoPlan plan;
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
+									   "FROM %s m LEFT JOIN %s v "
+									   "ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
+									   "WHERE m.name OPERATOR(pg_catalog.=) $1",
+									   reco_table("reco_model"), reco_table("reco_model_version")),
+					   1, (Oid[]) {TEXTOID});
+	if (run_plan(&plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: model lookup failed");
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(out, 0, sizeof(*out));
+	out->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+	{
+		out->version_id = 0;
+		return true;
+	}
+	out->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	out->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	out->n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	out->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	return true;
+}
+
+/*
+ * One given version of a model.  False when the model does not exist;
+ * *version_id 0 when it has no such version.
+ */
+bool
+reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
+{
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	run(psprintf("SELECT v.version_id, v.revision, v.factors, v.n_items, v.trained "
+				 "FROM %s m LEFT JOIN %s v ON v.model OPERATOR(pg_catalog.=) m.name "
+				 "AND v.version OPERATOR(pg_catalog.=) $2 "
+				 "WHERE m.name OPERATOR(pg_catalog.=) $1",
+				 reco_table("reco_model"), reco_table("reco_model_version")),
+		2, (Oid[]) {TEXTOID, INT4OID},
+		(Datum[]) {CStringGetTextDatum(name), Int32GetDatum(version)}, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(out, 0, sizeof(*out));
+	out->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+	{
+		out->version_id = 0;
+		return true;
+	}
+	out->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	out->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	out->n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	out->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	return true;
+}
+
+/*
+ * A cursor over a version's items (item_id, popularity, factors) by id,
+ * under the active snapshot
+ */
+Portal
+reco_storage_items_open(int64 version_id)
+{
+	as_owner();
+	return SPI_cursor_open_with_args(NULL,
+									 psprintf("SELECT item_id, popularity, factors FROM %s "
+											  "WHERE version_id OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
+											  reco_table("reco_item_factors")),
+									 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
+									 NULL, true, 0);
+}
+
+/*
+ * A cursor over a version's users (factors, items, weights), under the
+ * active snapshot
+ */
+Portal
+reco_storage_users_open(int64 version_id)
+{
+	as_owner();
+	return SPI_cursor_open_with_args(NULL,
+									 psprintf("SELECT factors, items, weights FROM %s "
+											  "WHERE version_id OPERATOR(pg_catalog.=) $1",
+											  reco_table("reco_user_factors")),
+									 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
+									 NULL, true, 0);
+}
+
+/*
+ * A version's resolved hyperparameters and one of its dense globals (NULL
+ * datum when it has none), in SPI_tuptable: (params, data)
+ */
+void
+reco_storage_globals(int64 version_id, const char *blob)
+{
+	run_read(psprintf("SELECT v.params, b.data FROM %s v LEFT JOIN %s b "
+					  "ON b.version_id OPERATOR(pg_catalog.=) v.version_id "
+					  "AND b.name OPERATOR(pg_catalog.=) $2 "
+					  "WHERE v.version_id OPERATOR(pg_catalog.=) $1",
+					  reco_table("reco_model_version"), reco_table("reco_model_blob")),
+			 2, (Oid[]) {INT8OID, TEXTOID},
+			 (Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(blob)}, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "reco: version %lld vanished", (long long) version_id);
+}
+
+/*
+ * One dense global of a version (the "mean" rating, say): false when it
+ * has none, else its datum in SPI_tuptable's first row
+ */
+bool
+reco_storage_blob(int64 version_id, const char *name)
+{
+	run_read(psprintf("SELECT data FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+					  "AND name OPERATOR(pg_catalog.=) $2", reco_table("reco_model_blob")),
+			 2, (Oid[]) {INT8OID, TEXTOID},
+			 (Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(name)}, 1);
+	return SPI_processed == 1;
+}
+
+/* Replace one dense global of a version */
+void
+reco_storage_blob_update(int64 version_id, const char *name, const float *data, int64 n)
+{
+	run(psprintf("UPDATE %s SET data = $3 WHERE version_id OPERATOR(pg_catalog.=) $1 "
+				 "AND name OPERATOR(pg_catalog.=) $2", reco_table("reco_model_blob")),
+		3, (Oid[]) {INT8OID, TEXTOID, BYTEAOID},
+		(Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(name),
+		PointerGetDatum(reco_floats_bytea(data, n))}, SPI_OK_UPDATE);
+}
+
+/*
+ * A user's row of a version under the active snapshot: false if none, else
+ * (factors, items, weights) in SPI_tuptable's first row
+ */
+bool
+reco_storage_user(int64 version_id, int64 user_id)
+{
+	static RecoPlan plan;
+	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(user_id)};
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT factors, items, weights FROM %s "
+									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
+									   "AND user_id OPERATOR(pg_catalog.=) $2",
+									   reco_table("reco_user_factors")),
+					   2, (Oid[]) {INT8OID, INT8OID});
+	if (run_plan(&plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: user lookup failed");
+	return SPI_processed == 1;
+}
+
+/* An item's attribute prior in a version (SPI_tuptable's first row), or false */
+bool
+reco_storage_item_prior(int64 version_id, int64 item_id)
+{
+	static RecoPlan plan;
+	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(item_id)};
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT prior FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+									   "AND item_id OPERATOR(pg_catalog.=) $2 AND prior IS NOT NULL",
+									   reco_table("reco_item_factors")),
+					   2, (Oid[]) {INT8OID, INT8OID});
+	if (run_plan(&plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: reading the prior of item %lld failed", (long long) item_id);
+	return SPI_processed == 1;
+}
+
+/* Write an item's factors and popularity (new or re-solved) */
+void
+reco_storage_item_put(int64 version_id, int64 item_id, float popularity,
+					  const float *y, int f)
+{
+	run(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors) "
+				 "VALUES ($1, $2, $3, $4) ON CONFLICT (version_id, item_id) "
+				 "DO UPDATE SET popularity = EXCLUDED.popularity, factors = EXCLUDED.factors",
+				 reco_table("reco_item_factors")),
+		4, (Oid[]) {INT8OID, INT8OID, FLOAT4OID, BYTEAOID},
+		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(item_id), Float4GetDatum(popularity),
+		PointerGetDatum(reco_floats_bytea(y, f))}, SPI_OK_INSERT);
+}
+
+/* Add a catalogue item nobody touched yet: its attribute vector, also as prior */
+void
+reco_storage_item_cold(int64 version_id, int64 item_id, const float *y, int f)
+{
+	run(psprintf("INSERT INTO %s (version_id, item_id, popularity, factors, prior) "
+				 "VALUES ($1, $2, 0, $3, $3)", reco_table("reco_item_factors")),
+		3, (Oid[]) {INT8OID, INT8OID, BYTEAOID},
+		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(item_id),
+		PointerGetDatum(reco_floats_bytea(y, f))}, SPI_OK_INSERT);
+}
+
+/* Remove an item from a version */
+void
+reco_storage_item_delete(int64 version_id, int64 item_id)
+{
+	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+				 "AND item_id OPERATOR(pg_catalog.=) $2", reco_table("reco_item_factors")),
+		2, (Oid[]) {INT8OID, INT8OID},
+		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(item_id)}, SPI_OK_DELETE);
+}
+
+/* Publish a version's changed item side: a new revision every cache sees */
+void
+reco_storage_publish(int64 version_id, int64 n_items)
+{
+	run(psprintf("UPDATE %s SET revision = pg_catalog.nextval('%s'::pg_catalog.regclass), "
+				 "n_items = $2 WHERE version_id OPERATOR(pg_catalog.=) $1",
+				 reco_table("reco_model_version"), reco_table("reco_version_seq")),
+		2, (Oid[]) {INT8OID, INT8OID},
+		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(n_items)}, SPI_OK_UPDATE);
+}
+
+/*
+ * Take a version's queue under snap (rows committed later stay for the
+ * next refresh): the touched items in id order and how many events each
+ * had, in SPI_tuptable (item_id, count)
+ */
+void
+reco_storage_pending_take(int64 version_id, Snapshot snap)
+{
+	run_under(snap, psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+							 "RETURNING item_id) "
+							 "SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
+							 reco_table("reco_pending")),
+			  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)}, false, SPI_OK_SELECT);
+}
+
+/*
+ * Take the queues of the model's versions other than version_id under snap,
+ * oldest first, in SPI_tuptable (user_id, item_id, weight, kind, value)
+ */
+void
+reco_storage_pending_take_superseded(const char *model, int64 version_id, Snapshot snap)
+{
+	run_under(snap, psprintf("WITH d AS (DELETE FROM %s p USING %s v "
+							 "WHERE v.version_id OPERATOR(pg_catalog.=) p.version_id "
+							 "AND v.model OPERATOR(pg_catalog.=) $1 "
+							 "AND p.version_id OPERATOR(pg_catalog.<>) $2 "
+							 "RETURNING p.user_id, p.item_id, p.weight, p.kind, p.value, p.created) "
+							 "SELECT user_id, item_id, weight, kind, value FROM d "
+							 "ORDER BY created, user_id, item_id",
+							 reco_table("reco_pending"), reco_table("reco_model_version")),
+			  2, (Oid[]) {TEXTOID, INT8OID},
+			  (Datum[]) {CStringGetTextDatum(model), Int64GetDatum(version_id)}, false, SPI_OK_SELECT);
+}
+
+/* Serve another version of a model; false if it has no such version */
+bool
+reco_storage_activate(const char *model, int32 version)
+{
+	run(psprintf("UPDATE %s m SET active_version = v.version_id FROM %s v "
+				 "WHERE m.name OPERATOR(pg_catalog.=) $1 AND v.model OPERATOR(pg_catalog.=) $1 "
+				 "AND v.version OPERATOR(pg_catalog.=) $2",
+				 reco_table("reco_model"), reco_table("reco_model_version")),
+		2, (Oid[]) {TEXTOID, INT4OID},
+		(Datum[]) {CStringGetTextDatum(model), Int32GetDatum(version)}, SPI_OK_UPDATE);
+	return SPI_processed > 0;
+}
+
+/* Is a version of the model served?  -1 when it has no such version */
+int
+reco_storage_version_served(const char *model, int32 version)
+{
+	bool		isnull;
+
+	run(psprintf("SELECT v.version_id OPERATOR(pg_catalog.=) m.active_version "
+				 "FROM %s v JOIN %s m ON m.name OPERATOR(pg_catalog.=) v.model "
+				 "WHERE v.model OPERATOR(pg_catalog.=) $1 AND v.version OPERATOR(pg_catalog.=) $2",
+				 reco_table("reco_model_version"), reco_table("reco_model")),
+		2, (Oid[]) {TEXTOID, INT4OID},
+		(Datum[]) {CStringGetTextDatum(model), Int32GetDatum(version)}, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return -1;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Delete a model's versions, one or all of them (version 0), or the model
+ * too; their weights go with them (foreign keys with ON DELETE CASCADE, and
+ * for reco_pending the reco_model_version_deleted trigger)
+ */
+void
+reco_storage_drop(const char *model, int32 version, bool whole_model)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
+
+	run(psprintf("DELETE FROM %s v WHERE v.model OPERATOR(pg_catalog.=) $1 "
+				 "AND ($2 OPERATOR(pg_catalog.=) 0 OR v.version OPERATOR(pg_catalog.=) $2)",
+				 reco_table("reco_model_version")),
+		2, types, values, SPI_OK_DELETE);
+	if (whole_model)
+		run(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
+					 reco_table("reco_model")),
+			1, types, values, SPI_OK_DELETE);
+}
+
+/* Lock every model's registry row, in name order so two callers never deadlock */
+void
+reco_storage_lock_all_models(void)
+{
+	run(psprintf("SELECT name FROM %s ORDER BY name FOR UPDATE", reco_table("reco_model")),
+		0, NULL, NULL, SPI_OK_SELECT);
+}
+
+/* Every version of every model, in SPI_tuptable (version_id, model, version) */
+void
+reco_storage_all_versions(void)
+{
+	run(psprintf("SELECT version_id, model, version FROM %s ORDER BY model, version",
+				 reco_table("reco_model_version")),
+		0, NULL, NULL, SPI_OK_SELECT);
+}
+
+/* Delete a customer's events; returns how many */
+int64
+reco_storage_forget_events(int64 user_id)
+{
+	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1", reco_table("reco_event")),
+		1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(user_id)}, SPI_OK_DELETE);
+	return (int64) SPI_processed;
+}
+
+/*
+ * Delete a customer's queued events and row in a version, and lower the
+ * version's counts; returns the items their history held (palloc'd, *n of
+ * them), or NULL if they had no row
+ */
+int64 *
+reco_storage_forget_user(int64 version_id, int64 user_id, int *n)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(user_id)};
+	bool		isnull;
+	Datum	   *ids;
+	bool	   *nulls;
+	int64	   *items;
+
+	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+				 "AND user_id OPERATOR(pg_catalog.=) $2", reco_table("reco_pending")),
+		2, types, values, SPI_OK_DELETE);
+	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+				 "AND user_id OPERATOR(pg_catalog.=) $2 RETURNING items",
+				 reco_table("reco_user_factors")),
+		2, types, values, SPI_OK_DELETE_RETURNING);
+	if (SPI_processed == 0)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull)),
+					  INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, n);
+	items = palloc(sizeof(int64) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		items[i] = DatumGetInt64(ids[i]);
+
+	values[1] = Int64GetDatum(*n);
+	run(psprintf("UPDATE %s SET n_users = n_users OPERATOR(pg_catalog.-) 1, "
+				 "n_interactions = n_interactions OPERATOR(pg_catalog.-) $2 "
+				 "WHERE version_id OPERATOR(pg_catalog.=) $1",
+				 reco_table("reco_model_version")),
+		2, types, values, SPI_OK_UPDATE);
+	return items;
+}
