@@ -89,7 +89,6 @@ reco_forget_user(PG_FUNCTION_ARGS)
 	/* no training or refresh of any model meanwhile; name order: no deadlock */
 	reco_storage_lock_all_models();
 	AcceptInvalidationMessages();
-	events = reco_storage_forget_events(user_id);
 	reco_storage_all_versions();
 	nv = SPI_processed;
 	versions = palloc(sizeof(VersionRef) * Max(nv, 1));
@@ -125,6 +124,9 @@ reco_forget_user(PG_FUNCTION_ARGS)
 		PopActiveSnapshot();
 		n_items += done.items + done.removed;
 	}
+
+	/* last, so that events an insert of theirs committed meanwhile go too */
+	events = reco_storage_forget_events(user_id);
 
 	MemoryContextSwitchTo(old);
 	SPI_finish();

@@ -446,8 +446,8 @@ csr_by_time(const RecoCsr *R, const RecoTriplets *t)
 /*
  * Train an ALS version on the triplets and activate it.  Runs inside the
  * caller's SPI connection; every large buffer lives in mcxt.  seen is the
- * snapshot a training on reco_event read it with, as reader (NULL
- * otherwise): the events committed since then are caught up into the new
+ * snapshot the events were read with (reader read them): for a training on
+ * reco_event, the events committed since then are caught up into the new
  * version before it is published, so it forgets none of them.
  */
 static void
@@ -500,20 +500,22 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	 * Events committed while this version trained went to the old one.  Under
 	 * the registry lock, with a snapshot taken now, the new version takes
 	 * them in as online events would have; the queues of the versions it
-	 * supersedes are dropped, since every event they hold is in the training
-	 * or in this catch-up.  An insert still in flight now commits into the
-	 * old version's queue, and reco_refresh replays it.
+	 * supersedes are dropped as far as they hold events the training read
+	 * (all it saw, and all this catch-up saw).  Later rows (an insert still
+	 * in flight now, or events a training that could not catch up did not
+	 * see) wait there for reco_refresh to replay them.
 	 */
 	now = RegisterSnapshot(GetLatestSnapshot());
-	if (seen != NULL && reco_model_learns_online(model))
+	if (strcmp(source, "reco_event") == 0 && reco_model_learns_online(model))
 	{
 		RecoModel  *m = reco_model_from_fit(&fit, params);
 
 		strlcpy(m->name, model, sizeof(m->name));
 		m->version_id = version_id;
 		caught_up = reco_online_catch_up(m, seen, now, reader);
+		seen = now;
 	}
-	reco_pending_drop_superseded(model, version_id, now);
+	reco_pending_drop_superseded(model, version_id, seen);
 	UnregisterSnapshot(now);
 	write_seconds = elapsed(start) - read_seconds - fit.solve_seconds;
 
@@ -810,8 +812,9 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	SPI_connect();
 	reco_parse_params(reco_model_lock(state->model, "als", caller.userid), state->params,
 					  &params);
+	/* the rows came under the statement's snapshot */
 	fit_and_store(state->model, "als", "query", &params, &state->triplets, mcxt, start,
-				  elapsed(start), NULL, NULL, &sum);
+				  elapsed(start), GetActiveSnapshot(), &caller, &sum);
 	SPI_finish();
 	reco_become(caller);
 	MemoryContextDelete(mcxt);
