@@ -464,3 +464,33 @@ GRANT SELECT ON @extschema@.reco_model, @extschema@.reco_model_version,
 GRANT UPDATE (online) ON @extschema@.reco_model TO reco_admin;
 GRANT SELECT, INSERT ON @extschema@.reco_tune_trial TO reco_admin;
 GRANT USAGE ON SEQUENCE @extschema@.reco_tune_seq TO reco_admin;
+
+----------------------------------------------------------------------
+-- Write path: one statement, one fold-in per user
+----------------------------------------------------------------------
+
+-- reco_event's trigger runs once per statement over its rows (a transition
+-- table): every event is checked, then each online model takes the
+-- statement's users in id order, one lock and one fold-in per user.  Two
+-- multi-row inserts over the same users no longer deadlock, and a COPY
+-- folds each customer in once instead of once per row.  reco_online_trigger
+-- stays the row trigger for shops' own tables.
+CREATE FUNCTION @extschema@.reco_online_events()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'reco_online_events'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_online_events() IS
+	'AFTER INSERT statement trigger of reco_event (REFERENCING NEW TABLE): checks every event, then updates every online model trained on reco_event, each user of the statement once, in user id order.';
+DROP TRIGGER reco_event_online ON @extschema@.reco_event;
+CREATE TRIGGER reco_event_online AFTER INSERT ON @extschema@.reco_event
+	REFERENCING NEW TABLE AS reco_new_events
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_online_events();
+
+-- A customer's row (64 factors and a history of a few hundred items) is
+-- rewritten by every event: kept inline up to a page, it is not cut into
+-- TOAST chunks (three more tuples and index entries per event, and an index
+-- lookup per read) as soon as it outgrows a quarter of one.
+ALTER TABLE @extschema@.reco_user_factors SET (toast_tuple_target = 8160);
+
+-- the statement trigger's function is no one's to call
+REVOKE ALL ON FUNCTION @extschema@.reco_online_events() FROM PUBLIC;

@@ -49,6 +49,27 @@ registry_invalidated(Datum arg, Oid relid)
 		registry_generation++;
 }
 
+/*
+ * The registry generation a lookup made now can be trusted until (read it
+ * before the lookup); 0 when the registry's tables are new to this backend
+ * (the extension was just created, or dropped and created again), whose
+ * earlier invalidations were not counted.
+ */
+uint64
+reco_registry_generation(void)
+{
+	Oid			model = reco_table_oid("reco_model");
+	Oid			version = reco_table_oid("reco_model_version");
+
+	if (model != registry_relids[0] || version != registry_relids[1])
+	{
+		registry_relids[0] = model;
+		registry_relids[1] = version;
+		return 0;
+	}
+	return registry_generation;
+}
+
 /* Register the callback (from _PG_init) */
 void
 reco_cache_init(void)
@@ -420,6 +441,29 @@ reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *skip)
 }
 
 /*
+ * The item factors item-major (n_items x factors), built on first use: a
+ * fold-in gathers whole item rows, which the factor-major matrix scatters
+ * over factors cache lines each.  Only backends that fold users in pay for
+ * the copy.  A cache of the entry, which stays logically unchanged.
+ */
+static const float *
+item_rows(const RecoModel *m)
+{
+	if (m->Y_rows == NULL)
+	{
+		int			f = m->factors;
+		int32		n = m->n_items;
+		float	   *Y = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+
+		for (int j = 0; j < f; j++)
+			for (int32 i = 0; i < n; i++)
+				Y[(int64) i * f + j] = m->Yt[(int64) j * n + i];
+		((RecoModel *) m)->Y_rows = Y;
+	}
+	return m->Y_rows;
+}
+
+/*
  * The rows a user's fold-in solves over: of the history (ids and weights,
  * least recent first), the latest "history" items, those the version
  * knows.  Their factors go to Yu (room for n x factors), their weights to w
@@ -429,6 +473,8 @@ int
 reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weights,
 						int n, float *Yu, float *w, int64 *known_ids)
 {
+	const float *Y = item_rows(m);
+	int			f = m->factors;
 	int			known = 0;
 
 	for (int i = Max(0, n - m->params.history); i < n; i++)
@@ -437,7 +483,7 @@ reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weigh
 
 		if (idx < 0)
 			continue;			/* a new item: reco_refresh gives it factors */
-		reco_model_item(m, m->Yt, idx, Yu + (int64) known * m->factors);
+		memcpy(Yu + (int64) known * f, Y + (int64) idx * f, sizeof(float) * f);
 		w[known] = weights[i];
 		if (known_ids != NULL)
 			known_ids[known] = ids[i];

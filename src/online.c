@@ -30,6 +30,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -41,39 +42,39 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(reco_online_update);
 PG_FUNCTION_INFO_V1(reco_online_trigger);
+PG_FUNCTION_INFO_V1(reco_online_events);
 
 static RecoPlan lock_plan;
 static RecoPlan create_plan;
 static RecoPlan write_plan;
+static RecoPlan write_many_plan;
 static RecoPlan models_plan;
 
-/* The online models of reco_event, as read once per statement */
+/* The online models of reco_event, as read at a registry generation */
 static List *online_models = NIL;
-static LocalTransactionId online_models_lxid = InvalidLocalTransactionId;
-static TimestampTz online_models_stmt = 0;
-static CommandId online_models_cid = InvalidCommandId;
+static uint64 online_models_generation = 0;
 
 /* The last (transaction, version) warned about: one WARNING, not one per row */
 static LocalTransactionId warned_lxid = InvalidLocalTransactionId;
 static int64 warned_version = 0;
 
 /*
- * Names of the online models trained on reco_event.  The registry is read
- * again whenever the statement or its command id moves (any write, such as
- * a training or an online update, advances it), so a COPY of a million rows
- * before any model exists costs one lookup, not a million.
+ * Names of the online models trained on reco_event.  The list is read
+ * again only when the registry changes (reco_registry_generation: every
+ * change to reco_model or reco_model_version, committed by another backend
+ * or made by this one), so the write path pays no lookup per statement.
  */
 static List *
 event_models(void)
 {
+	uint64		generation = reco_registry_generation();	/* before the lookup */
 	MemoryContext old;
 
-	if (online_models_lxid == MyProc->lxid &&
-		online_models_stmt == GetCurrentStatementStartTimestamp() &&
-		online_models_cid == GetCurrentCommandId(false))
+	if (online_models_generation != 0 && online_models_generation == generation)
 		return online_models;
 
 	if (!reco_plan_ready(&models_plan))
@@ -89,9 +90,7 @@ event_models(void)
 		online_models = lappend(online_models,
 								pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 	MemoryContextSwitchTo(old);
-	online_models_lxid = MyProc->lxid;
-	online_models_stmt = GetCurrentStatementStartTimestamp();
-	online_models_cid = GetCurrentCommandId(false);
+	online_models_generation = generation;
 	return online_models;
 }
 
@@ -123,6 +122,7 @@ lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 	Oid			types[3] = {INT8OID, INT8OID, BYTEAOID};
 	Datum		values[3];
 	bool		isnull;
+	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
 
 	values[0] = Int64GetDatum(m->version_id);
 	values[1] = Int64GetDatum(user_id);
@@ -140,10 +140,12 @@ lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 			HeapTuple	tup = SPI_tuptable->vals[0];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 
+			MemoryContextSwitchTo(mine);
 			memcpy(x, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), m->factors,
 										"user factors"), sizeof(float) * m->factors);
 			*items = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 2, &isnull));
 			*weights = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull));
+			SPI_freetuptable(SPI_tuptable);
 			return;
 		}
 		/* a new user: an empty row, which a concurrent first event may beat */
@@ -154,6 +156,7 @@ lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 												  reco_table("reco_user_factors")), 3, types);
 		if (SPI_execute_plan(create_plan.plan, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "reco: creating a user failed");
+		MemoryContextSwitchTo(mine);
 	}
 	elog(ERROR, "reco: user %lld could not be locked", (long long) user_id);
 }
@@ -195,66 +198,62 @@ fold_in(const RecoModel *m, const int64 *ids, const float *w, int len, float *x,
 	return ok;
 }
 
-/*
- * Add one weighted interaction to a user of version m: the history gains
- * it (most recent last; a pair summing to <= 0 leaves), the user is folded
- * in again, and the event is queued for reco_refresh, in one statement.
- * kind and value are recorded with the queued event (kind -1: unknown).
- */
-static void
-apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kind,
-			 double value)
+/* One weighted event of a user, as the queue records it (kind -1: unknown) */
+typedef struct OnlineEvent
 {
-	int			f = m->factors;
-	ArrayType  *items_arr;
-	ArrayType  *weights_arr;
-	Datum	   *items;
-	Datum	   *weights;
-	bool	   *nulls;
-	int			n;
-	int			len = 0;
-	double		merged = w;
-	int64	   *hist_items;
-	float	   *hist_w;
-	float	   *x = palloc0(sizeof(float) * f);
-	const char *why = NULL;
-	Datum	   *idd;
-	Datum	   *wd;
-	Datum		values[9];
-	bool		vnulls[9] = {0};
-	char		nullflags[9];
-	Oid			types[9] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
-	INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
+	int64		item;
+	double		w;
+	int			kind;
+	double		value;
+} OnlineEvent;
 
-	lock_user(m, user_id, x, &items_arr, &weights_arr);
-	deconstruct_array(items_arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &items, &nulls, &n);
-	deconstruct_array(weights_arr, FLOAT4OID, 4, true, TYPALIGN_INT,
-					  &weights, &nulls, &n);
+/*
+ * Add a weighted interaction to a history of len entries (least recent
+ * first, room for one more): the item moves to the end with its weights
+ * summed, or leaves when the sum is <= 0.  Returns the new length.
+ */
+static int
+history_add(int64 *ids, float *w, int len, int64 item, double weight)
+{
+	double		merged = weight;
+	int			out = 0;
 
-	hist_items = palloc(sizeof(int64) * (n + 1));
-	hist_w = palloc(sizeof(float) * (n + 1));
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < len; i++)
 	{
-		if (DatumGetInt64(items[i]) == item_id)
-			merged += DatumGetFloat4(weights[i]);
+		if (ids[i] == item)
+			merged += w[i];
 		else
 		{
-			hist_items[len] = DatumGetInt64(items[i]);
-			hist_w[len++] = DatumGetFloat4(weights[i]);
+			ids[out] = ids[i];
+			w[out++] = w[i];
 		}
 	}
 	if (merged > 0.0)
 	{
-		hist_items[len] = item_id;
-		hist_w[len++] = (float) merged;
+		ids[out] = item;
+		w[out++] = (float) merged;
 	}
+	return out;
+}
 
-	if (!fold_in(m, hist_items, hist_w, len, x, &why))
-		warn_not_applied(m, user_id, why);
+/*
+ * Write the user's row and queue the events, in one statement.  One event
+ * (the common case) passes plain values; several pass arrays to unnest.
+ */
+static void
+write_user(const RecoModel *m, int64 user_id, const float *x, const int64 *hist_items,
+		   const float *hist_w, int len, const OnlineEvent *ev, int n)
+{
+	Datum	   *idd = palloc(sizeof(Datum) * Max(len, n));
+	Datum	   *wd = palloc(sizeof(Datum) * Max(len, n));
+	Datum		values[9];
+	char		nulls[9];
+	Oid			types[9] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
+	INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
+	RecoPlan   *plan = n == 1 ? &write_plan : &write_many_plan;
+	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
 
-	idd = palloc(sizeof(Datum) * Max(len, 1));
-	wd = palloc(sizeof(Datum) * Max(len, 1));
+	memset(nulls, ' ', sizeof(nulls));
 	for (int i = 0; i < len; i++)
 	{
 		idd[i] = Int64GetDatum(hist_items[i]);
@@ -262,29 +261,112 @@ apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kin
 	}
 	values[0] = Int64GetDatum(m->version_id);
 	values[1] = Int64GetDatum(user_id);
-	values[2] = PointerGetDatum(reco_floats_bytea(x, f));
+	values[2] = PointerGetDatum(reco_floats_bytea(x, m->factors));
 	values[3] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	values[4] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
-	values[5] = Int64GetDatum(item_id);
-	values[6] = Float4GetDatum((float) w);
-	values[7] = Int16GetDatum((int16) kind);
-	values[8] = Float4GetDatum((float) value);
-	vnulls[7] = vnulls[8] = (kind < 0);
-	for (int i = 0; i < 9; i++)
-		nullflags[i] = vnulls[i] ? 'n' : ' ';
+	if (n == 1)
+	{
+		values[5] = Int64GetDatum(ev[0].item);
+		values[6] = Float4GetDatum((float) ev[0].w);
+		values[7] = Int16GetDatum((int16) ev[0].kind);
+		values[8] = Float4GetDatum((float) ev[0].value);
+		if (ev[0].kind < 0)
+			nulls[7] = nulls[8] = 'n';
+	}
+	else
+	{
+		Datum	   *kd = palloc(sizeof(Datum) * n);
+		Datum	   *vd = palloc(sizeof(Datum) * n);
 
-	if (!reco_plan_ready(&write_plan))
-		reco_plan_keep(&write_plan, psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
-											 "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
-											 "RETURNING 1) "
-											 "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) "
-											 "SELECT $1, $2, $6, $7, $8, $9 FROM u",
-											 reco_table("reco_user_factors"), reco_table("reco_pending")),
-									9, types);
-	if (SPI_execute_plan(write_plan.plan, values, nullflags, false, 0) != SPI_OK_INSERT ||
-		SPI_processed != 1)
+		for (int i = 0; i < n; i++)
+		{
+			if (ev[i].kind < 0)
+				elog(ERROR, "reco: an event of unknown kind in a batch");
+			idd[i] = Int64GetDatum(ev[i].item);
+			wd[i] = Float4GetDatum((float) ev[i].w);
+			kd[i] = Int16GetDatum((int16) ev[i].kind);
+			vd[i] = Float4GetDatum((float) ev[i].value);
+		}
+		types[5] = INT8ARRAYOID;
+		types[6] = FLOAT4ARRAYOID;
+		types[7] = INT2ARRAYOID;
+		types[8] = FLOAT4ARRAYOID;
+		values[5] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+		values[6] = PointerGetDatum(construct_array(wd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
+		values[7] = PointerGetDatum(construct_array(kd, n, INT2OID, 2, true, TYPALIGN_SHORT));
+		values[8] = PointerGetDatum(construct_array(vd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
+	}
+
+	if (!reco_plan_ready(plan))
+		reco_plan_keep(plan, psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
+									  "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
+									  "RETURNING 1) "
+									  "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) %s",
+									  reco_table("reco_user_factors"), reco_table("reco_pending"),
+									  n == 1 ? "SELECT $1, $2, $6, $7, $8, $9 FROM u" :
+									  "SELECT $1, $2, e.i, e.w, e.k, e.v FROM u, "
+									  "ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7), "
+									  "pg_catalog.unnest($8), pg_catalog.unnest($9)) AS e(i, w, k, v)"),
+					   9, types);
+	if (SPI_execute_plan(plan->plan, values, nulls, false, 0) != SPI_OK_INSERT ||
+		SPI_processed != (uint64) n)
 		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
+	MemoryContextSwitchTo(mine);
+}
+
+/*
+ * Add n weighted events (in arrival order, none of weight 0) to a user of
+ * version m: the history takes them one by one as history_add says, the
+ * user is folded in once from the result (the fold-in depends on the
+ * history alone, so this is what n single events would leave), and the
+ * events are queued for reco_refresh, all in one statement after the lock.
+ */
+static void
+apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
+{
+	ArrayType  *items_arr;
+	ArrayType  *weights_arr;
+	int64	   *hist_items;
+	float	   *hist_w;
+	int			len;
+	float	   *x = palloc0(sizeof(float) * m->factors);
+	const char *why = NULL;
+
+	lock_user(m, user_id, x, &items_arr, &weights_arr);
+	len = ArrayGetNItems(ARR_NDIM(items_arr), ARR_DIMS(items_arr));
+	if (ARR_ELEMTYPE(items_arr) != INT8OID || ARR_HASNULL(items_arr) ||
+		ARR_ELEMTYPE(weights_arr) != FLOAT4OID || ARR_HASNULL(weights_arr) ||
+		ArrayGetNItems(ARR_NDIM(weights_arr), ARR_DIMS(weights_arr)) != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("history of user %lld in model \"%s\" is malformed",
+						(long long) user_id, m->name),
+				 errdetail("Items and weights must be arrays of the same length without NULLs."),
+				 errhint("Retrain the model.")));
+
+	/* the stored arrays are plain C arrays already: copy them out whole */
+	hist_items = palloc(sizeof(int64) * (len + n));
+	hist_w = palloc(sizeof(float) * (len + n));
+	memcpy(hist_items, ARR_DATA_PTR(items_arr), sizeof(int64) * len);
+	memcpy(hist_w, ARR_DATA_PTR(weights_arr), sizeof(float) * len);
+	for (int i = 0; i < n; i++)
+		len = history_add(hist_items, hist_w, len, ev[i].item, ev[i].w);
+
+	if (!fold_in(m, hist_items, hist_w, len, x, &why))
+		warn_not_applied(m, user_id, why);
+	write_user(m, user_id, x, hist_items, hist_w, len, ev, n);
+}
+
+/* apply_events for one event */
+static void
+apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kind,
+			 double value)
+{
+	OnlineEvent ev = {item_id, w, kind, value};
+
+	apply_events(m, user_id, &ev, 1);
 }
 
 /*
@@ -688,5 +770,203 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 	reco_online_apply(reco_model_get(tg->tgargs[0]), user_id, item_id, k, value, true);
 	SPI_finish();
 	reco_become(caller);
+	return PointerGetDatum(NULL);
+}
+
+/* One row of a statement's transition table, checked */
+typedef struct NewEvent
+{
+	int64		user;
+	int64		item;
+	int			kind;
+	double		value;
+	int64		seq;			/* arrival order within the statement */
+} NewEvent;
+
+/* Users in id order, each user's events in arrival order */
+static int
+cmp_new_event(const void *a, const void *b)
+{
+	const NewEvent *x = a;
+	const NewEvent *y = b;
+
+	if (x->user != y->user)
+		return x->user < y->user ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* A bigint-valued attribute (int2/int4/int8 accepted) of a slot */
+static int64
+slot_int64(TupleTableSlot *slot, int att, bool *isnull)
+{
+	Datum		d = slot_getattr(slot, att, isnull);
+
+	if (*isnull)
+		return 0;
+	switch (TupleDescAttr(slot->tts_tupleDescriptor, att - 1)->atttypid)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return DatumGetInt64(d);
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("user and item columns of a reco trigger must be smallint, integer or bigint")));
+	}
+	return 0;
+}
+
+/*
+ * Read and check every event of the statement's transition table, in
+ * arrival order; returns them and their number in *n.  The table is read
+ * through a read pointer of our own, as a query over it would, so other
+ * triggers reading it are not disturbed.
+ */
+static NewEvent *
+read_new_events(TriggerData *td, int64 *n)
+{
+	Tuplestorestate *ts = td->tg_newtable;
+	TupleDesc	desc = td->tg_relation->rd_att;
+	int			ua = trigger_column(td, "user_id");
+	int			ia = trigger_column(td, "item_id");
+	int			ka = trigger_column(td, "kind");
+	int			va = trigger_column(td, "value");
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int64		cap = Max(tuplestore_tuple_count(ts), 1);
+	NewEvent   *ev = palloc_extended(sizeof(NewEvent) * cap, MCXT_ALLOC_HUGE);
+	int64		count = 0;
+
+	if (TupleDescAttr(desc, ka - 1)->atttypid != TEXTOID ||
+		TupleDescAttr(desc, va - 1)->atttypid != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("columns kind and value of a reco statement trigger must be text and real")));
+
+	tuplestore_select_read_pointer(ts, tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND));
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		bool		unull,
+					inull,
+					knull,
+					vnull;
+		Datum		kd = slot_getattr(slot, ka, &knull);
+		Datum		vd = slot_getattr(slot, va, &vnull);
+		text	   *kind = knull ? NULL : DatumGetTextPP(kd);
+		NewEvent   *e;
+
+		if (count % 1024 == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (count == cap)
+		{
+			cap *= 2;
+			ev = repalloc_huge(ev, sizeof(NewEvent) * cap);
+		}
+		e = &ev[count];
+		e->user = slot_int64(slot, ua, &unull);
+		e->item = slot_int64(slot, ia, &inull);
+		e->value = vnull ? 1.0 : DatumGetFloat4(vd);
+		e->kind = check_event(unull, inull, kind ? VARDATA_ANY(kind) : NULL,
+							  kind ? VARSIZE_ANY_EXHDR(kind) : 0, vnull, e->value);
+		e->seq = count++;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	*n = count;
+	return ev;
+}
+
+/*
+ * Feed one statement's events to a model: each user, in id order, is
+ * locked and folded in once for all their events of the statement.
+ */
+static void
+apply_statement(const RecoModel *m, const NewEvent *ev, int64 n)
+{
+	OnlineEvent *batch;
+	MemoryContext scratch;
+	MemoryContext old;
+
+	if (m->params.explicit_ratings)
+	{
+		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
+		return;
+	}
+	reco_require_implicit(m, "online learning");
+	batch = palloc_extended(sizeof(OnlineEvent) * n, MCXT_ALLOC_HUGE);
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "reco online user",
+									ALLOCSET_DEFAULT_SIZES);
+	for (int64 start = 0, end; start < n; start = end)
+	{
+		int			nb = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (end = start; end < n && ev[end].user == ev[start].user; end++)
+		{
+			double		w = m->params.weights[ev[end].kind] *
+				reco_event_value(&m->params, ev[end].value);
+
+			if (w == 0.0)
+				continue;		/* the model gives this event no weight */
+			batch[nb].item = ev[end].item;
+			batch[nb].w = w;
+			batch[nb].kind = ev[end].kind;
+			batch[nb++].value = ev[end].value;
+		}
+		if (nb == 0)
+			continue;
+		old = MemoryContextSwitchTo(scratch);
+		apply_events(m, ev[start].user, batch, nb);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scratch);
+	}
+	MemoryContextDelete(scratch);
+	pfree(batch);
+}
+
+/*
+ * reco_online_events(): the AFTER INSERT ... FOR EACH STATEMENT trigger of
+ * reco_event, with the inserted rows as a transition table.  Every event is
+ * checked; then every online model trained on reco_event takes the
+ * statement's events user by user in id order (so two multi-row inserts
+ * over the same users cannot deadlock), one fold-in per user.  It runs
+ * before the next statement, so the transaction reads its own writes.
+ */
+Datum
+reco_online_events(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	NewEvent   *ev;
+	int64		n;
+	List	   *names;
+	ListCell   *lc;
+	RecoUser	caller;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("reco_online_events: not called by trigger manager")));
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(td->tg_event) || td->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("reco_online_events must be an AFTER INSERT ... REFERENCING NEW TABLE ... FOR EACH STATEMENT trigger")));
+
+	ev = read_new_events(td, &n);
+	if (n == 0 || !reco_online)
+		return PointerGetDatum(NULL);
+	if (n > 1)
+		qsort(ev, n, sizeof(NewEvent), cmp_new_event);
+
+	caller = reco_become_owner();
+	SPI_connect();
+	names = event_models();
+	foreach(lc, names)
+		apply_statement(reco_model_get((const char *) lfirst(lc)), ev, n);
+	SPI_finish();
+	reco_become(caller);
+	pfree(ev);
 	return PointerGetDatum(NULL);
 }

@@ -148,6 +148,7 @@ typedef struct RecoModel
 	float	   *Yt;				/* factors x n_items: factor-major, see topk.h */
 	float	   *popularity;
 	float	   *Yt_unit;		/* the same with unit-length items, built lazily */
+	float	   *Y_rows;			/* the same item-major (fold-in gathers), lazily */
 	float	   *gram;			/* Y'Y, factors x factors (the "gram" blob) */
 	RecoTrainParams params;		/* the version's resolved hyperparameters */
 	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
@@ -156,6 +157,7 @@ typedef struct RecoModel
 } RecoModel;
 
 extern void reco_cache_init(void);
+extern uint64 reco_registry_generation(void);
 extern RecoModel *reco_model_get(const char *name);
 extern RecoModel *reco_model_version_load(const char *name, int32 version);
 extern RecoModel *reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params);
