@@ -273,12 +273,13 @@ nn_layernorm_backward(NnLayerNorm *ln, int batch, const float *dY,
 }
 
 void
-nn_dropout_mask(float *mask, size_t n, float p, uint64_t seed, uint64_t stream)
+nn_dropout_mask(float *mask, size_t n, float p, uint64_t seed, uint64_t stream,
+				uint64_t first)
 {
 	float		keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
 
 	for (size_t i = 0; i < n; i++)
-		mask[i] = nn_unit_float(nn_rand_at(seed, stream, i)) < p ? 0.0f : keep;
+		mask[i] = nn_unit_float(nn_rand_at(seed, stream, first + i)) < p ? 0.0f : keep;
 }
 
 void

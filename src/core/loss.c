@@ -119,12 +119,12 @@ nn_loss_sampled_softmax(int n, int k, const float *logits, float *dlogits)
 
 void
 nn_sample_negatives(int n, int k, const int32_t *pos, int32_t nitems,
-					uint64_t seed, uint64_t stream, int32_t *neg)
+					uint64_t seed, uint64_t stream, int64_t first, int32_t *neg)
 {
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < k; j++)
 		{
-			uint64_t	draw = ((uint64_t) i * k + j) * NN_SAMPLE_TRIES;
+			uint64_t	draw = ((uint64_t) (first + i) * k + j) * NN_SAMPLE_TRIES;
 			int32_t		c = (int32_t) nn_below(nn_rand_at(seed, stream, draw),
 											   (uint32_t) nitems);
 

@@ -152,12 +152,14 @@ extern void nn_layernorm_backward(NnLayerNorm *ln, int batch, const float *dY,
 
 /*
  * Inverted dropout (torch.nn.Dropout in train mode): mask[i] is 0 with
- * probability p, else 1/(1-p), drawn counter-based from (seed, stream, i).
- * The forward pass and the backward pass both multiply by the mask
- * (nn_dropout_apply); at inference dropout is not called at all.
+ * probability p, else 1/(1-p), drawn counter-based from (seed, stream,
+ * first + i), so a thread filling elements [first, first + n) of a batch's
+ * mask alone writes what one call over the whole mask would.  The forward
+ * pass and the backward pass both multiply by the mask (nn_dropout_apply);
+ * at inference dropout is not called at all.
  */
 extern void nn_dropout_mask(float *mask, size_t n, float p, uint64_t seed,
-							uint64_t stream);
+							uint64_t stream, uint64_t first);
 extern void nn_dropout_apply(size_t n, const float *mask, float *x);
 
 /*
@@ -257,11 +259,13 @@ extern double nn_loss_sampled_softmax(int n, int k, const float *logits,
 /*
  * k negatives per positive, uniform over [0, nitems) and never the row's
  * positive (when nitems > 1); neg is n x k.  Draw j of row i depends only
- * on (seed, stream, i, j): pass a fresh stream per batch.
+ * on (seed, stream, first + i, j), first being the batch row of pos[0]
+ * (so rows sampled apart match rows sampled together): pass a fresh stream
+ * per batch.
  */
 extern void nn_sample_negatives(int n, int k, const int32_t *pos,
 								int32_t nitems, uint64_t seed, uint64_t stream,
-								int32_t *neg);
+								int64_t first, int32_t *neg);
 
 /* ------------------------------------------------------------ optimizers */
 
