@@ -81,4 +81,8 @@ core-test: test/core_test test/nn_test
 	./test/core_test
 	./test/nn_test
 
-EXTRA_CLEAN = test/core_test test/nn_test
+EXTRA_CLEAN = test/core_test test/nn_test bench/nn_bench
+
+# Time an epoch of the neural core (bench/RESULTS.md)
+bench/nn_bench: bench/nn_bench.c $(NN_SRCS) $(NN_HDRS)
+	$(CC) -O3 -fno-math-errno -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ bench/nn_bench.c $(NN_SRCS) $(BLAS_LIBS) -lm

@@ -162,9 +162,9 @@ nn_act_backward(NnAct f, size_t n, const float *x, const float *y, float *dy)
 		case NN_IDENTITY:
 			break;
 		case NN_RELU:
+			/* a select rather than a branch: the loop vectorizes */
 			for (size_t i = 0; i < n; i++)
-				if (!(y[i] > 0.0f))
-					dy[i] = 0.0f;
+				dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 			break;
 		case NN_SIGMOID:
 			for (size_t i = 0; i < n; i++)
