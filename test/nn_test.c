@@ -931,6 +931,8 @@ test_end_to_end(void)
 			 "10-10-10-1 with Adam: loss %.4f under a tenth of the mean predictor's %.4f",
 			 loss1, var);
 	check(loss1 < 0.1 * var, what);
+	if (getenv("NN_VERBOSE"))
+		printf("%s\n", what);
 	loss2 = train_seed_net(&m2, b2, count.used, 1, X, y);
 	{
 		int			same = loss1 == loss2;
