@@ -70,8 +70,19 @@ CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/sweep.c src/t
 test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/workers.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
-.PHONY: core-test
-core-test: test/core_test
-	./test/core_test
+# The neural core (src/core/): gradient checks, optimizer steps, training
+NN_SRCS = src/core/embedding.c src/core/layers.c src/core/loss.c src/core/mlp.c src/core/optim.c
+NN_HDRS = src/core/nn.h src/core/rng.h src/workers.h
+test/nn_test: test/nn_test.c $(NN_SRCS) src/workers.c $(NN_HDRS)
+	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ test/nn_test.c $(NN_SRCS) src/workers.c $(BLAS_LIBS) -lpthread -lm
 
-EXTRA_CLEAN = test/core_test
+.PHONY: core-test
+core-test: test/core_test test/nn_test
+	./test/core_test
+	./test/nn_test
+
+EXTRA_CLEAN = test/core_test test/nn_test bench/nn_bench
+
+# Time an epoch of the neural core (bench/RESULTS.md)
+bench/nn_bench: bench/nn_bench.c $(NN_SRCS) $(NN_HDRS)
+	$(CC) -O3 -fno-math-errno -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ bench/nn_bench.c $(NN_SRCS) $(BLAS_LIBS) -lm
