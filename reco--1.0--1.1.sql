@@ -18,7 +18,7 @@ ALTER TABLE @extschema@.reco_pending
 	ADD COLUMN kind smallint,
 	ADD COLUMN value real;
 COMMENT ON TABLE @extschema@.reco_pending IS
-	'Events applied online to the user side and waiting for reco_refresh to catch the item side up (kind is the index of the event kind in reco_event''s list, value its value); append-only, so hot items are never a lock.';
+	'Events applied online to the user side and waiting for reco_refresh to catch the item side up (kind is the index of the event kind in reco_event''s list, value its value; replay: moved here from a dropped version, still to be applied to the user side); append-only, so hot items are never a lock.';
 
 ----------------------------------------------------------------------
 -- Forgetting a customer
@@ -62,10 +62,6 @@ DELETE FROM @extschema@.reco_pending w
 WHERE NOT EXISTS (SELECT FROM @extschema@.reco_model_version v
 	WHERE v.version_id OPERATOR(pg_catalog.=) w.version_id);
 
-ALTER TABLE @extschema@.reco_user_factors
-	ADD CONSTRAINT reco_user_factors_version_fk FOREIGN KEY (version_id)
-		REFERENCES @extschema@.reco_model_version (version_id)
-		ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE @extschema@.reco_item_factors
 	ADD CONSTRAINT reco_item_factors_version_fk FOREIGN KEY (version_id)
 		REFERENCES @extschema@.reco_model_version (version_id)
@@ -75,21 +71,36 @@ ALTER TABLE @extschema@.reco_model_blob
 		REFERENCES @extschema@.reco_model_version (version_id)
 		ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED;
 
--- reco_pending gets a row per online event: a foreign key would look up and
--- key-share-lock the served version's row in every event's transaction.
--- Its rows go when their version goes instead, one delete per statement.
+-- The tables an event writes (reco_user_factors for a new customer, and
+-- reco_pending) have no foreign key: a shop's INSERT must never fail at
+-- commit because the version it wrote to was dropped meanwhile, and a key
+-- check would lock the version row in every event's transaction.  Their
+-- rows go with their version in one delete per statement instead, except
+-- queued events a dropped superseded version still held: those move to the
+-- version served, marked for reco_refresh to replay, so none is lost.
+ALTER TABLE @extschema@.reco_pending
+	ADD COLUMN replay boolean NOT NULL DEFAULT false;
+CREATE INDEX reco_user_factors_user_idx ON @extschema@.reco_user_factors (user_id);
 CREATE FUNCTION @extschema@.reco_versions_deleted()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
 BEGIN
+	UPDATE @extschema@.reco_pending p SET version_id = m.active_version, replay = true
+	FROM old_versions o JOIN @extschema@.reco_model m ON m.name OPERATOR(pg_catalog.=) o.model
+	WHERE p.version_id OPERATOR(pg_catalog.=) o.version_id
+	  AND m.active_version IS NOT NULL
+	  AND NOT EXISTS (SELECT FROM old_versions d
+		WHERE d.version_id OPERATOR(pg_catalog.=) m.active_version);
 	DELETE FROM @extschema@.reco_pending p USING old_versions o
 	WHERE p.version_id OPERATOR(pg_catalog.=) o.version_id;
+	DELETE FROM @extschema@.reco_user_factors u USING old_versions o
+	WHERE u.version_id OPERATOR(pg_catalog.=) o.version_id;
 	RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.reco_versions_deleted() IS
-	'Statement trigger on reco_model_version: deletes the reco_pending rows of the deleted versions (the other weight tables have foreign keys that cascade).';
+	'Statement trigger on reco_model_version: deletes the user rows of the deleted versions, moves the events they still had queued to the version served (for reco_refresh to replay) or deletes them with the model (item factors and globals cascade through foreign keys).';
 CREATE TRIGGER reco_model_version_deleted
 	AFTER DELETE ON @extschema@.reco_model_version
 	REFERENCING OLD TABLE AS old_versions

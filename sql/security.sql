@@ -122,6 +122,33 @@ SELECT version FROM reco_train('sec_rls', 'als', '{"factors": 2, "iterations": 2
 RESET ROLE;
 SELECT count(*) AS users, max(u.user_id) < 8010 AS only_visible FROM reco_user_factors u
 JOIN reco_model m ON m.active_version = u.version_id WHERE m.name = 'sec_rls' AND u.user_id BETWEEN 8001 AND 8100;
+-- and it does not learn online what its trainer could not see
+SELECT online FROM reco_model WHERE name = 'sec_rls';
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (8050, 8101, 'purchase');
+SELECT count(*) AS hidden_user_learned FROM reco_user_factors u
+JOIN reco_model m ON m.active_version = u.version_id WHERE m.name = 'sec_rls' AND u.user_id = 8050;
+
+-- a writer feeds models that learn online from reco_event, nothing else:
+-- not one switched off, and not one its owner trained on a query
+UPDATE reco_model SET online = false WHERE name = 'sec';
+SET ROLE regress_reco_feed;
+SELECT reco_online_update(8003, 8104, 'view', 1, 'sec') AS applied_while_off;
+SELECT pg_temp.try($$SELECT reco_online_update(8003, 8104, 'view', 1, 'sec_tenant')$$);
+RESET ROLE;
+UPDATE reco_model SET online = true WHERE name = 'sec';
+
+-- one customer repeating an event cannot make an item theirs: a pair's
+-- summed weight stops at the model's max_weight (1000 by default)
+SET ROLE regress_reco_feed;
+INSERT INTO reco_event (user_id, item_id, kind, value)
+SELECT 8004, 8105, 'purchase', 1e6 FROM generate_series(1, 20);
+RESET ROLE;
+SELECT weights[array_position(items, 8105::bigint)] AS capped FROM reco_user_factors u
+JOIN reco_model m ON m.active_version = u.version_id WHERE m.name = 'sec' AND u.user_id = 8004;
+SELECT version FROM reco_train('sec_capped', 'als', '{"factors": 2, "iterations": 2}');
+SELECT weights[array_position(items, 8105::bigint)] AS capped_in_training FROM reco_user_factors u
+JOIN reco_model m ON m.active_version = u.version_id WHERE m.name = 'sec_capped' AND u.user_id = 8004;
+SELECT reco_drop_model('sec_capped');
 DROP POLICY sec_low ON reco_event;
 ALTER TABLE reco_event DISABLE ROW LEVEL SECURITY;
 

@@ -32,6 +32,13 @@
  * parameter "history"); the stored history itself is never cut.
  */
 #define RECO_DEFAULT_HISTORY 500
+
+/*
+ * A customer's summed weight for one item is capped (model parameter
+ * "max_weight"): a bot or a bulk buyer repeating one event cannot make an
+ * item's vector, or the float Cholesky of every fold-in, theirs.
+ */
+#define RECO_DEFAULT_MAX_WEIGHT 1000.0
 #define RECO_MAX_HISTORY 100000
 
 /* Threads one training run may use (reco.train_threads; WORKERS_MAX too) */

@@ -16,6 +16,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -86,8 +87,19 @@ reco_forget_user(PG_FUNCTION_ARGS)
 	SPI_connect();
 	old = MemoryContextSwitchTo(mcxt);
 
-	/* no training or refresh of any model meanwhile; name order: no deadlock */
+	/*
+	 * No training (a first one included) or refresh of any model meanwhile,
+	 * and every insert into reco_event in flight now finished, so that its
+	 * events and rows are seen and go too
+	 */
+	reco_lock_trainings(true);
 	reco_storage_lock_all_models();
+	{
+		LOCKTAG		events;
+
+		SET_LOCKTAG_RELATION(events, MyDatabaseId, reco_table_oid("reco_event"));
+		WaitForLockers(events, ShareLock, false);
+	}
 	AcceptInvalidationMessages();
 	reco_storage_all_versions();
 	nv = SPI_processed;

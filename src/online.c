@@ -210,10 +210,11 @@ typedef struct OnlineEvent
 /*
  * Add a weighted interaction to a history of len entries (least recent
  * first, room for one more): the item moves to the end with its weights
- * summed, or leaves when the sum is <= 0.  Returns the new length.
+ * summed (at most cap: no customer's weight dominates an item), or leaves
+ * when the sum is <= 0.  Returns the new length.
  */
 static int
-history_add(int64 *ids, float *w, int len, int64 item, double weight)
+history_add(int64 *ids, float *w, int len, int64 item, double weight, double cap)
 {
 	double		merged = weight;
 	int			out = 0;
@@ -231,7 +232,7 @@ history_add(int64 *ids, float *w, int len, int64 item, double weight)
 	if (merged > 0.0)
 	{
 		ids[out] = item;
-		w[out++] = (float) merged;
+		w[out++] = (float) Min(merged, cap);
 	}
 	return out;
 }
@@ -352,7 +353,7 @@ apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
 	memcpy(hist_items, ARR_DATA_PTR(items_arr), sizeof(int64) * len);
 	memcpy(hist_w, ARR_DATA_PTR(weights_arr), sizeof(float) * len);
 	for (int i = 0; i < n; i++)
-		len = history_add(hist_items, hist_w, len, ev[i].item, ev[i].w);
+		len = history_add(hist_items, hist_w, len, ev[i].item, ev[i].w, m->params.max_weight);
 
 	if (!fold_in(m, hist_items, hist_w, len, x, &why))
 		warn_not_applied(m, user_id, why);
@@ -504,6 +505,8 @@ missed_by_scan(Snapshot seen, Snapshot now, int64 *n)
 
 		if (!XidInMVCCSnapshot(xmin, seen) || TransactionIdIsCurrentTransactionId(xmin))
 			continue;			/* the training read it */
+		if (tup->t_data->t_infomask & HEAP_UPDATED)
+			continue;			/* an UPDATE of an event, not a new one */
 		if (*n % 1024 == 0)
 			CHECK_FOR_INTERRUPTS();
 		add_missed(&missed, n, &cap,
@@ -630,6 +633,10 @@ reco_online_update(PG_FUNCTION_ARGS)
 	int			k;
 	bool		applied;
 	RecoUser	caller;
+	RecoModel  *m;
+	bool		online;
+	bool		from_events;
+	Oid			owner;
 
 	k = check_event(PG_ARGISNULL(0), PG_ARGISNULL(1),
 					kind ? VARDATA_ANY(kind) : NULL, kind ? VARSIZE_ANY_EXHDR(kind) : 0,
@@ -637,8 +644,18 @@ reco_online_update(PG_FUNCTION_ARGS)
 	model = reco_text_arg(fcinfo, 4, "model");
 	caller = reco_become_owner();
 	SPI_connect();
-	applied = reco_online_apply(reco_model_get(model), PG_GETARG_INT64(0),
-								PG_GETARG_INT64(1), k, value, false);
+	m = reco_model_get(model);
+	reco_require_implicit(m, "online learning");
+	(void) reco_storage_model_feed(model, &online, &from_events, &owner);
+
+	/*
+	 * A model switched off takes nothing, as from the trigger; one trained
+	 * on a query of its owner's (a tenant's table, say) only from its owner
+	 */
+	if (!from_events)
+		reco_check_owner(model, owner, caller.userid);
+	applied = online && reco_online_apply(m, PG_GETARG_INT64(0), PG_GETARG_INT64(1), k,
+										  value, false);
 	SPI_finish();
 	reco_become(caller);
 	PG_RETURN_BOOL(applied);

@@ -10,7 +10,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
-#define RECO_PARAM_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history"
+#define RECO_PARAM_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -198,6 +198,8 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 			apply_weights(&v, w);
 		else if (strcmp(key, "history") == 0)
 			out->history = (int) param_int(key, &v, 1, RECO_MAX_HISTORY);
+		else if (strcmp(key, "max_weight") == 0)
+			out->max_weight = param_range(key, &v, 1.0, RECO_MAX_VALUE);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -225,6 +227,7 @@ reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out)
 	out->als.seed = 42;
 	memcpy(out->weights, default_weights, sizeof(out->weights));
 	out->history = RECO_DEFAULT_HISTORY;
+	out->max_weight = RECO_DEFAULT_MAX_WEIGHT;
 
 	apply_params(stored, out, out->weights);
 	apply_params(given, out, out->weights);
@@ -248,6 +251,7 @@ reco_params_jsonb(const RecoTrainParams *p)
 					 a->cg_steps, a->init_scale, a->seed, value_names[p->value]);
 	for (int i = 0; i < RECO_NKINDS; i++)
 		appendStringInfo(&buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
-	appendStringInfo(&buf, "}, \"history\": %d}", p->history);
+	appendStringInfo(&buf, "}, \"history\": %d, \"max_weight\": %.7g}", p->history,
+					 p->max_weight);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

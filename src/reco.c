@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -221,6 +222,21 @@ reco_check_owner(const char *model, Oid owner, Oid role)
 			 errdetail("It belongs to role \"%s\".", GetUserNameFromId(owner, true) ?
 					   GetUserNameFromId(owner, true) : "(dropped)"),
 			 errhint("Ask its owner, or a member of reco_admin.")));
+}
+
+/*
+ * Trainings share this lock and reco_forget_user takes it alone: a model's
+ * first training has no registry row yet that forgetting could lock and
+ * wait on.  Held to the end of the transaction.
+ */
+void
+reco_lock_trainings(bool exclusive)
+{
+	LOCKTAG		tag;
+
+	/* an advisory tag no SQL-level advisory lock can take (field4 = 3) */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, 0x7265636f, 0, 3);
+	(void) LockAcquire(&tag, exclusive ? ExclusiveLock : ShareLock, false, false);
 }
 
 /*

@@ -45,6 +45,7 @@ extern RecoUser reco_become_owner(void);
 extern void reco_become(RecoUser who);
 extern bool reco_is_admin(Oid role);
 extern void reco_check_owner(const char *model, Oid owner, Oid role);
+extern void reco_lock_trainings(bool exclusive);
 
 extern bool reco_plan_ready(RecoPlan *slot);
 extern void reco_plan_keep(RecoPlan *slot, const char *sql, int nargs, Oid *types);
@@ -79,6 +80,7 @@ typedef struct RecoTrainParams
 	RecoValueTransform value;	/* applied to each event's value */
 	double		weights[RECO_NKINDS];	/* per event kind, see reco_kind */
 	int			history;		/* a fold-in solves over the latest this many items */
+	double		max_weight;		/* cap on one customer's summed weight for an item */
 } RecoTrainParams;
 
 extern int	reco_kind(const char *kind, int len);

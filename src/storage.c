@@ -620,15 +620,16 @@ void
 reco_storage_pending_take(int64 version_id, Snapshot snap)
 {
 	run_under(snap, psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-							 "RETURNING item_id) "
+							 "AND NOT replay RETURNING item_id) "
 							 "SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
 							 reco_table("reco_pending")),
 			  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)}, false, SPI_OK_SELECT);
 }
 
 /*
- * Take the queues of the model's versions other than version_id under snap,
- * oldest first, in SPI_tuptable (user_id, item_id, weight, kind, value)
+ * Take the queues of the model's versions other than version_id, and what
+ * dropped versions moved to version_id for replay, under snap, oldest
+ * first, in SPI_tuptable (user_id, item_id, weight, kind, value)
  */
 void
 reco_storage_pending_take_superseded(const char *model, int64 version_id, Snapshot snap)
@@ -636,7 +637,7 @@ reco_storage_pending_take_superseded(const char *model, int64 version_id, Snapsh
 	run_under(snap, psprintf("WITH d AS (DELETE FROM %s p USING %s v "
 							 "WHERE v.version_id OPERATOR(pg_catalog.=) p.version_id "
 							 "AND v.model OPERATOR(pg_catalog.=) $1 "
-							 "AND p.version_id OPERATOR(pg_catalog.<>) $2 "
+							 "AND (p.version_id OPERATOR(pg_catalog.<>) $2 OR p.replay) "
 							 "RETURNING p.user_id, p.item_id, p.weight, p.kind, p.value, p.created) "
 							 "SELECT user_id, item_id, weight, kind, value FROM d "
 							 "ORDER BY created, user_id, item_id",
@@ -713,12 +714,25 @@ reco_storage_all_versions(void)
 		0, NULL, NULL, SPI_OK_SELECT);
 }
 
-/* Delete a customer's events; returns how many */
+/*
+ * Delete what is left of a customer once every version is done: their
+ * queued events (of any version) and rows of versions dropped while an
+ * insert of theirs was in flight, then their events; returns how many
+ * events
+ */
 int64
 reco_storage_forget_events(int64 user_id)
 {
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(user_id)};
+
+	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1", reco_table("reco_pending")),
+		1, types, values, SPI_OK_DELETE);
+	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1",
+				 reco_table("reco_user_factors")),
+		1, types, values, SPI_OK_DELETE);
 	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1", reco_table("reco_event")),
-		1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(user_id)}, SPI_OK_DELETE);
+		1, types, values, SPI_OK_DELETE);
 	return (int64) SPI_processed;
 }
 
@@ -737,9 +751,7 @@ reco_storage_forget_user(int64 version_id, int64 user_id, int *n)
 	bool	   *nulls;
 	int64	   *items;
 
-	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-				 "AND user_id OPERATOR(pg_catalog.=) $2", reco_table("reco_pending")),
-		2, types, values, SPI_OK_DELETE);
+	/* the row first: an insert of theirs holding it is waited for */
 	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
 				 "AND user_id OPERATOR(pg_catalog.=) $2 RETURNING items",
 				 reco_table("reco_user_factors")),
@@ -760,4 +772,30 @@ reco_storage_forget_user(int64 version_id, int64 user_id, int *n)
 				 reco_table("reco_model_version")),
 		2, types, values, SPI_OK_UPDATE);
 	return items;
+}
+
+/*
+ * How a model takes events: whether it learns online, whether it was
+ * trained on reco_event, and its owner; false when it does not exist
+ */
+bool
+reco_storage_model_feed(const char *model, bool *online, bool *from_events, Oid *owner)
+{
+	static RecoPlan plan;
+	Datum		values[1] = {CStringGetTextDatum(model)};
+	bool		isnull;
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT online, source OPERATOR(pg_catalog.=) 'reco_event', "
+									   "owner::pg_catalog.oid FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
+									   reco_table("reco_model")),
+					   1, (Oid[]) {TEXTOID});
+	if (run_plan(&plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: model lookup failed");
+	if (SPI_processed == 0)
+		return false;
+	*online = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*from_events = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	return true;
 }

@@ -13,6 +13,7 @@
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -112,10 +113,10 @@ cmp_triplet(const void *a, const void *b)
  * them (repeated events accumulate) and drops pairs whose total is not
  * positive (returns cancelling purchases); explicit ratings average them
  * and keep every rating, whatever its sign.  A merged pair happened when
- * its latest event did.
+ * its latest event did.  An implicit pair weighs at most cap.
  */
 static void
-merge_triplets(RecoTriplets *t, bool ratings)
+merge_triplets(RecoTriplets *t, bool ratings, double cap)
 {
 	int64		m = 0;
 	int64		count = 0;		/* of the pair being merged */
@@ -142,7 +143,11 @@ merge_triplets(RecoTriplets *t, bool ratings)
 	t->n = 0;
 	for (int64 i = 0; i < m; i++)
 		if (ratings || t->rows[i].weight > 0.0f)
+		{
+			if (!ratings && t->rows[i].weight > cap)
+				t->rows[i].weight = (float) cap;
 			t->rows[t->n++] = t->rows[i];
+		}
 }
 
 /* Dense index of id in the sorted ids[0..n) (it is known to be there) */
@@ -268,7 +273,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 
-	merge_triplets(t, params->explicit_ratings);
+	merge_triplets(t, params->explicit_ratings, params->max_weight);
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -465,6 +470,7 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	int64		caught_up = 0;
 	Jsonb	   *resolved;
 	Snapshot	now;
+	bool		online = !params->explicit_ratings;
 
 	reco_fit(psprintf("model \"%s\"", model), params, t, read_seconds, &fit);
 	if (fit.nnz != t->n)
@@ -494,7 +500,21 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 									  fit.n_users, fit.n_items, fit.nnz,
 									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		 CStringGetDatum("{}"))));
-	reco_model_set_active(model, version_id, resolved, source, !params->explicit_ratings);
+	/*
+	 * A version trained under row security saw only some events: the
+	 * trigger, which feeds it every event, must not teach it the others.
+	 */
+	if (reader != NULL &&
+		check_enable_rls(reco_table_oid("reco_event"), reader->userid, true) == RLS_ENABLED &&
+		strcmp(source, "reco_event") == 0)
+	{
+		online = false;
+		ereport(NOTICE,
+				(errmsg("model \"%s\" does not learn online: it was trained under row-level security",
+						model),
+				 errdetail("Online learning would teach it events its trainer cannot see.")));
+	}
+	reco_model_set_active(model, version_id, resolved, source, online);
 
 	/*
 	 * Events committed while this version trained went to the old one.  Under
@@ -629,6 +649,8 @@ reco_train(PG_FUNCTION_ARGS)
 	reco_triplets_init(&t, &budget);
 	MemoryContextSwitchTo(old);
 
+	reco_lock_trainings(false);
+	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
 	reco_parse_params(reco_model_lock(model, algorithm, caller.userid), given, &params);
@@ -808,6 +830,8 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
 								 ALLOCSET_DEFAULT_SIZES);
 
+	reco_lock_trainings(false);
+	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
 	reco_parse_params(reco_model_lock(state->model, "als", caller.userid), state->params,
