@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -686,7 +687,16 @@ reco_storage_drop(const char *model, int32 version, bool whole_model)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
+	LOCKTAG		queue;
 
+	/*
+	 * An insert that looked the registry up before the version it writes to
+	 * was superseded may still be in flight: wait for every writer of the
+	 * queue now, so that the rows it queued are seen and moved to the
+	 * version served, not orphaned
+	 */
+	SET_LOCKTAG_RELATION(queue, MyDatabaseId, reco_table_oid("reco_pending"));
+	WaitForLockers(queue, ShareLock, false);
 	run(psprintf("DELETE FROM %s v WHERE v.model OPERATOR(pg_catalog.=) $1 "
 				 "AND ($2 OPERATOR(pg_catalog.=) 0 OR v.version OPERATOR(pg_catalog.=) $2)",
 				 reco_table("reco_model_version")),
