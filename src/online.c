@@ -48,12 +48,6 @@ PG_FUNCTION_INFO_V1(reco_online_update);
 PG_FUNCTION_INFO_V1(reco_online_trigger);
 PG_FUNCTION_INFO_V1(reco_online_events);
 
-static RecoPlan lock_plan;
-static RecoPlan create_plan;
-static RecoPlan write_plan;
-static RecoPlan write_many_plan;
-static RecoPlan models_plan;
-
 /* The online models of reco_event, as read at a registry generation */
 static List *online_models = NIL;
 static uint64 online_models_generation = 0;
@@ -77,12 +71,7 @@ event_models(void)
 	if (online_models_generation != 0 && online_models_generation == generation)
 		return online_models;
 
-	if (!reco_plan_ready(&models_plan))
-		reco_plan_keep(&models_plan, psprintf("SELECT name FROM %s WHERE online AND source OPERATOR(pg_catalog.=) 'reco_event' "
-											  "AND active_version IS NOT NULL ORDER BY name",
-											  reco_table("reco_model")), 0, NULL);
-	if (SPI_execute_plan(models_plan.plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reco: listing online models failed");
+	reco_storage_online_models();
 	list_free_deep(online_models);
 	online_models = NIL;
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -119,23 +108,12 @@ static void
 lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 		  ArrayType **weights)
 {
-	Oid			types[3] = {INT8OID, INT8OID, BYTEAOID};
-	Datum		values[3];
 	bool		isnull;
 	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
 
-	values[0] = Int64GetDatum(m->version_id);
-	values[1] = Int64GetDatum(user_id);
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		if (!reco_plan_ready(&lock_plan))
-			reco_plan_keep(&lock_plan, psprintf("SELECT factors, items, weights FROM %s "
-												"WHERE version_id OPERATOR(pg_catalog.=) $1 "
-												"AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-												reco_table("reco_user_factors")), 2, types);
-		if (SPI_execute_plan(lock_plan.plan, values, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "reco: locking a user failed");
-		if (SPI_processed == 1)
+		if (reco_storage_user_lock(m->version_id, user_id))
 		{
 			HeapTuple	tup = SPI_tuptable->vals[0];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -149,13 +127,7 @@ lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
 			return;
 		}
 		/* a new user: an empty row, which a concurrent first event may beat */
-		values[2] = PointerGetDatum(reco_floats_bytea(NULL, m->factors));
-		if (!reco_plan_ready(&create_plan))
-			reco_plan_keep(&create_plan, psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
-												  "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
-												  reco_table("reco_user_factors")), 3, types);
-		if (SPI_execute_plan(create_plan.plan, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "reco: creating a user failed");
+		reco_storage_user_create(m->version_id, user_id, m->factors);
 		MemoryContextSwitchTo(mine);
 	}
 	elog(ERROR, "reco: user %lld could not be locked", (long long) user_id);
@@ -249,9 +221,6 @@ write_user(const RecoModel *m, int64 user_id, const float *x, const int64 *hist_
 	Datum	   *wd = palloc(sizeof(Datum) * Max(len, n));
 	Datum		values[9];
 	char		nulls[9];
-	Oid			types[9] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
-	INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
-	RecoPlan   *plan = n == 1 ? &write_plan : &write_many_plan;
 	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -289,10 +258,6 @@ write_user(const RecoModel *m, int64 user_id, const float *x, const int64 *hist_
 			kd[i] = Int16GetDatum((int16) ev[i].kind);
 			vd[i] = Float4GetDatum((float) ev[i].value);
 		}
-		types[5] = INT8ARRAYOID;
-		types[6] = FLOAT4ARRAYOID;
-		types[7] = INT2ARRAYOID;
-		types[8] = FLOAT4ARRAYOID;
 		values[5] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL,
 													TYPALIGN_DOUBLE));
 		values[6] = PointerGetDatum(construct_array(wd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
@@ -300,19 +265,7 @@ write_user(const RecoModel *m, int64 user_id, const float *x, const int64 *hist_
 		values[8] = PointerGetDatum(construct_array(vd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
 	}
 
-	if (!reco_plan_ready(plan))
-		reco_plan_keep(plan, psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
-									  "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
-									  "RETURNING 1) "
-									  "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) %s",
-									  reco_table("reco_user_factors"), reco_table("reco_pending"),
-									  n == 1 ? "SELECT $1, $2, $6, $7, $8, $9 FROM u" :
-									  "SELECT $1, $2, e.i, e.w, e.k, e.v FROM u, "
-									  "ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7), "
-									  "pg_catalog.unnest($8), pg_catalog.unnest($9)) AS e(i, w, k, v)"),
-					   9, types);
-	if (SPI_execute_plan(plan->plan, values, nulls, false, 0) != SPI_OK_INSERT ||
-		SPI_processed != (uint64) n)
+	if (reco_storage_user_write(values, nulls, n > 1) != (uint64) n)
 		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
 	MemoryContextSwitchTo(mine);
 }

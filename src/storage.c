@@ -809,3 +809,100 @@ reco_storage_model_feed(const char *model, bool *online, bool *from_events, Oid 
 	*owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	return true;
 }
+
+/* The online models trained on reco_event, by name, in SPI_tuptable (name) */
+void
+reco_storage_online_models(void)
+{
+	static RecoPlan plan;
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT name FROM %s WHERE online "
+									   "AND source OPERATOR(pg_catalog.=) 'reco_event' "
+									   "AND active_version IS NOT NULL ORDER BY name",
+									   reco_table("reco_model")), 0, NULL);
+	if (run_plan(&plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reco: listing online models failed");
+}
+
+/*
+ * Lock a user's row of a version (the latest committed row, whatever the
+ * active snapshot: FOR UPDATE waits for and follows concurrent events of
+ * the user); false if they have none, else (factors, items, weights) in
+ * SPI_tuptable's first row
+ */
+bool
+reco_storage_user_lock(int64 version_id, int64 user_id)
+{
+	static RecoPlan plan;
+	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(user_id)};
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT factors, items, weights FROM %s "
+									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
+									   "AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
+									   reco_table("reco_user_factors")),
+					   2, (Oid[]) {INT8OID, INT8OID});
+	if (run_plan(&plan, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: locking a user failed");
+	return SPI_processed == 1;
+}
+
+/* An empty row for a new user (a concurrent first event may beat it) */
+void
+reco_storage_user_create(int64 version_id, int64 user_id, int f)
+{
+	static RecoPlan plan;
+	Datum		values[3] = {Int64GetDatum(version_id), Int64GetDatum(user_id),
+	PointerGetDatum(reco_floats_bytea(NULL, f))};
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
+									   "VALUES ($1, $2, $3, '{}', '{}') ON CONFLICT DO NOTHING",
+									   reco_table("reco_user_factors")),
+					   3, (Oid[]) {INT8OID, INT8OID, BYTEAOID});
+	if (run_plan(&plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "reco: creating a user failed");
+}
+
+/*
+ * Write a locked user's row and queue their events, in one statement:
+ * values are (version_id, user_id, factors, items[], weights[], then item,
+ * weight, kind, value of one event, or arrays of them when many); returns
+ * how many events were queued
+ */
+uint64
+reco_storage_user_write(Datum *values, const char *nulls, bool many)
+{
+	static RecoPlan one;
+	static RecoPlan several;
+	RecoPlan   *plan = many ? &several : &one;
+
+	if (!reco_plan_ready(plan))
+	{
+		Oid			types[9] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
+		INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
+
+		if (many)
+		{
+			types[5] = INT8ARRAYOID;
+			types[6] = FLOAT4ARRAYOID;
+			types[7] = INT2ARRAYOID;
+			types[8] = FLOAT4ARRAYOID;
+		}
+		reco_plan_keep(plan, psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
+									  "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
+									  "RETURNING 1) "
+									  "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) %s",
+									  reco_table("reco_user_factors"), reco_table("reco_pending"),
+									  many ?
+									  "SELECT $1, $2, e.i, e.w, e.k, e.v FROM u, "
+									  "ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7), "
+									  "pg_catalog.unnest($8), pg_catalog.unnest($9)) AS e(i, w, k, v)" :
+									  "SELECT $1, $2, $6, $7, $8, $9 FROM u"),
+					   9, types);
+	}
+	if (run_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "reco: writing a user failed");
+	return SPI_processed;
+}
