@@ -503,5 +503,22 @@ CREATE TRIGGER reco_event_online AFTER INSERT ON @extschema@.reco_event
 -- lookup per read) as soon as it outgrows a quarter of one.
 ALTER TABLE @extschema@.reco_user_factors SET (toast_tuple_target = 8160);
 
--- the statement trigger's function is no one's to call
-REVOKE ALL ON FUNCTION @extschema@.reco_online_events() FROM PUBLIC;
+-- ... and rewritten in place: half of each page a training fills stays free,
+-- so an event's update of a customer's row is a heap-only tuple (no index
+-- entry, no new page) while the row still fits beside its old version.
+ALTER TABLE @extschema@.reco_user_factors SET (fillfactor = 50);
+
+-- One statement per user and event batch: the UPDATE of the user's row
+-- computes the new row itself (no SELECT ... FOR UPDATE before it, so one
+-- statement, one row lock and one WAL record fewer per event).
+CREATE FUNCTION @extschema@.reco_online_fold(factors bytea, items bigint[], weights real[],
+	OUT new_factors bytea, OUT new_items bigint[], OUT new_weights real[])
+RETURNS record
+AS 'MODULE_PATHNAME', 'reco_online_fold'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_online_fold(bytea, bigint[], real[]) IS
+	'Internal to online learning: a customer''s row after the events being applied, computed inside the UPDATE of that row.';
+
+-- the trigger's and the fold's functions are no one's to call
+REVOKE ALL ON FUNCTION @extschema@.reco_online_events(),
+	@extschema@.reco_online_fold(bytea, bigint[], real[]) FROM PUBLIC;

@@ -32,6 +32,7 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/proc.h"
@@ -47,6 +48,7 @@
 PG_FUNCTION_INFO_V1(reco_online_update);
 PG_FUNCTION_INFO_V1(reco_online_trigger);
 PG_FUNCTION_INFO_V1(reco_online_events);
+PG_FUNCTION_INFO_V1(reco_online_fold);
 
 /* The online models of reco_event, as read at a registry generation */
 static List *online_models = NIL;
@@ -97,40 +99,6 @@ warn_not_applied(const RecoModel *m, int64 user_id, const char *why)
 					(long long) user_id, why),
 			 errdetail("The event is stored and queued for reco_refresh; the user keeps their previous vector."),
 			 errhint("Retrain the model, with a larger \"regularization\" if this recurs.")));
-}
-
-/*
- * Lock the user's row of the version (creating an empty one for a new user)
- * and return their factors (into x) and history.  The lock serialises
- * concurrent events of one user, so none is lost.
- */
-static void
-lock_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items,
-		  ArrayType **weights)
-{
-	bool		isnull;
-	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
-
-	for (int attempt = 0; attempt < 2; attempt++)
-	{
-		if (reco_storage_user_lock(m->version_id, user_id))
-		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-
-			MemoryContextSwitchTo(mine);
-			memcpy(x, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), m->factors,
-										"user factors"), sizeof(float) * m->factors);
-			*items = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 2, &isnull));
-			*weights = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-			return;
-		}
-		/* a new user: an empty row, which a concurrent first event may beat */
-		reco_storage_user_create(m->version_id, user_id, m->factors);
-		MemoryContextSwitchTo(mine);
-	}
-	elog(ERROR, "reco: user %lld could not be locked", (long long) user_id);
 }
 
 /*
@@ -209,43 +177,116 @@ history_add(int64 *ids, float *w, int len, int64 item, double weight, double cap
 	return out;
 }
 
-/*
- * Write the user's row and queue the events, in one statement.  One event
- * (the common case) passes plain values; several pass arrays to unnest.
- */
-static void
-write_user(const RecoModel *m, int64 user_id, const float *x, const int64 *hist_items,
-		   const float *hist_w, int len, const OnlineEvent *ev, int n)
+/* What reco_online_fold applies, set by apply_events for one statement */
+static struct
 {
-	Datum	   *idd = palloc(sizeof(Datum) * Max(len, n));
-	Datum	   *wd = palloc(sizeof(Datum) * Max(len, n));
-	Datum		values[9];
-	char		nulls[9];
-	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
+	const RecoModel *m;
+	int64		user_id;
+	const OnlineEvent *ev;
+	int			n;
+}			folding;
 
-	memset(nulls, ' ', sizeof(nulls));
+/*
+ * reco_online_fold(factors, items, weights) → (new_factors, new_items,
+ * new_weights): a user's row after the events apply_events is writing.  It
+ * runs inside that UPDATE, on the row as the UPDATE found it (the latest:
+ * should another event of the user commit first, the UPDATE waits and
+ * computes again from that row), so no separate SELECT ... FOR UPDATE is
+ * needed.  The history takes the events one by one as history_add says and
+ * the user is folded in once from the result (the fold-in depends on the
+ * history alone, so this is what n single events would leave).  Internal.
+ */
+Datum
+reco_online_fold(PG_FUNCTION_ARGS)
+{
+	const RecoModel *m = folding.m;
+	ArrayType  *items_arr = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *weights_arr = PG_GETARG_ARRAYTYPE_P(2);
+	float	   *x;
+	int64	   *hist_items;
+	float	   *hist_w;
+	int			len;
+	const char *why = NULL;
+	Datum	   *idd;
+	Datum	   *wd;
+	TupleDesc	desc;
+	Datum		result[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (m == NULL)
+		elog(ERROR, "reco_online_fold is called by reco's online learning only");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	len = ArrayGetNItems(ARR_NDIM(items_arr), ARR_DIMS(items_arr));
+	if (ARR_ELEMTYPE(items_arr) != INT8OID || ARR_HASNULL(items_arr) ||
+		ARR_ELEMTYPE(weights_arr) != FLOAT4OID || ARR_HASNULL(weights_arr) ||
+		ArrayGetNItems(ARR_NDIM(weights_arr), ARR_DIMS(weights_arr)) != len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("history of user %lld in model \"%s\" is malformed",
+						(long long) folding.user_id, m->name),
+				 errdetail("Items and weights must be arrays of the same length without NULLs."),
+				 errhint("Retrain the model.")));
+	x = palloc(sizeof(float) * m->factors);
+	memcpy(x, reco_bytea_floats(PG_GETARG_DATUM(0), m->factors, "user factors"),
+		   sizeof(float) * m->factors);
+
+	/* the stored arrays are plain C arrays already: copy them out whole */
+	hist_items = palloc(sizeof(int64) * (len + folding.n));
+	hist_w = palloc(sizeof(float) * (len + folding.n));
+	memcpy(hist_items, ARR_DATA_PTR(items_arr), sizeof(int64) * len);
+	memcpy(hist_w, ARR_DATA_PTR(weights_arr), sizeof(float) * len);
+	for (int i = 0; i < folding.n; i++)
+		len = history_add(hist_items, hist_w, len, folding.ev[i].item, folding.ev[i].w,
+						  m->params.max_weight);
+
+	if (!fold_in(m, hist_items, hist_w, len, x, &why))
+		warn_not_applied(m, folding.user_id, why);
+
+	idd = palloc(sizeof(Datum) * Max(len, 1));
+	wd = palloc(sizeof(Datum) * Max(len, 1));
 	for (int i = 0; i < len; i++)
 	{
 		idd[i] = Int64GetDatum(hist_items[i]);
 		wd[i] = Float4GetDatum(hist_w[i]);
 	}
+	result[0] = PointerGetDatum(reco_floats_bytea(x, m->factors));
+	result[1] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	result[2] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), result, nulls)));
+}
+
+/*
+ * Add n weighted events (in arrival order, none of weight 0) to a user of
+ * version m and queue them for reco_refresh, in one statement: the UPDATE
+ * of the user's row computes the new row (reco_online_fold), and its row
+ * lock serialises concurrent events of one user, so none is lost.  A new
+ * user gets an empty row first.
+ */
+static void
+apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
+{
+	Datum		values[6];
+	char		nulls[6];
+	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
+
+	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(m->version_id);
 	values[1] = Int64GetDatum(user_id);
-	values[2] = PointerGetDatum(reco_floats_bytea(x, m->factors));
-	values[3] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
 	if (n == 1)
 	{
-		values[5] = Int64GetDatum(ev[0].item);
-		values[6] = Float4GetDatum((float) ev[0].w);
-		values[7] = Int16GetDatum((int16) ev[0].kind);
-		values[8] = Float4GetDatum((float) ev[0].value);
+		values[2] = Int64GetDatum(ev[0].item);
+		values[3] = Float4GetDatum((float) ev[0].w);
+		values[4] = Int16GetDatum((int16) ev[0].kind);
+		values[5] = Float4GetDatum((float) ev[0].value);
 		if (ev[0].kind < 0)
-			nulls[7] = nulls[8] = 'n';
+			nulls[4] = nulls[5] = 'n';
 	}
 	else
 	{
+		Datum	   *idd = palloc(sizeof(Datum) * n);
+		Datum	   *wd = palloc(sizeof(Datum) * n);
 		Datum	   *kd = palloc(sizeof(Datum) * n);
 		Datum	   *vd = palloc(sizeof(Datum) * n);
 
@@ -258,59 +299,37 @@ write_user(const RecoModel *m, int64 user_id, const float *x, const int64 *hist_
 			kd[i] = Int16GetDatum((int16) ev[i].kind);
 			vd[i] = Float4GetDatum((float) ev[i].value);
 		}
-		values[5] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL,
+		values[2] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL,
 													TYPALIGN_DOUBLE));
-		values[6] = PointerGetDatum(construct_array(wd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
-		values[7] = PointerGetDatum(construct_array(kd, n, INT2OID, 2, true, TYPALIGN_SHORT));
-		values[8] = PointerGetDatum(construct_array(vd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
+		values[3] = PointerGetDatum(construct_array(wd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
+		values[4] = PointerGetDatum(construct_array(kd, n, INT2OID, 2, true, TYPALIGN_SHORT));
+		values[5] = PointerGetDatum(construct_array(vd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
 	}
 
-	if (reco_storage_user_write(values, nulls, n > 1) != (uint64) n)
-		elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
+	folding.m = m;
+	folding.user_id = user_id;
+	folding.ev = ev;
+	folding.n = n;
+	PG_TRY();
+	{
+		for (int attempt = 0;; attempt++)
+		{
+			uint64		queued = reco_storage_user_update(values, nulls, n > 1);
+
+			if (queued == (uint64) n)
+				break;
+			if (queued != 0 || attempt > 0)
+				elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
+			/* a new user: an empty row, which a concurrent first event may beat */
+			reco_storage_user_create(m->version_id, user_id, m->factors);
+		}
+	}
+	PG_FINALLY();
+	{
+		folding.m = NULL;
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(mine);
-}
-
-/*
- * Add n weighted events (in arrival order, none of weight 0) to a user of
- * version m: the history takes them one by one as history_add says, the
- * user is folded in once from the result (the fold-in depends on the
- * history alone, so this is what n single events would leave), and the
- * events are queued for reco_refresh, all in one statement after the lock.
- */
-static void
-apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
-{
-	ArrayType  *items_arr;
-	ArrayType  *weights_arr;
-	int64	   *hist_items;
-	float	   *hist_w;
-	int			len;
-	float	   *x = palloc0(sizeof(float) * m->factors);
-	const char *why = NULL;
-
-	lock_user(m, user_id, x, &items_arr, &weights_arr);
-	len = ArrayGetNItems(ARR_NDIM(items_arr), ARR_DIMS(items_arr));
-	if (ARR_ELEMTYPE(items_arr) != INT8OID || ARR_HASNULL(items_arr) ||
-		ARR_ELEMTYPE(weights_arr) != FLOAT4OID || ARR_HASNULL(weights_arr) ||
-		ArrayGetNItems(ARR_NDIM(weights_arr), ARR_DIMS(weights_arr)) != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("history of user %lld in model \"%s\" is malformed",
-						(long long) user_id, m->name),
-				 errdetail("Items and weights must be arrays of the same length without NULLs."),
-				 errhint("Retrain the model.")));
-
-	/* the stored arrays are plain C arrays already: copy them out whole */
-	hist_items = palloc(sizeof(int64) * (len + n));
-	hist_w = palloc(sizeof(float) * (len + n));
-	memcpy(hist_items, ARR_DATA_PTR(items_arr), sizeof(int64) * len);
-	memcpy(hist_w, ARR_DATA_PTR(weights_arr), sizeof(float) * len);
-	for (int i = 0; i < n; i++)
-		len = history_add(hist_items, hist_w, len, ev[i].item, ev[i].w, m->params.max_weight);
-
-	if (!fold_in(m, hist_items, hist_w, len, x, &why))
-		warn_not_applied(m, user_id, why);
-	write_user(m, user_id, x, hist_items, hist_w, len, ev, n);
 }
 
 /* apply_events for one event */

@@ -825,29 +825,6 @@ reco_storage_online_models(void)
 		elog(ERROR, "reco: listing online models failed");
 }
 
-/*
- * Lock a user's row of a version (the latest committed row, whatever the
- * active snapshot: FOR UPDATE waits for and follows concurrent events of
- * the user); false if they have none, else (factors, items, weights) in
- * SPI_tuptable's first row
- */
-bool
-reco_storage_user_lock(int64 version_id, int64 user_id)
-{
-	static RecoPlan plan;
-	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(user_id)};
-
-	if (!reco_plan_ready(&plan))
-		reco_plan_keep(&plan, psprintf("SELECT factors, items, weights FROM %s "
-									   "WHERE version_id OPERATOR(pg_catalog.=) $1 "
-									   "AND user_id OPERATOR(pg_catalog.=) $2 FOR UPDATE",
-									   reco_table("reco_user_factors")),
-					   2, (Oid[]) {INT8OID, INT8OID});
-	if (run_plan(&plan, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reco: locking a user failed");
-	return SPI_processed == 1;
-}
-
 /* An empty row for a new user (a concurrent first event may beat it) */
 void
 reco_storage_user_create(int64 version_id, int64 user_id, int f)
@@ -866,13 +843,14 @@ reco_storage_user_create(int64 version_id, int64 user_id, int f)
 }
 
 /*
- * Write a locked user's row and queue their events, in one statement:
- * values are (version_id, user_id, factors, items[], weights[], then item,
- * weight, kind, value of one event, or arrays of them when many); returns
- * how many events were queued
+ * Update a user's row with reco_online_fold (online.c: it computes the new
+ * row from the one the UPDATE locks) and queue their events, in one
+ * statement: values are (version_id, user_id, then item, weight, kind,
+ * value of one event, or arrays of them when many); returns how many events
+ * were queued (0 when the user has no row)
  */
 uint64
-reco_storage_user_write(Datum *values, const char *nulls, bool many)
+reco_storage_user_update(Datum *values, const char *nulls, bool many)
 {
 	static RecoPlan one;
 	static RecoPlan several;
@@ -880,27 +858,29 @@ reco_storage_user_write(Datum *values, const char *nulls, bool many)
 
 	if (!reco_plan_ready(plan))
 	{
-		Oid			types[9] = {INT8OID, INT8OID, BYTEAOID, INT8ARRAYOID, FLOAT4ARRAYOID,
-		INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
+		Oid			types[6] = {INT8OID, INT8OID, INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
 
 		if (many)
 		{
-			types[5] = INT8ARRAYOID;
-			types[6] = FLOAT4ARRAYOID;
-			types[7] = INT2ARRAYOID;
-			types[8] = FLOAT4ARRAYOID;
+			types[2] = INT8ARRAYOID;
+			types[3] = FLOAT4ARRAYOID;
+			types[4] = INT2ARRAYOID;
+			types[5] = FLOAT4ARRAYOID;
 		}
-		reco_plan_keep(plan, psprintf("WITH u AS (UPDATE %s SET factors = $3, items = $4, weights = $5 "
-									  "WHERE version_id OPERATOR(pg_catalog.=) $1 AND user_id OPERATOR(pg_catalog.=) $2 "
-									  "RETURNING 1) "
+		reco_plan_keep(plan, psprintf("WITH u AS (UPDATE %s u SET (factors, items, weights) = "
+									  "(SELECT f.new_factors, f.new_items, f.new_weights "
+									  "FROM %s(u.factors, u.items, u.weights) f) "
+									  "WHERE u.version_id OPERATOR(pg_catalog.=) $1 "
+									  "AND u.user_id OPERATOR(pg_catalog.=) $2 RETURNING 1) "
 									  "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) %s",
-									  reco_table("reco_user_factors"), reco_table("reco_pending"),
+									  reco_table("reco_user_factors"), reco_table("reco_online_fold"),
+									  reco_table("reco_pending"),
 									  many ?
 									  "SELECT $1, $2, e.i, e.w, e.k, e.v FROM u, "
-									  "ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7), "
-									  "pg_catalog.unnest($8), pg_catalog.unnest($9)) AS e(i, w, k, v)" :
-									  "SELECT $1, $2, $6, $7, $8, $9 FROM u"),
-					   9, types);
+									  "ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
+									  "pg_catalog.unnest($5), pg_catalog.unnest($6)) AS e(i, w, k, v)" :
+									  "SELECT $1, $2, $3, $4, $5, $6 FROM u"),
+					   6, types);
 	}
 	if (run_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "reco: writing a user failed");

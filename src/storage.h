@@ -77,9 +77,8 @@ extern void reco_storage_item_delete(int64 version_id, int64 item_id);
 
 /* online learning */
 extern void reco_storage_online_models(void);
-extern bool reco_storage_user_lock(int64 version_id, int64 user_id);
 extern void reco_storage_user_create(int64 version_id, int64 user_id, int f);
-extern uint64 reco_storage_user_write(Datum *values, const char *nulls, bool many);
+extern uint64 reco_storage_user_update(Datum *values, const char *nulls, bool many);
 
 /* the queue of online events */
 extern void reco_storage_pending_take(int64 version_id, Snapshot snap);
