@@ -508,6 +508,10 @@ ALTER TABLE @extschema@.reco_user_factors SET (toast_tuple_target = 8160);
 -- entry, no new page) while the row still fits beside its old version.
 ALTER TABLE @extschema@.reco_user_factors SET (fillfactor = 50);
 
+-- The queue is drained by every reco_refresh and read whole by it: an index
+-- on it costs every event an index entry and saves a refresh nothing.
+DROP INDEX @extschema@.reco_pending_version_idx;
+
 -- One statement per user and event batch: the UPDATE of the user's row
 -- computes the new row itself (no SELECT ... FOR UPDATE before it, so one
 -- statement, one row lock and one WAL record fewer per event).

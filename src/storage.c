@@ -376,6 +376,27 @@ reco_pending_drop_superseded(const char *model, int64 version_id, Snapshot snap)
 	run_under(snap, sql, 2, types, values, false, SPI_OK_DELETE);
 }
 
+/* A version's registry columns from the first row of SPI_tuptable */
+static void
+version_info(RecoVersionInfo *out)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	memset(out, 0, sizeof(*out));
+	out->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+	{
+		out->version_id = 0;
+		return;
+	}
+	out->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	out->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	out->n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	out->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+}
+
 /*
  * The registry: one model's served version, for the per-backend cache.
  * False when the model does not exist; *version_id 0 when it has no
@@ -386,9 +407,6 @@ reco_storage_model(const char *name, RecoVersionInfo *out)
 {
 	static RecoPlan plan;
 	Datum		values[1] = {CStringGetTextDatum(name)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
 
 	if (!reco_plan_ready(&plan))
 		reco_plan_keep(&plan, psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
@@ -401,19 +419,7 @@ reco_storage_model(const char *name, RecoVersionInfo *out)
 		elog(ERROR, "reco: model lookup failed");
 	if (SPI_processed == 0)
 		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	memset(out, 0, sizeof(*out));
-	out->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	if (isnull)
-	{
-		out->version_id = 0;
-		return true;
-	}
-	out->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	out->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	out->n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	out->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	version_info(out);
 	return true;
 }
 
@@ -424,10 +430,6 @@ reco_storage_model(const char *name, RecoVersionInfo *out)
 bool
 reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
 {
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-
 	run(psprintf("SELECT v.version_id, v.revision, v.factors, v.n_items, v.trained "
 				 "FROM %s m LEFT JOIN %s v ON v.model OPERATOR(pg_catalog.=) m.name "
 				 "AND v.version OPERATOR(pg_catalog.=) $2 "
@@ -437,19 +439,7 @@ reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
 		(Datum[]) {CStringGetTextDatum(name), Int32GetDatum(version)}, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	memset(out, 0, sizeof(*out));
-	out->version_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	if (isnull)
-	{
-		out->version_id = 0;
-		return true;
-	}
-	out->revision = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	out->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	out->n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	out->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	version_info(out);
 	return true;
 }
 
