@@ -25,6 +25,11 @@
 
 #include "topk.h"
 
+#include "params.h"
+#include "train.h"
+#include "model.h"
+#include "storage.h"
+
 #define LOAD_BATCH 10000
 
 static HTAB *models = NULL;

@@ -19,6 +19,9 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "model.h"
+#include "refresh.h"
+
 #define TOKEN_LEN 48
 
 typedef struct TokenMean

@@ -22,6 +22,12 @@
 #include "metrics.h"
 #include "topk.h"
 
+#include "params.h"
+#include "train.h"
+#include "model.h"
+#include "events.h"
+#include "resources.h"
+
 PG_FUNCTION_INFO_V1(reco_evaluate);
 PG_FUNCTION_INFO_V1(reco_evaluate_users);
 PG_FUNCTION_INFO_V1(reco_evaluate_params);

@@ -18,6 +18,9 @@
 #include "utils/plancache.h"
 #include "utils/timestamp.h"
 
+#include "events.h"
+#include "resources.h"
+
 #define FETCH_BATCH 10000
 
 static const char *const column_names[] = {"user_id", "item_id", "value", "ts"};

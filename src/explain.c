@@ -14,6 +14,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "model.h"
+#include "storage.h"
+
 PG_FUNCTION_INFO_V1(reco_explain);
 
 typedef struct Contribution

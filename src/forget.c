@@ -23,6 +23,10 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "model.h"
+#include "refresh.h"
+#include "storage.h"
+
 PG_FUNCTION_INFO_V1(reco_forget_user);
 
 /* One version of one model */

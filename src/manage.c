@@ -10,6 +10,8 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "storage.h"
+
 PG_FUNCTION_INFO_V1(reco_activate);
 PG_FUNCTION_INFO_V1(reco_drop_model);
 PG_FUNCTION_INFO_V1(reco_drop_version);

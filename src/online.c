@@ -38,6 +38,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -45,7 +46,28 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+#include "params.h"
+#include "model.h"
+#include "online.h"
+#include "storage.h"
+
 PG_FUNCTION_INFO_V1(reco_online_update);
+
+bool		reco_online = true;
+
+/* Define reco.online (from _PG_init) */
+void
+reco_online_init(void)
+{
+	DefineCustomBoolVariable("reco.online",
+							 "Update models from each inserted event.",
+							 "Turn off in a session for bulk loads, then retrain or catch up.",
+							 &reco_online,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+}
+
 PG_FUNCTION_INFO_V1(reco_online_trigger);
 PG_FUNCTION_INFO_V1(reco_online_events);
 PG_FUNCTION_INFO_V1(reco_online_fold);

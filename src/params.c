@@ -10,6 +10,8 @@
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
+#include "params.h"
+
 #define RECO_PARAM_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};

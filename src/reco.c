@@ -27,10 +27,12 @@
 #include <cblas.h>
 #undef I
 
+#include "model.h"
+#include "online.h"
+#include "resources.h"
+
 PG_MODULE_MAGIC;
 
-bool		reco_progress = true;
-bool		reco_online = true;
 
 void		_PG_init(void);
 static void schema_invalidate(Datum arg, Oid relid);
@@ -39,21 +41,9 @@ static void schema_invalidate(Datum arg, Oid relid);
 void
 _PG_init(void)
 {
-	DefineCustomBoolVariable("reco.progress",
-							 "Report training progress as NOTICE messages.",
-							 NULL,
-							 &reco_progress,
-							 true,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomBoolVariable("reco.online",
-							 "Update models from each inserted event.",
-							 "Turn off in a session for bulk loads, then retrain or catch up.",
-							 &reco_online,
-							 true,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
 	reco_resources_init();
+	reco_train_init();
+	reco_online_init();
 	MarkGUCPrefixReserved("reco");
 
 	reco_cache_init();

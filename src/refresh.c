@@ -21,6 +21,11 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "model.h"
+#include "online.h"
+#include "refresh.h"
+#include "storage.h"
+
 PG_FUNCTION_INFO_V1(reco_refresh);
 
 /*

@@ -26,6 +26,11 @@
 #include <cblas.h>
 #undef I
 
+#include "model.h"
+#include "refresh.h"
+#include "storage.h"
+#include "resources.h"
+
 #define GRAM_BATCH 4096
 
 /* The users of one item, gathered during the pass over all users */

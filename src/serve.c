@@ -16,6 +16,8 @@
 
 #include "topk.h"
 
+#include "model.h"
+
 PG_FUNCTION_INFO_V1(reco_recommend);
 PG_FUNCTION_INFO_V1(reco_score);
 PG_FUNCTION_INFO_V1(reco_rank);

@@ -19,6 +19,9 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "events.h"
+#include "resources.h"
+
 PG_FUNCTION_INFO_V1(reco_split);
 PG_FUNCTION_INFO_V1(reco_folds);
 

@@ -24,6 +24,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "storage.h"
+
 #define STORE_BATCH 4096
 
 /* Storage runs as the extension's owner; anything else is a bug */

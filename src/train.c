@@ -12,14 +12,38 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "params.h"
+#include "train.h"
+#include "model.h"
+#include "online.h"
+#include "storage.h"
+#include "resources.h"
+
 #define FETCH_BATCH 10000
 
 PG_FUNCTION_INFO_V1(reco_train);
+
+bool		reco_progress = true;
+
+/* Define reco.progress (from _PG_init) */
+void
+reco_train_init(void)
+{
+	DefineCustomBoolVariable("reco.progress",
+							 "Report training progress as NOTICE messages.",
+							 NULL,
+							 &reco_progress,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+}
+
 PG_FUNCTION_INFO_V1(reco_train_agg_step);
 PG_FUNCTION_INFO_V1(reco_train_agg_final);
 

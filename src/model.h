@@ -1,0 +1,59 @@
+/*
+ * model.h - a version of a model as the glue reads it: the per-backend cache
+ * of the served ones, a given one, or a fit in memory (cache.c)
+ */
+#ifndef RECO_MODEL_H
+#define RECO_MODEL_H
+
+#include "reco.h"
+
+#include "utils/array.h"
+#include "datatype/timestamp.h"
+
+#include "params.h"
+#include "train.h"
+
+/* cache.c: the active version's item side, kept per backend */
+typedef struct RecoModel
+{
+	char		name[64];
+	int64		version_id;
+	int64		revision;
+	TimestampTz trained;		/* tells versions of a re-created extension apart */
+	uint64		checked;		/* registry generation this entry was checked at */
+	int			factors;
+	int32		n_items;
+	int64	   *item_ids;		/* ascending */
+	float	   *Yt;				/* factors x n_items: factor-major, see topk.h */
+	float	   *popularity;
+	float	   *Yt_unit;		/* the same with unit-length items, built lazily */
+	float	   *Y_rows;			/* the same item-major (fold-in gathers), lazily */
+	float	   *gram;			/* Y'Y, factors x factors (the "gram" blob) */
+	RecoTrainParams params;		/* the version's resolved hyperparameters */
+	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
+	const RecoFit *fit;			/* users of a model fitted in memory, or NULL */
+	MemoryContext mcxt;
+} RecoModel;
+
+extern void reco_cache_init(void);
+extern uint64 reco_registry_generation(void);
+extern RecoModel *reco_model_get(const char *name);
+extern RecoModel *reco_model_version_load(const char *name, int32 version);
+extern RecoModel *reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params);
+extern void reco_require_implicit(const RecoModel *m, const char *what);
+extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
+extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);
+extern void reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *bits);
+extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
+							ArrayType **items);
+extern int	reco_model_history_rows(const RecoModel *m, const int64 *ids,
+									const float *weights, int n, float *Yu,
+									float *w, int64 *known_ids);
+extern float reco_model_score(const RecoModel *m, const float *Yt, int32 idx,
+							  const float *x);
+extern void reco_model_item(const RecoModel *m, const float *Yt, int32 idx,
+							float *out);
+extern const float *reco_model_unit_items(RecoModel *m);
+extern const int32 *reco_model_popular(RecoModel *m);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * params.h - the hyperparameters of a model, from and to jsonb (params.c)
+ */
+#ifndef RECO_PARAMS_H
+#define RECO_PARAMS_H
+
+#include "reco.h"
+
+#include "utils/jsonb.h"
+
+#include "als.h"
+
+/* params.c: hyperparameters of a training run */
+#define RECO_NKINDS 6
+
+typedef enum RecoValueTransform
+{
+	RECO_VALUE_LINEAR,			/* the value as it is */
+	RECO_VALUE_LOG,				/* sign(v) * ln(1 + |v|): damps quantities */
+	RECO_VALUE_UNIT				/* sign(v): every event counts once */
+} RecoValueTransform;
+
+typedef struct RecoTrainParams
+{
+	AlsParams	als;
+	bool		explicit_ratings;	/* values are ratings to predict (als.h) */
+	bool		cholesky;		/* exact solver instead of conjugate gradient */
+	RecoValueTransform value;	/* applied to each event's value */
+	double		weights[RECO_NKINDS];	/* per event kind, see reco_kind */
+	int			history;		/* a fold-in solves over the latest this many items */
+	double		max_weight;		/* cap on one customer's summed weight for an item */
+} RecoTrainParams;
+
+extern int	reco_kind(const char *kind, int len);
+extern double reco_event_value(const RecoTrainParams *p, double value);
+extern void reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out);
+extern Jsonb *reco_params_jsonb(const RecoTrainParams *p);
+
+#endif
