@@ -489,7 +489,9 @@ reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weigh
 		if (idx < 0)
 			continue;			/* a new item: reco_refresh gives it factors */
 		memcpy(Yu + (int64) known * f, Y + (int64) idx * f, sizeof(float) * f);
-		w[known] = weights[i];
+		/* a customer's weight for an item counts up to max_weight */
+		w[known] = m->params.explicit_ratings ? weights[i]
+			: (float) Min(weights[i], m->params.max_weight);
 		if (known_ids != NULL)
 			known_ids[known] = ids[i];
 		known++;

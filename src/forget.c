@@ -16,7 +16,6 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -92,18 +91,14 @@ reco_forget_user(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(mcxt);
 
 	/*
-	 * No training (a first one included) or refresh of any model meanwhile,
-	 * and every insert into reco_event in flight now finished, so that its
-	 * events and rows are seen and go too
+	 * Every insert into reco_event in flight now finished first, so that its
+	 * events and rows are seen and go too (waited for before taking any
+	 * lock such a transaction may want next); then no training (a first one
+	 * included) or refresh of any model meanwhile
 	 */
+	reco_storage_wait_writers("reco_event");
 	reco_lock_trainings(true);
 	reco_storage_lock_all_models();
-	{
-		LOCKTAG		events;
-
-		SET_LOCKTAG_RELATION(events, MyDatabaseId, reco_table_oid("reco_event"));
-		WaitForLockers(events, ShareLock, false);
-	}
 	AcceptInvalidationMessages();
 	reco_storage_all_versions();
 	nv = SPI_processed;

@@ -43,6 +43,7 @@ reco_drop_model(PG_FUNCTION_ARGS)
 
 	caller = reco_become_owner();
 	SPI_connect();
+	reco_storage_wait_writers("reco_pending");	/* as reco_drop_version does */
 	reco_model_lock_existing(model, caller.userid);
 	reco_storage_drop(model, 0, true);
 	SPI_finish();
@@ -64,6 +65,14 @@ reco_drop_version(PG_FUNCTION_ARGS)
 
 	caller = reco_become_owner();
 	SPI_connect();
+	/*
+	 * An insert that looked the registry up before the version it writes to
+	 * was superseded may still be in flight: once it is done, the rows it
+	 * queued are seen and move to the version served instead of being
+	 * orphaned.  Waited for before the registry lock, which such a
+	 * transaction may go on to take.
+	 */
+	reco_storage_wait_writers("reco_pending");
 	reco_model_lock_existing(model, caller.userid);
 	served = reco_storage_version_served(model, version);
 	if (served < 0)

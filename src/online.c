@@ -172,11 +172,11 @@ typedef struct OnlineEvent
 /*
  * Add a weighted interaction to a history of len entries (least recent
  * first, room for one more): the item moves to the end with its weights
- * summed (at most cap: no customer's weight dominates an item), or leaves
- * when the sum is <= 0.  Returns the new length.
+ * summed, or leaves when the sum is <= 0.  Returns the new length.  The sum
+ * is stored whole; solves cap it (max_weight), as training does.
  */
 static int
-history_add(int64 *ids, float *w, int len, int64 item, double weight, double cap)
+history_add(int64 *ids, float *w, int len, int64 item, double weight)
 {
 	double		merged = weight;
 	int			out = 0;
@@ -194,7 +194,7 @@ history_add(int64 *ids, float *w, int len, int64 item, double weight, double cap
 	if (merged > 0.0)
 	{
 		ids[out] = item;
-		w[out++] = (float) Min(merged, cap);
+		w[out++] = (float) merged;
 	}
 	return out;
 }
@@ -259,8 +259,7 @@ reco_online_fold(PG_FUNCTION_ARGS)
 	memcpy(hist_items, ARR_DATA_PTR(items_arr), sizeof(int64) * len);
 	memcpy(hist_w, ARR_DATA_PTR(weights_arr), sizeof(float) * len);
 	for (int i = 0; i < folding.n; i++)
-		len = history_add(hist_items, hist_w, len, folding.ev[i].item, folding.ev[i].w,
-						  m->params.max_weight);
+		len = history_add(hist_items, hist_w, len, folding.ev[i].item, folding.ev[i].w);
 
 	if (!fold_in(m, hist_items, hist_w, len, x, &why))
 		warn_not_applied(m, folding.user_id, why);

@@ -117,7 +117,9 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 						: palloc(sizeof(float) * u->cap);
 				}
 				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
-				u->w[u->n++] = DatumGetFloat4(weights[h]);
+				/* a customer's weight for an item counts up to max_weight */
+				u->w[u->n++] = m->params.explicit_ratings ? DatumGetFloat4(weights[h])
+					: (float) Min(DatumGetFloat4(weights[h]), m->params.max_weight);
 			}
 			/* a row's detoasted copies and arrays go now, not at the end of the pass */
 			pfree(ids);

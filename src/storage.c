@@ -679,16 +679,7 @@ reco_storage_drop(const char *model, int32 version, bool whole_model)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(model), Int32GetDatum(version)};
-	LOCKTAG		queue;
 
-	/*
-	 * An insert that looked the registry up before the version it writes to
-	 * was superseded may still be in flight: wait for every writer of the
-	 * queue now, so that the rows it queued are seen and moved to the
-	 * version served, not orphaned
-	 */
-	SET_LOCKTAG_RELATION(queue, MyDatabaseId, reco_table_oid("reco_pending"));
-	WaitForLockers(queue, ShareLock, false);
 	run(psprintf("DELETE FROM %s v WHERE v.model OPERATOR(pg_catalog.=) $1 "
 				 "AND ($2 OPERATOR(pg_catalog.=) 0 OR v.version OPERATOR(pg_catalog.=) $2)",
 				 reco_table("reco_model_version")),
@@ -697,6 +688,21 @@ reco_storage_drop(const char *model, int32 version, bool whole_model)
 		run(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
 					 reco_table("reco_model")),
 			1, types, values, SPI_OK_DELETE);
+}
+
+/*
+ * Wait for every transaction now writing to one of the extension's tables
+ * (an insert of events in flight, say), without taking any lock: callers
+ * do this before they lock registry rows, so that such a transaction that
+ * goes on to train or refresh never waits on them while they wait on it
+ */
+void
+reco_storage_wait_writers(const char *table)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, reco_table_oid(table));
+	WaitForLockers(tag, ShareLock, false);
 }
 
 /* Lock every model's registry row, in name order so two callers never deadlock */

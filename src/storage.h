@@ -32,6 +32,7 @@ typedef struct RecoVersionInfo
 extern Jsonb *reco_model_lock(const char *model, const char *algorithm, Oid role);
 extern void reco_model_lock_existing(const char *model, Oid role);
 extern void reco_storage_lock_all_models(void);
+extern void reco_storage_wait_writers(const char *table);
 extern bool reco_storage_model(const char *name, RecoVersionInfo *out);
 extern bool reco_model_learns_online(const char *model);
 extern bool reco_storage_model_feed(const char *model, bool *online, bool *from_events,

@@ -137,10 +137,10 @@ cmp_triplet(const void *a, const void *b)
  * them (repeated events accumulate) and drops pairs whose total is not
  * positive (returns cancelling purchases); explicit ratings average them
  * and keep every rating, whatever its sign.  A merged pair happened when
- * its latest event did.  An implicit pair weighs at most cap.
+ * its latest event did.
  */
 static void
-merge_triplets(RecoTriplets *t, bool ratings, double cap)
+merge_triplets(RecoTriplets *t, bool ratings)
 {
 	int64		m = 0;
 	int64		count = 0;		/* of the pair being merged */
@@ -167,11 +167,7 @@ merge_triplets(RecoTriplets *t, bool ratings, double cap)
 	t->n = 0;
 	for (int64 i = 0; i < m; i++)
 		if (ratings || t->rows[i].weight > 0.0f)
-		{
-			if (!ratings && t->rows[i].weight > cap)
-				t->rows[i].weight = (float) cap;
 			t->rows[t->n++] = t->rows[i];
-		}
 }
 
 /* Dense index of id in the sorted ids[0..n) (it is known to be there) */
@@ -297,7 +293,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 
-	merge_triplets(t, params->explicit_ratings, params->max_weight);
+	merge_triplets(t, params->explicit_ratings);
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -333,7 +329,9 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 			u++;
 		rows[i] = (int32) u;
 		cols[i] = dense_index(item_ids, ni, t->rows[i].item);
-		weights[i] = t->rows[i].weight;
+		/* a customer's weight for an item counts up to max_weight */
+		weights[i] = rated ? t->rows[i].weight
+			: (float) Min(t->rows[i].weight, params->max_weight);
 	}
 	Rui.indptr = reco_budget_alloc(b, sizeof(int64) * (nu + 1), "the user-item matrix");
 	Rui.indices = reco_budget_alloc(b, sizeof(int32) * t->n, "the user-item matrix");
@@ -465,7 +463,7 @@ csr_by_time(const RecoCsr *R, const RecoTriplets *t)
 		for (int64 i = 0; i < len; i++)
 		{
 			out.indices[start + i] = R->indices[pos[i]];
-			out.data[start + i] = R->data[pos[i]];
+			out.data[start + i] = t->rows[pos[i]].weight;	/* the sum, uncapped */
 		}
 	}
 	reco_budget_free(t->budget, pos, sizeof(int64) * csr_max_row(R));
