@@ -345,3 +345,36 @@ ORDER BY x.rank;
 \echo
 SELECT model, version, active, factors, users, items, size, round(final_loss::numeric, 5) AS "final loss", trained
 FROM reco_versions;
+
+\echo
+\echo '== 7. The DBA''s view: least privilege, and a customer forgotten ==============='
+\echo
+-- The shop's application roles need no right on the model tables: a role
+-- that may only INSERT events (reco_writer) feeds the event table (and the
+-- online learning of models trained on it; 'retail' was trained on a query,
+-- so it waits for its next training), a role that may only serve
+-- (reco_reader) gets recommendations.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS demo_shop_writer, demo_shop_web;
+RESET client_min_messages;
+CREATE ROLE demo_shop_writer IN ROLE reco_writer;
+CREATE ROLE demo_shop_web IN ROLE reco_reader;
+SELECT e.user_id AS customer, r.item_id AS product
+FROM retail.example e, reco_recommend(e.user_id, 1, 'retail') r WHERE e.n = 2 \gset
+SET ROLE demo_shop_writer;
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (:customer, :product, 'purchase');
+RESET ROLE;
+SELECT count(*) AS "their events, the new purchase included" FROM reco_event WHERE user_id = :customer;
+SELECT r.rolname AS role,
+       has_table_privilege(r.rolname, 'reco_event', 'INSERT') AS "insert events",
+       has_function_privilege(r.rolname, 'reco_recommend(bigint,int,text,boolean,text,boolean,bigint[])', 'EXECUTE') AS serve,
+       has_table_privilege(r.rolname, 'reco_user_factors', 'SELECT') AS "read histories",
+       has_function_privilege(r.rolname, 'reco_train(text,text,jsonb)', 'EXECUTE') AS train
+FROM pg_roles r WHERE r.rolname IN ('demo_shop_writer', 'demo_shop_web') ORDER BY 1;
+
+-- The customer asks to be forgotten: their events, their rows in every
+-- version, and every product vector they shaped, re-solved without them.
+SELECT events, versions, items AS "products re-solved"
+FROM reco_forget_user(:customer);
+SELECT source AS "how they are served now" FROM reco_recommend(:customer, 1, 'retail');
+DROP ROLE demo_shop_writer, demo_shop_web;
