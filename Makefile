@@ -67,13 +67,13 @@ src/als.o src/sweep.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
 
 # Unit tests of the numerical core, built without the server
 CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/sweep.c src/topk.c src/workers.c
-test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/workers.h
+test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/workers.h test/check.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
 # The neural core (src/core/): gradient checks, optimizer steps, training
 NN_SRCS = src/core/embedding.c src/core/layers.c src/core/loss.c src/core/mlp.c src/core/optim.c
 NN_HDRS = src/core/nn.h src/core/rng.h src/workers.h
-test/nn_test: test/nn_test.c $(NN_SRCS) src/workers.c $(NN_HDRS)
+test/nn_test: test/nn_test.c $(NN_SRCS) src/workers.c $(NN_HDRS) test/check.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ test/nn_test.c $(NN_SRCS) src/workers.c $(BLAS_LIBS) -lpthread -lm
 
 .PHONY: core-test

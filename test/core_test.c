@@ -20,8 +20,8 @@
 #include "../src/topk.h"
 #include "../src/workers.h"
 
-static int	passed;
-static int	failed;
+#include "check.h"
+
 
 /* Run one sweep (als.h) to the end on nthreads threads; its first failed row */
 static int64_t
@@ -37,17 +37,6 @@ sweep(AlsTask task, const RecoCsr *R, float *W, const float *O, const float *G,
 	return als_sweep_failed(&s);
 }
 
-static void
-check(int ok, const char *what)
-{
-	if (ok)
-		passed++;
-	else
-	{
-		failed++;
-		printf("FAILED: %s\n", what);
-	}
-}
 
 /* duplicates are summed, rows come out sorted, the transpose inverts */
 static void

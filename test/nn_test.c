@@ -30,26 +30,15 @@
 #include "../src/core/nn.h"
 #include "../src/workers.h"
 
+#include "check.h"
+
 #define GRAD_TOL 1e-3
 #ifndef GRAD_H
 #define GRAD_H 5e-3f
 #endif
 
-static int	passed;
-static int	failed;
 static double worst_grad;		/* largest error among passing gradient checks */
 
-static void
-check(int ok, const char *what)
-{
-	if (ok)
-		passed++;
-	else
-	{
-		failed++;
-		printf("FAILED: %s\n", what);
-	}
-}
 
 /* Uniform floats in [lo, hi) from r */
 static void
