@@ -42,7 +42,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
@@ -363,6 +362,13 @@ apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kin
 	apply_events(m, user_id, &ev, 1);
 }
 
+/* The weight a model gives an event of a kind and value (0: none) */
+static double
+event_weight(const RecoModel *m, int kind, double value)
+{
+	return m->params.weights[kind] * reco_event_value(&m->params, value);
+}
+
 /*
  * Apply one event to a version.  Returns false when the model gives the
  * event no weight, or when a trigger meets a model that does not learn
@@ -380,7 +386,7 @@ reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
 		return false;
 	}
 	reco_require_implicit(m, "online learning");
-	w = m->params.weights[kind] * reco_event_value(&m->params, value);
+	w = event_weight(m, kind, value);
 	if (w == 0.0)
 		return false;
 	apply_weight(m, user_id, item_id, w, kind, value);
@@ -424,55 +430,105 @@ reco_online_replay(const RecoModel *m, Snapshot snap)
 	return (int64) n;
 }
 
-/* One committed event a training did not see */
-typedef struct MissedEvent
+/*
+ * One event of reco_event to apply, checked: a row of a statement's
+ * transition table, or one a training caught up
+ */
+typedef struct NewEvent
 {
 	int64		user;
 	int64		item;
 	int			kind;
-	float		value;
-	TimestampTz ts;
-} MissedEvent;
+	double		value;
+	int64		seq;			/* its order: arrival in the statement, or its time */
+} NewEvent;
 
+/* Users in id order, each user's events in order (ties by item) */
 static int
-cmp_missed(const void *a, const void *b)
+cmp_new_event(const void *a, const void *b)
 {
-	const MissedEvent *x = a;
-	const MissedEvent *y = b;
+	const NewEvent *x = a;
+	const NewEvent *y = b;
 
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
 	if (x->user != y->user)
 		return x->user < y->user ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
 	return (x->item > y->item) - (x->item < y->item);
 }
 
-/* Append one missed event to the array (growing it) */
+/*
+ * Feed events (sorted by cmp_new_event) to a model: each user, in id order,
+ * is locked and folded in once for all their events.
+ */
 static void
-add_missed(MissedEvent **missed, int64 *n, int64 *cap, int64 user, int64 item,
+apply_statement(const RecoModel *m, const NewEvent *ev, int64 n)
+{
+	OnlineEvent *batch;
+	MemoryContext scratch;
+	MemoryContext old;
+
+	if (m->params.explicit_ratings)
+	{
+		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
+		return;
+	}
+	batch = palloc_extended(sizeof(OnlineEvent) * n, MCXT_ALLOC_HUGE);
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "reco online user",
+									ALLOCSET_DEFAULT_SIZES);
+	for (int64 start = 0, end; start < n; start = end)
+	{
+		int			nb = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (end = start; end < n && ev[end].user == ev[start].user; end++)
+		{
+			double		w = event_weight(m, ev[end].kind, ev[end].value);
+
+			if (w == 0.0)
+				continue;		/* the model gives this event no weight */
+			batch[nb].item = ev[end].item;
+			batch[nb].w = w;
+			batch[nb].kind = ev[end].kind;
+			batch[nb++].value = ev[end].value;
+		}
+		if (nb == 0)
+			continue;
+		old = MemoryContextSwitchTo(scratch);
+		apply_events(m, ev[start].user, batch, nb);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scratch);
+	}
+	MemoryContextDelete(scratch);
+	pfree(batch);
+}
+
+/* Append one caught-up event to the array (growing it) */
+static void
+add_missed(NewEvent **missed, int64 *n, int64 *cap, int64 user, int64 item,
 		   text *kind, float value, TimestampTz ts)
 {
-	MissedEvent *e;
+	NewEvent   *e;
 
 	if (*n == *cap)
 	{
 		*cap = Max(64, *cap * 2);
-		*missed = *missed ? repalloc_huge(*missed, sizeof(MissedEvent) * *cap)
-			: palloc(sizeof(MissedEvent) * *cap);
+		*missed = *missed ? repalloc_huge(*missed, sizeof(NewEvent) * *cap)
+			: palloc(sizeof(NewEvent) * *cap);
 	}
 	e = &(*missed)[(*n)++];
 	e->user = user;
 	e->item = item;
 	e->kind = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
 	e->value = value;
-	e->ts = ts;
+	e->seq = ts;
 }
 
 /*
- * The events of reco_event visible to now but not to seen, when reader may
- * see every row: one pass over the heap that reads only what it keeps
+ * The events of reco_event visible to now but not to seen: one pass over
+ * the heap that reads only what it keeps
  */
-static MissedEvent *
+static NewEvent *
 missed_by_scan(Snapshot seen, Snapshot now, int64 *n)
 {
 	Relation	rel = table_open(reco_table_oid("reco_event"), AccessShareLock);
@@ -484,7 +540,7 @@ missed_by_scan(Snapshot seen, Snapshot now, int64 *n)
 	int			ta = SPI_fnumber(desc, "ts");
 	TableScanDesc scan;
 	HeapTuple	tup;
-	MissedEvent *missed = NULL;
+	NewEvent   *missed = NULL;
 	int64		cap = 0;
 
 	*n = 0;
@@ -515,70 +571,27 @@ missed_by_scan(Snapshot seen, Snapshot now, int64 *n)
 }
 
 /*
- * The same when row security limits what reader sees: a query as reader
- * under now, keeping the rows seen did not show
- */
-static MissedEvent *
-missed_by_query(Snapshot seen, Snapshot now, const RecoUser *reader, int64 *n)
-{
-	RecoUser	was = reco_current_user();
-	SPIPlanPtr	plan;
-	MissedEvent *missed = NULL;
-	int64		cap = 0;
-
-	*n = 0;
-	reco_become(*reader);
-	plan = SPI_prepare(psprintf("SELECT user_id, item_id, kind, value, ts, xmin FROM %s",
-								reco_table("reco_event")), 0, NULL);
-	if (plan == NULL ||
-		SPI_execute_snapshot(plan, NULL, NULL, now, InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reco: reading the events a training missed failed");
-	reco_become(was);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, desc, 6, &isnull));
-
-		if (!XidInMVCCSnapshot(xmin, seen) || TransactionIdIsCurrentTransactionId(xmin))
-			continue;
-		add_missed(&missed, n, &cap,
-				   DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
-				   DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
-				   DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull)),
-				   DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull)),
-				   DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
-	}
-	SPI_freeplan(plan);
-	return missed;
-}
-
-/*
  * Apply to the new version m every event of reco_event that is visible to
  * now but was not to seen (the snapshot the training read): the events
- * committed while it trained, as far as reader (who trained it) may see
- * them.  Returns how many.
+ * committed while it trained.  Only a version that learns online catches
+ * up, and none trained under row security does, so the scan sees no more
+ * than its trainer did.  Returns how many.
  */
 int64
-reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now, const RecoUser *reader)
+reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now)
 {
 	int64		n;
-	MissedEvent *missed;
+	int64		valid = 0;
+	NewEvent   *missed = missed_by_scan(seen, now, &n);
 
-	if (check_enable_rls(reco_table_oid("reco_event"), reader->userid, true) == RLS_ENABLED)
-		missed = missed_by_query(seen, now, reader, &n);
-	else
-		missed = missed_by_scan(seen, now, &n);
-	if (n > 0)
-		qsort(missed, n, sizeof(MissedEvent), cmp_missed);
+	/* what only an insert with triggers disabled could store stays out */
 	for (int64 i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
 		if (missed[i].kind >= 0 && reco_value_in_range(missed[i].value))
-			reco_online_apply(m, missed[i].user, missed[i].item, missed[i].kind,
-							  missed[i].value, true);
-	}
+			missed[valid++] = missed[i];
+	if (valid > 1)
+		qsort(missed, valid, sizeof(NewEvent), cmp_new_event);
+	/* by user, in time order: what the events one by one would have left */
+	apply_statement(m, missed, valid);
 	return n;
 }
 
@@ -669,15 +682,11 @@ trigger_column(TriggerData *td, const char *name)
 	return att;
 }
 
-/* A bigint-valued column of the new row (int2/int4/int8 accepted) */
+/* A user or item id of a trigger's table: smallint, integer or bigint */
 static int64
-row_int64(TriggerData *td, int att, bool *isnull)
+id_datum(Datum d, Oid type)
 {
-	Datum		d = SPI_getbinval(td->tg_trigtuple, td->tg_relation->rd_att, att, isnull);
-
-	if (*isnull)
-		return 0;
-	switch (SPI_gettypeid(td->tg_relation->rd_att, att))
+	switch (type)
 	{
 		case INT2OID:
 			return DatumGetInt16(d);
@@ -691,6 +700,15 @@ row_int64(TriggerData *td, int att, bool *isnull)
 					 errmsg("user and item columns of a reco trigger must be smallint, integer or bigint")));
 	}
 	return 0;
+}
+
+/* A bigint-valued column of the new row (0 when NULL) */
+static int64
+row_int64(TriggerData *td, int att, bool *isnull)
+{
+	Datum		d = SPI_getbinval(td->tg_trigtuple, td->tg_relation->rd_att, att, isnull);
+
+	return *isnull ? 0 : id_datum(d, SPI_gettypeid(td->tg_relation->rd_att, att));
 }
 
 /*
@@ -783,50 +801,13 @@ reco_online_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* One row of a statement's transition table, checked */
-typedef struct NewEvent
-{
-	int64		user;
-	int64		item;
-	int			kind;
-	double		value;
-	int64		seq;			/* arrival order within the statement */
-} NewEvent;
-
-/* Users in id order, each user's events in arrival order */
-static int
-cmp_new_event(const void *a, const void *b)
-{
-	const NewEvent *x = a;
-	const NewEvent *y = b;
-
-	if (x->user != y->user)
-		return x->user < y->user ? -1 : 1;
-	return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-/* A bigint-valued attribute (int2/int4/int8 accepted) of a slot */
+/* A bigint-valued attribute of a slot (0 when NULL) */
 static int64
 slot_int64(TupleTableSlot *slot, int att, bool *isnull)
 {
 	Datum		d = slot_getattr(slot, att, isnull);
 
-	if (*isnull)
-		return 0;
-	switch (TupleDescAttr(slot->tts_tupleDescriptor, att - 1)->atttypid)
-	{
-		case INT2OID:
-			return DatumGetInt16(d);
-		case INT4OID:
-			return DatumGetInt32(d);
-		case INT8OID:
-			return DatumGetInt64(d);
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("user and item columns of a reco trigger must be smallint, integer or bigint")));
-	}
-	return 0;
+	return *isnull ? 0 : id_datum(d, TupleDescAttr(slot->tts_tupleDescriptor, att - 1)->atttypid);
 }
 
 /*
@@ -886,54 +867,6 @@ read_new_events(TriggerData *td, int64 *n)
 	ExecDropSingleTupleTableSlot(slot);
 	*n = count;
 	return ev;
-}
-
-/*
- * Feed one statement's events to a model: each user, in id order, is
- * locked and folded in once for all their events of the statement.
- */
-static void
-apply_statement(const RecoModel *m, const NewEvent *ev, int64 n)
-{
-	OnlineEvent *batch;
-	MemoryContext scratch;
-	MemoryContext old;
-
-	if (m->params.explicit_ratings)
-	{
-		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
-		return;
-	}
-	reco_require_implicit(m, "online learning");
-	batch = palloc_extended(sizeof(OnlineEvent) * n, MCXT_ALLOC_HUGE);
-	scratch = AllocSetContextCreate(CurrentMemoryContext, "reco online user",
-									ALLOCSET_DEFAULT_SIZES);
-	for (int64 start = 0, end; start < n; start = end)
-	{
-		int			nb = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (end = start; end < n && ev[end].user == ev[start].user; end++)
-		{
-			double		w = m->params.weights[ev[end].kind] *
-				reco_event_value(&m->params, ev[end].value);
-
-			if (w == 0.0)
-				continue;		/* the model gives this event no weight */
-			batch[nb].item = ev[end].item;
-			batch[nb].w = w;
-			batch[nb].kind = ev[end].kind;
-			batch[nb++].value = ev[end].value;
-		}
-		if (nb == 0)
-			continue;
-		old = MemoryContextSwitchTo(scratch);
-		apply_events(m, ev[start].user, batch, nb);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(scratch);
-	}
-	MemoryContextDelete(scratch);
-	pfree(batch);
 }
 
 /*

@@ -14,8 +14,7 @@
 extern bool reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id,
 							  int kind, double value, bool from_trigger);
 extern int64 reco_online_replay(const RecoModel *m, Snapshot snap);
-extern int64 reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now,
-								  const RecoUser *reader);
+extern int64 reco_online_catch_up(const RecoModel *m, Snapshot seen, Snapshot now);
 
 /* reco.online: events update online models in the inserting transaction */
 extern bool reco_online;

@@ -345,20 +345,6 @@ reco_version_set_metrics(int64 version_id, Jsonb *metrics)
 	run(sql, 2, types, values, SPI_OK_UPDATE);
 }
 
-/* Does the model take events of reco_event online? */
-bool
-reco_model_learns_online(const char *model)
-{
-	char	   *sql = psprintf("SELECT 1 FROM %s WHERE name OPERATOR(pg_catalog.=) $1 AND online "
-							   "AND source OPERATOR(pg_catalog.=) 'reco_event'",
-							   reco_table("reco_model"));
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(model)};
-
-	run(sql, 1, types, values, SPI_OK_SELECT);
-	return SPI_processed == 1;
-}
-
 /*
  * Drop the queued events of the model's versions other than version_id that
  * are visible to snap: the new version has them all.  Rows committed after

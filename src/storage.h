@@ -34,7 +34,6 @@ extern void reco_model_lock_existing(const char *model, Oid role);
 extern void reco_storage_lock_all_models(void);
 extern void reco_storage_wait_writers(const char *table);
 extern bool reco_storage_model(const char *name, RecoVersionInfo *out);
-extern bool reco_model_learns_online(const char *model);
 extern bool reco_storage_model_feed(const char *model, bool *online, bool *from_events,
 									Oid *owner);
 extern void reco_model_set_active(const char *model, int64 version_id,

@@ -493,6 +493,9 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	Jsonb	   *resolved;
 	Snapshot	now;
 	bool		online = !params->explicit_ratings;
+	bool		learns;
+	bool		from_events;
+	Oid			owner;
 
 	reco_fit(psprintf("model \"%s\"", model), params, t, read_seconds, &fit);
 	if (fit.nnz != t->n)
@@ -548,13 +551,13 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	 * see) wait there for reco_refresh to replay them.
 	 */
 	now = RegisterSnapshot(GetLatestSnapshot());
-	if (strcmp(source, "reco_event") == 0 && reco_model_learns_online(model))
+	if (reco_storage_model_feed(model, &learns, &from_events, &owner) && learns && from_events)
 	{
 		RecoModel  *m = reco_model_from_fit(&fit, params);
 
 		strlcpy(m->name, model, sizeof(m->name));
 		m->version_id = version_id;
-		caught_up = reco_online_catch_up(m, seen, now, reader);
+		caught_up = reco_online_catch_up(m, seen, now);
 		seen = now;
 	}
 	reco_pending_drop_superseded(model, version_id, seen);
