@@ -157,6 +157,9 @@ SELECT reco_online_update(1, 101, 'view', 1, NULL);
 INSERT INTO reco_model (name, algorithm) VALUES ('untrained', 'als');
 SELECT reco_online_update(1, 101, 'view', 1, 'untrained');
 DELETE FROM reco_model WHERE name = 'untrained';
+-- the statement trigger and the fold inside its UPDATE are not to be called
+SELECT reco_online_events();
+SELECT * FROM reco_online_fold('\x00000000', '{}', '{}');
 SELECT reco_online_update(1, 101, NULL, 1, 'live');
 SELECT reco_online_update(1, 101, 'view', NULL, 'live');
 
