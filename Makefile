@@ -1,6 +1,10 @@
 # reco: recommendations inside PostgreSQL (PGXS build)
 
 MODULE_big = reco
+# The neural core (src/core/): plain C, linked in and unit-tested alone
+NN_SRCS = src/core/embedding.c src/core/layers.c src/core/loss.c src/core/mlp.c src/core/optim.c \
+	src/core/recnet.c
+NN_OBJS = $(NN_SRCS:.c=.o)
 OBJS = \
 	src/als.o \
 	src/cache.o \
@@ -9,6 +13,9 @@ OBJS = \
 	src/evaluate.o \
 	src/events.o \
 	src/explain.o \
+	src/family/als.o \
+	src/family/family.o \
+	src/family/mlp.o \
 	src/forget.o \
 	src/manage.o \
 	src/metrics.o \
@@ -22,9 +29,11 @@ OBJS = \
 	src/split.o \
 	src/storage.o \
 	src/sweep.o \
+	src/tokens.o \
 	src/topk.o \
 	src/train.o \
-	src/workers.o
+	src/workers.o \
+	$(NN_OBJS)
 
 EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
@@ -53,17 +62,18 @@ $(warning reco: serial OpenBLAS not found in $(OPENBLAS_PC); every backend loadi
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas)
 BLAS_LIBS := $(shell pkg-config --libs openblas)
 endif
-PG_CPPFLAGS += $(BLAS_CFLAGS)
+PG_CPPFLAGS += -I$(srcdir)/src $(BLAS_CFLAGS)
 SHLIB_LINK += $(BLAS_LIBS) -lpthread -lm
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*.h src/family/*.h src/core/*.h)
 
 # The numerical core is hot: let the compiler vectorize it.
 src/als.o src/sweep.o src/topk.o src/csr.o src/metrics.o: override CFLAGS += -O3
+$(NN_OBJS): override CFLAGS += -O3 -fno-math-errno
 
 # Unit tests of the numerical core, built without the server
 CORE_SRCS = test/core_test.c src/als.c src/csr.c src/metrics.c src/sweep.c src/topk.c src/workers.c
@@ -71,7 +81,6 @@ test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/wo
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
 # The neural core (src/core/): gradient checks, optimizer steps, training
-NN_SRCS = src/core/embedding.c src/core/layers.c src/core/loss.c src/core/mlp.c src/core/optim.c
 NN_HDRS = src/core/nn.h src/core/rng.h src/workers.h
 test/nn_test: test/nn_test.c $(NN_SRCS) src/workers.c $(NN_HDRS) test/check.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ test/nn_test.c $(NN_SRCS) src/workers.c $(BLAS_LIBS) -lpthread -lm

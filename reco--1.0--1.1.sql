@@ -526,3 +526,24 @@ COMMENT ON FUNCTION @extschema@.reco_online_fold(bytea, bigint[], real[]) IS
 -- the trigger's and the fold's functions are no one's to call
 REVOKE ALL ON FUNCTION @extschema@.reco_online_events(),
 	@extschema@.reco_online_fold(bytea, bigint[], real[]) FROM PUBLIC;
+
+----------------------------------------------------------------------
+-- Model families: customers' profiles, for the 'mlp' family
+----------------------------------------------------------------------
+
+CREATE TABLE @extschema@.reco_user (
+	user_id     bigint PRIMARY KEY,
+	attributes  jsonb NOT NULL DEFAULT '{}'
+		CONSTRAINT reco_user_attributes_object CHECK (pg_catalog.jsonb_typeof(attributes) = 'object'),
+	created     timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.reco_user IS
+	'Customer profiles: whatever the shop knows of a customer (age band, gender, region, segment ...) as a jsonb object. An ''mlp'' model embeds each key=value (array elements one by one) and serves a customer without events from their profile; reco_forget_user deletes the row.';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.reco_user', '');
+REVOKE ALL ON TABLE @extschema@.reco_user FROM PUBLIC;
+-- the application registers and updates customers; only administrators read profiles
+GRANT INSERT, UPDATE, SELECT (user_id) ON @extschema@.reco_user TO reco_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.reco_user TO reco_admin;
+
+COMMENT ON FUNCTION @extschema@.reco_train(text, text, jsonb) IS
+	'Train a new version of a model on reco_event (each event weighted by its kind''s weight times its value) and activate it. Algorithms: ''als'' (matrix factorisation) and ''mlp'' (a neural network over customer and item embeddings, profiles from reco_user and catalogue attributes from reco_item).';

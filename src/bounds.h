@@ -41,6 +41,10 @@
 #define RECO_DEFAULT_MAX_WEIGHT 1000.0
 #define RECO_MAX_HISTORY 100000
 
+/* Widest embedding or hidden layer of an 'mlp' model, and most feature buckets */
+#define RECO_MAX_WIDTH 4096
+#define RECO_MAX_BUCKETS (1 << 22)
+
 /* Threads one training run may use (reco.train_threads; WORKERS_MAX too) */
 #define RECO_MAX_TRAIN_THREADS 64
 

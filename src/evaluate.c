@@ -27,6 +27,7 @@
 #include "model.h"
 #include "events.h"
 #include "resources.h"
+#include "family/family.h"
 
 PG_FUNCTION_INFO_V1(reco_evaluate);
 PG_FUNCTION_INFO_V1(reco_evaluate_users);
@@ -117,7 +118,7 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 {
 	int32		n = m->n_items;
 	Size		nbytes = (n + 7) / 8 + 1;
-	float	   *x = palloc(sizeof(float) * m->factors);
+	float	   *x = palloc(sizeof(float) * m->family->user_floats(m));
 	float	   *scores;
 	float	   *scratch;
 	uint8	   *skip;
@@ -153,18 +154,20 @@ evaluate(RecoModel *m, RecoEventRow *pairs, int64 npairs, int k,
 			;
 		/* the user's row and its unpacking live until the next user */
 		old = MemoryContextSwitchTo(user_cxt);
-		known = reco_model_user(m, user, x, &seen);
+		seen = NULL;
+		known = m->family->user(m, user, x, &seen) != RECO_STRANGER;
 		if (known)
 		{
 			memset(skip, 0, nbytes);
-			reco_model_mark_items(m, seen, skip);
+			if (seen != NULL)
+				reco_model_mark_items(m, seen, skip);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(user_cxt);
 		if (!known)
 			continue;
 
-		topk_scores(m->Yt, n, m->factors, x, scores);
+		m->family->score(m, x, NULL, n, scores);
 		/* pairs are sorted by item, and so are model indexes */
 		for (int64 i = begin; i < end; i++)
 		{
@@ -361,7 +364,7 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	RecoBudget	budget;
 
 	reco_check_k(k);
-	reco_parse_params(NULL, given, &params);
+	reco_parse_params("als", NULL, given, &params);
 	SPI_connect();
 	reco_budget_init(&budget, "evaluation");
 	rows = reco_query_events(train, "train", 3, &budget, &nrows);
@@ -413,7 +416,7 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("folds must be between 1 and 100")));
 	reco_check_k(k);
-	reco_parse_params(NULL, given, &params);
+	reco_parse_params("als", NULL, given, &params);
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
@@ -553,6 +556,7 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	double		ndcg = 0.0;
 	float	   *x;
 	float	   *negscores;
+	float		score;
 	int64		user = 0;
 	bool		known = false;
 	int64		nb = 0;			/* first negative of the current user */
@@ -571,7 +575,7 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 	m = version_arg(fcinfo, model, 4);
 	cases = read_pairs(test, "test", &analyst, &budget, &ncases);
 	negs = read_pairs(negq, "negatives", &analyst, &budget, &nnegs);
-	x = palloc(sizeof(float) * m->factors);
+	x = palloc(sizeof(float) * m->family->user_floats(m));
 	/* a user's negatives are distinct known items: at most n_items of them */
 	negscores = reco_budget_alloc(&budget, sizeof(float) * m->n_items, "negative scores");
 
@@ -586,7 +590,7 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 		if (c == 0 || cases[c].user != user)
 		{
 			user = cases[c].user;
-			known = reco_model_user(m, user, x, NULL);
+			known = m->family->user(m, user, x, NULL) != RECO_STRANGER;
 		}
 		if (!known || idx < 0)
 		{
@@ -603,10 +607,10 @@ reco_evaluate_sampled(PG_FUNCTION_ARGS)
 			int32		j = reco_model_item_index(m, negs[i].item);
 
 			if (j >= 0 && j != idx)
-				negscores[nscored++] = reco_model_score(m, m->Yt, j, x);
+				m->family->score(m, x, &j, 1, &negscores[nscored++]);
 		}
-		rank = metrics_sampled_rank(reco_model_score(m, m->Yt, idx, x),
-									negscores, nscored);
+		m->family->score(m, x, &idx, 1, &score);
+		rank = metrics_sampled_rank(score, negscores, nscored);
 		if (rank <= k)
 		{
 			hits += 1.0;

@@ -25,6 +25,7 @@
 #include "model.h"
 #include "refresh.h"
 #include "storage.h"
+#include "family/family.h"
 
 PG_FUNCTION_INFO_V1(reco_forget_user);
 
@@ -118,6 +119,7 @@ reco_forget_user(PG_FUNCTION_ARGS)
 		int64	   *items;
 		int64		n;
 		RecoResolved done;
+		RecoModel  *v;
 
 		CHECK_FOR_INTERRUPTS();
 		n = forget_in_version(&versions[i], user_id, &items);
@@ -130,10 +132,14 @@ reco_forget_user(PG_FUNCTION_ARGS)
 		/* the version as it is without them, read under a snapshot that shows it */
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		reco_resolve_items(reco_model_version_load(versions[i].model, versions[i].version),
-						   items, n, NULL, NULL, 0, &done);
+		v = reco_model_version_load(versions[i].model, versions[i].version);
+		/* a network's shared weights cannot be re-solved without one user */
+		if (v->family == &reco_family_als)
+		{
+			reco_resolve_items(v, items, n, NULL, NULL, 0, &done);
+			n_items += done.items + done.removed;
+		}
 		PopActiveSnapshot();
-		n_items += done.items + done.removed;
 	}
 
 	/* last, so that events an insert of theirs committed meanwhile go too */

@@ -1,6 +1,7 @@
 /*
  * model.h - a version of a model as the glue reads it: the per-backend cache
- * of the served ones, a given one, or a fit in memory (cache.c)
+ * of the served ones, a given one, or a fit in memory (cache.c; the ALS
+ * helpers are family/als.c's)
  */
 #ifndef RECO_MODEL_H
 #define RECO_MODEL_H
@@ -14,8 +15,12 @@
 #include "train.h"
 
 /* cache.c: the active version's item side, kept per backend */
+struct RecoFamily;
+
 typedef struct RecoModel
 {
+	const struct RecoFamily *family;	/* family/family.h */
+	void	   *fs;				/* the family's own state (not ALS: below) */
 	char		name[64];
 	int64		version_id;
 	int64		revision;
@@ -24,6 +29,7 @@ typedef struct RecoModel
 	int			factors;
 	int32		n_items;
 	int64	   *item_ids;		/* ascending */
+	/* ALS (family/als.c) */
 	float	   *Yt;				/* factors x n_items: factor-major, see topk.h */
 	float	   *popularity;
 	float	   *Yt_unit;		/* the same with unit-length items, built lazily */

@@ -12,7 +12,8 @@
 
 #include "params.h"
 
-#define RECO_PARAM_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
+#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, online_steps, online_rate"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -139,6 +140,153 @@ apply_weights(JsonbValue *v, double *w)
 	}
 }
 
+/* The "hidden" array: 1 to NN_MLP_MAX_LAYERS - 1 layer widths */
+static void
+apply_hidden(JsonbValue *v, RnShape *shape)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"hidden\" must be an array of layer widths"),
+				 errhint("For example {\"hidden\": [64, 32]}.")));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (n == NN_MLP_MAX_LAYERS - 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"hidden\" may name at most %d layers",
+							NN_MLP_MAX_LAYERS - 1)));
+		shape->hidden[n++] = (int) param_int("hidden", &e, 1, RECO_MAX_WIDTH);
+	}
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"hidden\" must name at least one layer")));
+	shape->nhidden = n;
+}
+
+/* A key every family takes; false if key is not one */
+static bool
+apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
+{
+	if (strcmp(key, "seed") == 0)
+		out->als.seed = out->mlp.train.seed =
+			(uint64_t) param_int(key, v, 0, INT64CONST(9007199254740991));
+	else if (strcmp(key, "feedback") == 0)
+		out->explicit_ratings =
+			param_choice(key, v, feedback_names, 2, "\"implicit\" or \"explicit\"") == 1;
+	else if (strcmp(key, "value") == 0)
+		out->value = (RecoValueTransform)
+			param_choice(key, v, value_names, lengthof(value_names),
+						 "\"linear\", \"log\" or \"unit\"");
+	else if (strcmp(key, "weights") == 0)
+		apply_weights(v, w);
+	else if (strcmp(key, "history") == 0)
+		out->history = (int) param_int(key, v, 1, RECO_MAX_HISTORY);
+	else if (strcmp(key, "max_weight") == 0)
+		out->max_weight = param_range(key, v, 1.0, RECO_MAX_VALUE);
+	else
+		return false;
+	return true;
+}
+
+/* An ALS key; false if key is not one */
+static bool
+apply_als(const char *key, JsonbValue *v, RecoTrainParams *out)
+{
+	AlsParams  *a = &out->als;
+
+	if (strcmp(key, "factors") == 0)
+		a->factors = (int) param_int(key, v, 1, 1024);
+	else if (strcmp(key, "iterations") == 0)
+		a->iterations = (int) param_int(key, v, 1, 1000);
+	else if (strcmp(key, "regularization") == 0)
+		a->regularization = (float) param_range(key, v, 0.0, RECO_MAX_PARAM);
+	else if (strcmp(key, "reg_exponent") == 0)
+		a->reg_exponent = (float) param_range(key, v, 0.0, 2.0);
+	else if (strcmp(key, "alpha") == 0)
+		a->alpha = (float) param_range(key, v, 0.0, RECO_MAX_PARAM);
+	else if (strcmp(key, "cg_steps") == 0)
+		a->cg_steps = (int) param_int(key, v, 1, 100);
+	else if (strcmp(key, "init_scale") == 0)
+		a->init_scale = (float) param_range(key, v, 1e-6, 10.0);
+	else if (strcmp(key, "solver") == 0)
+	{
+		static const char *const solvers[] = {"cg", "cholesky"};
+
+		out->cholesky = param_choice(key, v, solvers, 2, "\"cg\" or \"cholesky\"") == 1;
+	}
+	else
+		return false;
+	return true;
+}
+
+static const char *const act_names[] = {"identity", "relu", "sigmoid", "tanh", "gelu"};
+static const char *const loss_names[] = {"mse", "bce", "bpr"};
+static const char *const optimizer_names[] = {"sgd", "adam", "adamw"};
+
+/* An 'mlp' key; false if key is not one */
+static bool
+apply_mlp(const char *key, JsonbValue *v, RecoTrainParams *out)
+{
+	RecoMlpParams *m = &out->mlp;
+
+	if (strcmp(key, "dim") == 0)
+		m->shape.dim = (int) param_int(key, v, 1, RECO_MAX_WIDTH);
+	else if (strcmp(key, "hidden") == 0)
+		apply_hidden(v, &m->shape);
+	else if (strcmp(key, "activation") == 0)
+		m->shape.act = (NnAct) (1 + param_choice(key, v, act_names + 1, lengthof(act_names) - 1,
+												 "\"relu\", \"sigmoid\", \"tanh\" or \"gelu\""));
+	else if (strcmp(key, "loss") == 0)
+		m->train.loss = (RnLoss) param_choice(key, v, loss_names, lengthof(loss_names),
+											  "\"mse\", \"bce\" or \"bpr\"");
+	else if (strcmp(key, "negatives") == 0)
+		m->train.negatives = (int) param_int(key, v, 1, 100);
+	else if (strcmp(key, "optimizer") == 0)
+		m->optimizer = (NnOptKind) param_choice(key, v, optimizer_names, lengthof(optimizer_names),
+												"\"sgd\", \"adam\" or \"adamw\"");
+	else if (strcmp(key, "learning_rate") == 0)
+		m->learning_rate = param_range(key, v, 1e-7, 10.0);
+	else if (strcmp(key, "batch_size") == 0)
+		m->batch_size = (int) param_int(key, v, 1, 65536);
+	else if (strcmp(key, "epochs") == 0)
+		m->epochs = (int) param_int(key, v, 1, 10000);
+	else if (strcmp(key, "l2") == 0)
+		m->train.l2 = (float) param_range(key, v, 0.0, 10.0);
+	else if (strcmp(key, "weight_decay") == 0)
+		m->weight_decay = param_range(key, v, 0.0, 10.0);
+	else if (strcmp(key, "dropout") == 0)
+		m->train.dropout = (float) param_range(key, v, 0.0, 0.9);
+	else if (strcmp(key, "unknown_rate") == 0)
+		m->train.unknown_rate = (float) param_range(key, v, 0.0, 0.5);
+	else if (strcmp(key, "user_buckets") == 0)
+		m->shape.user_buckets = (int32) param_int(key, v, 1, RECO_MAX_BUCKETS);
+	else if (strcmp(key, "item_buckets") == 0)
+		m->shape.item_buckets = (int32) param_int(key, v, 1, RECO_MAX_BUCKETS);
+	else if (strcmp(key, "validation") == 0)
+		m->validation = param_range(key, v, 0.0, 0.5);
+	else if (strcmp(key, "patience") == 0)
+		m->patience = (int) param_int(key, v, 1, 1000);
+	else if (strcmp(key, "init_scale") == 0)
+		m->init_scale = (float) param_range(key, v, 1e-6, 10.0);
+	else if (strcmp(key, "online_steps") == 0)
+		m->online_steps = (int) param_int(key, v, 0, 100);
+	else if (strcmp(key, "online_rate") == 0)
+		m->online_rate = param_range(key, v, 0.0, 10.0);
+	else
+		return false;
+	return true;
+}
+
 /* Apply every key of one params object on top of out */
 static void
 apply_params(Jsonb *params, RecoTrainParams *out, double *w)
@@ -147,6 +295,8 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 	JsonbValue	k;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
+	bool		mlp = strcmp(out->family, "mlp") == 0;
+	const char *keys = mlp ? RECO_MLP_KEYS : RECO_ALS_KEYS;
 
 	if (params == NULL)
 		return;
@@ -154,59 +304,23 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("params must be a JSON object"),
-				 errhint("Valid keys: " RECO_PARAM_KEYS ".")));
+				 errhint("Valid keys: %s.", keys)));
 
 	it = JsonbIteratorInit(&params->root);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
 		char	   *key;
-		AlsParams  *a = &out->als;
 
 		if (tok != WJB_KEY)
 			continue;
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		(void) JsonbIteratorNext(&it, &v, true);
-
-		if (strcmp(key, "factors") == 0)
-			a->factors = (int) param_int(key, &v, 1, 1024);
-		else if (strcmp(key, "iterations") == 0)
-			a->iterations = (int) param_int(key, &v, 1, 1000);
-		else if (strcmp(key, "regularization") == 0)
-			a->regularization = (float) param_range(key, &v, 0.0, RECO_MAX_PARAM);
-		else if (strcmp(key, "reg_exponent") == 0)
-			a->reg_exponent = (float) param_range(key, &v, 0.0, 2.0);
-		else if (strcmp(key, "alpha") == 0)
-			a->alpha = (float) param_range(key, &v, 0.0, RECO_MAX_PARAM);
-		else if (strcmp(key, "cg_steps") == 0)
-			a->cg_steps = (int) param_int(key, &v, 1, 100);
-		else if (strcmp(key, "init_scale") == 0)
-			a->init_scale = (float) param_range(key, &v, 1e-6, 10.0);
-		else if (strcmp(key, "seed") == 0)
-			a->seed = (uint64_t) param_int(key, &v, 0, INT64CONST(9007199254740991));
-		else if (strcmp(key, "solver") == 0)
-		{
-			static const char *const solvers[] = {"cg", "cholesky"};
-
-			out->cholesky = param_choice(key, &v, solvers, 2, "\"cg\" or \"cholesky\"") == 1;
-		}
-		else if (strcmp(key, "feedback") == 0)
-			out->explicit_ratings =
-				param_choice(key, &v, feedback_names, 2, "\"implicit\" or \"explicit\"") == 1;
-		else if (strcmp(key, "value") == 0)
-			out->value = (RecoValueTransform)
-				param_choice(key, &v, value_names, lengthof(value_names),
-							 "\"linear\", \"log\" or \"unit\"");
-		else if (strcmp(key, "weights") == 0)
-			apply_weights(&v, w);
-		else if (strcmp(key, "history") == 0)
-			out->history = (int) param_int(key, &v, 1, RECO_MAX_HISTORY);
-		else if (strcmp(key, "max_weight") == 0)
-			out->max_weight = param_range(key, &v, 1.0, RECO_MAX_VALUE);
-		else
+		if (!apply_shared(key, &v, out, w) &&
+			!(mlp ? apply_mlp(key, &v, out) : apply_als(key, &v, out)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown parameter \"%s\"", key),
-					 errhint("Valid keys: " RECO_PARAM_KEYS ".")));
+					 errhint("Valid keys: %s.", keys)));
 	}
 }
 
@@ -215,10 +329,13 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
  * has stored, then what this call gives.
  */
 void
-reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out)
+reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
+				  RecoTrainParams *out)
 {
+	RecoMlpParams *m = &out->mlp;
 
 	memset(out, 0, sizeof(*out));
+	strlcpy(out->family, family, sizeof(out->family));
 	out->als.factors = 64;
 	out->als.iterations = 15;
 	out->als.regularization = 1.5f;
@@ -231,8 +348,81 @@ reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out)
 	out->history = RECO_DEFAULT_HISTORY;
 	out->max_weight = RECO_DEFAULT_MAX_WEIGHT;
 
+	/* the 'mlp' family: a feature MLP beside biases and a dot product */
+	m->shape.dim = 32;
+	m->shape.nhidden = 2;
+	m->shape.hidden[0] = 64;
+	m->shape.hidden[1] = 32;
+	m->shape.act = NN_RELU;
+	m->shape.user_buckets = 4096;
+	m->shape.item_buckets = 16384;
+	m->train.loss = RN_BCE;
+	m->train.negatives = 4;
+	m->train.dropout = 0.1f;
+	m->train.unknown_rate = 0.05f;
+	m->train.l2 = 1e-5f;
+	m->train.seed = 42;
+	m->optimizer = NN_ADAM;
+	m->learning_rate = 1e-3;
+	m->weight_decay = 0.0;
+	m->batch_size = 256;
+	m->epochs = 20;
+	m->validation = 0.1;
+	m->patience = 3;
+	m->init_scale = 0.05f;
+	m->online_steps = 3;
+	m->online_rate = 0.05;
+
 	apply_params(stored, out, out->weights);
 	apply_params(given, out, out->weights);
+	/* a rating model regresses; one given a loss keeps it */
+	if (out->explicit_ratings)
+		m->train.loss = RN_MSE;
+	else if (m->train.loss == RN_MSE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("loss \"mse\" needs \"feedback\": \"explicit\""),
+				 errhint("Implicit feedback trains with \"bce\" or \"bpr\" against sampled negatives.")));
+}
+
+/* The shared keys' tail: value, weights, history, max_weight */
+static void
+append_shared(StringInfo buf, const RecoTrainParams *p)
+{
+	appendStringInfo(buf, "\"value\": \"%s\", \"weights\": {", value_names[p->value]);
+	for (int i = 0; i < RECO_NKINDS; i++)
+		appendStringInfo(buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
+	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g}", p->history,
+					 p->max_weight);
+}
+
+/* An 'mlp' version's resolved hyperparameters */
+static Jsonb *
+mlp_jsonb(const RecoTrainParams *p)
+{
+	StringInfoData buf;
+	const RecoMlpParams *m = &p->mlp;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"feedback\": \"%s\", \"dim\": %d, \"hidden\": [",
+					 feedback_names[p->explicit_ratings], m->shape.dim);
+	for (int i = 0; i < m->shape.nhidden; i++)
+		appendStringInfo(&buf, "%s%d", i ? ", " : "", m->shape.hidden[i]);
+	appendStringInfo(&buf,
+					 "], \"activation\": \"%s\", \"loss\": \"%s\", \"negatives\": %d, "
+					 "\"optimizer\": \"%s\", \"learning_rate\": %.7g, \"batch_size\": %d, "
+					 "\"epochs\": %d, \"l2\": %.7g, \"weight_decay\": %.7g, \"dropout\": %.7g, "
+					 "\"unknown_rate\": %.7g, \"user_buckets\": %d, \"item_buckets\": %d, "
+					 "\"validation\": %.7g, \"patience\": %d, \"init_scale\": %.7g, "
+					 "\"online_steps\": %d, \"online_rate\": %.7g, \"seed\": " UINT64_FORMAT ", ",
+					 act_names[m->shape.act], loss_names[m->train.loss], m->train.negatives,
+					 optimizer_names[m->optimizer], m->learning_rate, m->batch_size,
+					 m->epochs, m->train.l2, m->weight_decay, m->train.dropout,
+					 m->train.unknown_rate, m->shape.user_buckets, m->shape.item_buckets,
+					 m->validation, m->patience, m->init_scale, m->online_steps,
+					 m->online_rate, m->train.seed);
+	append_shared(&buf, p);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
 /* The resolved hyperparameters as a jsonb object, as a version records them */
@@ -242,18 +432,16 @@ reco_params_jsonb(const RecoTrainParams *p)
 	StringInfoData buf;
 	const AlsParams *a = &p->als;
 
+	if (strcmp(p->family, "mlp") == 0)
+		return mlp_jsonb(p);
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"feedback\": \"%s\", \"factors\": %d, \"iterations\": %d, \"regularization\": %.7g, "
 					 "\"reg_exponent\": %.7g, \"alpha\": %.7g, \"solver\": \"%s\", "
-					 "\"cg_steps\": %d, \"init_scale\": %.7g, \"seed\": " UINT64_FORMAT ", "
-					 "\"value\": \"%s\", \"weights\": {",
+					 "\"cg_steps\": %d, \"init_scale\": %.7g, \"seed\": " UINT64_FORMAT ", ",
 					 feedback_names[p->explicit_ratings], a->factors, a->iterations, a->regularization,
 					 a->reg_exponent, a->alpha, p->cholesky ? "cholesky" : "cg",
-					 a->cg_steps, a->init_scale, a->seed, value_names[p->value]);
-	for (int i = 0; i < RECO_NKINDS; i++)
-		appendStringInfo(&buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
-	appendStringInfo(&buf, "}, \"history\": %d, \"max_weight\": %.7g}", p->history,
-					 p->max_weight);
+					 a->cg_steps, a->init_scale, a->seed);
+	append_shared(&buf, p);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

@@ -9,6 +9,7 @@
 #include "utils/jsonb.h"
 
 #include "als.h"
+#include "core/recnet.h"
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6
@@ -20,9 +21,28 @@ typedef enum RecoValueTransform
 	RECO_VALUE_UNIT				/* sign(v): every event counts once */
 } RecoValueTransform;
 
+/* The 'mlp' family's hyperparameters (family/mlp.c, core/recnet.h) */
+typedef struct RecoMlpParams
+{
+	RnShape		shape;			/* dim, hidden, activation, buckets (ids: the data's) */
+	RnTrain		train;			/* loss, negatives, dropout, unknown_rate, l2, seed */
+	NnOptKind	optimizer;
+	double		learning_rate;
+	double		weight_decay;	/* of the dense layers */
+	int			batch_size;
+	int			epochs;
+	double		validation;		/* share of interactions held out for early stopping */
+	int			patience;		/* epochs without a better validation loss */
+	float		init_scale;		/* stddev of the starting embeddings */
+	int			online_steps;	/* SGD steps per online event */
+	double		online_rate;
+} RecoMlpParams;
+
 typedef struct RecoTrainParams
 {
+	char		family[16];		/* "als" or "mlp" (family/family.h) */
 	AlsParams	als;
+	RecoMlpParams mlp;
 	bool		explicit_ratings;	/* values are ratings to predict (als.h) */
 	bool		cholesky;		/* exact solver instead of conjugate gradient */
 	RecoValueTransform value;	/* applied to each event's value */
@@ -33,7 +53,8 @@ typedef struct RecoTrainParams
 
 extern int	reco_kind(const char *kind, int len);
 extern double reco_event_value(const RecoTrainParams *p, double value);
-extern void reco_parse_params(Jsonb *stored, Jsonb *given, RecoTrainParams *out);
+extern void reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
+							  RecoTrainParams *out);
 extern Jsonb *reco_params_jsonb(const RecoTrainParams *p);
 
 #endif

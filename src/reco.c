@@ -28,6 +28,7 @@
 #undef I
 
 #include "model.h"
+#include "family/family.h"
 #include "online.h"
 #include "resources.h"
 
@@ -283,10 +284,19 @@ reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/* Online learning and explanations fold users in: implicit feedback only */
+/*
+ * Online learning, refresh and explanations fold users in: implicit ALS
+ * only, so far (the 'mlp' family serves, and learns once retrained)
+ */
 void
 reco_require_implicit(const RecoModel *m, const char *what)
 {
+	if (m->family != &reco_family_als)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not supported yet for model \"%s\", an \"%s\" model",
+						what, m->name, m->family->name),
+				 errhint("Retrain it to take new events into account.")));
 	if (m->params.explicit_ratings)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -17,6 +17,7 @@
 #include "topk.h"
 
 #include "model.h"
+#include "family/family.h"
 
 PG_FUNCTION_INFO_V1(reco_recommend);
 PG_FUNCTION_INFO_V1(reco_score);
@@ -39,6 +40,13 @@ emit(ReturnSetInfo *rsinfo, int64 item_id, float score, bool score_null,
 	values[2] = Int32GetDatum(rank);
 	values[3] = CStringGetTextDatum(source);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* The source column of a ranking for who */
+static const char *
+source_name(RecoUserKind who)
+{
+	return who == RECO_PERSONAL ? "personal" : who == RECO_PROFILE ? "profile" : "popular";
 }
 
 /* Run a saved single-column item-id query and mark (or keep) those items */
@@ -86,7 +94,7 @@ reco_recommend(PG_FUNCTION_ARGS)
 	RecoModel  *m;
 	float	   *x;
 	ArrayType  *seen = NULL;
-	bool		personal;
+	RecoUserKind who;
 	uint8	   *skip;
 	Size		nbytes;
 
@@ -102,12 +110,12 @@ reco_recommend(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	x = palloc(sizeof(float) * m->factors);
-	personal = reco_model_user(m, user_id, x, &seen);
+	x = palloc(sizeof(float) * m->family->user_floats(m));
+	who = m->family->user(m, user_id, x, &seen);
 
 	nbytes = (m->n_items + 7) / 8 + 1;
 	skip = palloc0(nbytes);
-	if (personal && exclude_seen)
+	if (who == RECO_PERSONAL && exclude_seen)
 		reco_model_mark_items(m, seen, skip);
 	if (!PG_ARGISNULL(6))
 		reco_model_mark_items(m, PG_GETARG_ARRAYTYPE_P(6), skip);
@@ -127,16 +135,17 @@ reco_recommend(PG_FUNCTION_ARGS)
 			skip[i] |= (uint8) ~keep[i];
 	}
 
-	if (personal)
+	if (who != RECO_STRANGER)
 	{
 		float	   *scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
 		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
 		int			n;
 
-		topk_scores(m->Yt, m->n_items, m->factors, x, scores);
+		m->family->score(m, x, NULL, m->n_items, scores);
 		n = topk_select(scores, m->n_items, skip, k, top);
 		for (int i = 0; i < n; i++)
-			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "personal");
+			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1,
+				 source_name(who));
 	}
 	else
 	{
@@ -174,10 +183,10 @@ reco_score(PG_FUNCTION_ARGS)
 	SPI_connect();
 	m = reco_model_get(model);
 	idx = reco_model_known_item(m, item_id);
-	x = palloc(sizeof(float) * m->factors);
-	personal = reco_model_user(m, user_id, x, NULL);
+	x = palloc(sizeof(float) * m->family->user_floats(m));
+	personal = m->family->user(m, user_id, x, NULL) != RECO_STRANGER;
 	if (personal)
-		score = reco_model_score(m, m->Yt, idx, x);
+		m->family->score(m, x, &idx, 1, &score);
 	SPI_finish();
 	reco_become(caller);
 	if (!personal)
@@ -229,6 +238,7 @@ reco_rank(PG_FUNCTION_ARGS)
 	char	   *model = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	RecoModel  *m;
 	float	   *x;
+	RecoUserKind who;
 	bool		personal;
 	Datum	   *elems;
 	bool	   *nulls;
@@ -247,8 +257,9 @@ reco_rank(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	x = palloc(sizeof(float) * m->factors);
-	personal = reco_model_user(m, user_id, x, NULL);
+	x = palloc(sizeof(float) * m->family->user_floats(m));
+	who = m->family->user(m, user_id, x, NULL);
+	personal = who != RECO_STRANGER;
 
 	entries = palloc(sizeof(RankEntry) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -273,14 +284,14 @@ reco_rank(PG_FUNCTION_ARGS)
 		e->idx = reco_model_item_index(m, e->id);
 		e->score = 0.0f;
 		if (e->idx >= 0 && personal)
-			e->score = reco_model_score(m, m->Yt, e->idx, x);
+			m->family->score(m, x, &e->idx, 1, &e->score);
 		else if (e->idx >= 0)
 			e->score = m->popularity[e->idx];
 	}
 	qsort(entries, n, sizeof(RankEntry), cmp_rank);
 	for (int i = 0; i < n; i++)
 		emit(rsinfo, entries[i].id, entries[i].score, entries[i].idx < 0,
-			 i + 1, personal ? "personal" : "popular");
+			 i + 1, source_name(who));
 	SPI_finish();
 	reco_become(caller);
 	return (Datum) 0;
@@ -298,6 +309,7 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	RecoModel  *m;
 	int32		idx;
 	const float *unit;
+	int			dim;
 	float	   *q;
 	float	   *scores;
 	uint8	   *skip;
@@ -310,14 +322,15 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	SPI_connect();
 	m = reco_model_get(model);
 	idx = reco_model_known_item(m, item_id);
-	unit = reco_model_unit_items(m);
-	q = palloc(sizeof(float) * m->factors);
-	reco_model_item(m, unit, idx, q);
+	unit = m->family->unit_items(m, &dim);
+	q = palloc(sizeof(float) * dim);
+	for (int j = 0; j < dim; j++)
+		q[j] = unit[(int64) j * m->n_items + idx];
 	scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
 	skip = palloc0((m->n_items + 7) / 8 + 1);
 	topk_bit_set(skip, idx);
 	top = palloc(sizeof(TopkEntry) * k);
-	topk_scores(unit, m->n_items, m->factors, q, scores);
+	topk_scores(unit, m->n_items, dim, q, scores);
 	n = topk_select(scores, m->n_items, skip, k, top);
 	for (int i = 0; i < n; i++)
 		emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "similar");

@@ -90,6 +90,7 @@ reco_model_lock(const char *model, const char *algorithm, Oid role)
 	Datum		values[3] = {CStringGetTextDatum(model), CStringGetTextDatum(algorithm),
 	ObjectIdGetDatum(role)};
 	char	   *sql;
+	char	   *stored;
 	bool		isnull;
 	Datum		d;
 
@@ -97,7 +98,8 @@ reco_model_lock(const char *model, const char *algorithm, Oid role)
 				   "ON CONFLICT (name) DO NOTHING", reco_table("reco_model"));
 	run(sql, 3, types, values, SPI_OK_INSERT);
 
-	sql = psprintf("SELECT params, owner::pg_catalog.oid FROM %s WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	sql = psprintf("SELECT params, owner::pg_catalog.oid, algorithm FROM %s "
+				   "WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 				   reco_table("reco_model"));
 	run(sql, 1, types, values, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -105,6 +107,16 @@ reco_model_lock(const char *model, const char *algorithm, Oid role)
 	reco_check_owner(model, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
 														   SPI_tuptable->tupdesc, 2, &isnull)),
 					 role);
+	/* a model's versions are of one family: its params mean nothing to another */
+	stored = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											   3, &isnull));
+	if (strcmp(stored, algorithm) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is an \"%s\" model, not \"%s\"", model, stored,
+						algorithm),
+				 errhint("Train it as \"%s\", or drop it first with reco_drop_model.",
+						 stored)));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetJsonbPCopy(d);
 }
@@ -383,6 +395,8 @@ version_info(RecoVersionInfo *out)
 	out->factors = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	out->n_items = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 	out->trained = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	text_to_cstring_buffer(DatumGetTextPP(SPI_getbinval(tup, desc, 6, &isnull)),
+						   out->algorithm, sizeof(out->algorithm));
 }
 
 /*
@@ -397,7 +411,7 @@ reco_storage_model(const char *name, RecoVersionInfo *out)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	if (!reco_plan_ready(&plan))
-		reco_plan_keep(&plan, psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained "
+		reco_plan_keep(&plan, psprintf("SELECT m.active_version, v.revision, v.factors, v.n_items, v.trained, v.algorithm "
 									   "FROM %s m LEFT JOIN %s v "
 									   "ON v.version_id OPERATOR(pg_catalog.=) m.active_version "
 									   "WHERE m.name OPERATOR(pg_catalog.=) $1",
@@ -418,7 +432,7 @@ reco_storage_model(const char *name, RecoVersionInfo *out)
 bool
 reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
 {
-	run(psprintf("SELECT v.version_id, v.revision, v.factors, v.n_items, v.trained "
+	run(psprintf("SELECT v.version_id, v.revision, v.factors, v.n_items, v.trained, v.algorithm "
 				 "FROM %s m LEFT JOIN %s v ON v.model OPERATOR(pg_catalog.=) m.name "
 				 "AND v.version OPERATOR(pg_catalog.=) $2 "
 				 "WHERE m.name OPERATOR(pg_catalog.=) $1",
@@ -711,8 +725,8 @@ reco_storage_all_versions(void)
 /*
  * Delete what is left of a customer once every version is done: their
  * queued events (of any version) and rows of versions dropped while an
- * insert of theirs was in flight, then their events; returns how many
- * events
+ * insert of theirs was in flight, their profile, then their events;
+ * returns how many events
  */
 int64
 reco_storage_forget_events(int64 user_id)
@@ -724,6 +738,8 @@ reco_storage_forget_events(int64 user_id)
 		1, types, values, SPI_OK_DELETE);
 	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1",
 				 reco_table("reco_user_factors")),
+		1, types, values, SPI_OK_DELETE);
+	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1", reco_table("reco_user")),
 		1, types, values, SPI_OK_DELETE);
 	run(psprintf("DELETE FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1", reco_table("reco_event")),
 		1, types, values, SPI_OK_DELETE);

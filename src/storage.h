@@ -26,6 +26,7 @@ typedef struct RecoVersionInfo
 	int			factors;
 	int64		n_items;
 	TimestampTz trained;
+	char		algorithm[16];	/* its family (family/family.h) */
 } RecoVersionInfo;
 
 /* the registry */

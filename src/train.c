@@ -24,6 +24,7 @@
 #include "online.h"
 #include "storage.h"
 #include "resources.h"
+#include "family/family.h"
 
 #define FETCH_BATCH 10000
 
@@ -139,8 +140,8 @@ cmp_triplet(const void *a, const void *b)
  * and keep every rating, whatever its sign.  A merged pair happened when
  * its latest event did.
  */
-static void
-merge_triplets(RecoTriplets *t, bool ratings)
+void
+reco_triplets_merge(RecoTriplets *t, bool ratings)
 {
 	int64		m = 0;
 	int64		count = 0;		/* of the pair being merged */
@@ -293,7 +294,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 
-	merge_triplets(t, params->explicit_ratings);
+	reco_triplets_merge(t, params->explicit_ratings);
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -431,8 +432,8 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
  * first, ties by item), as histories are stored: the online fold-in window
  * takes their tail.  t is aligned with R (both sorted by user, then item).
  */
-static RecoCsr
-csr_by_time(const RecoCsr *R, const RecoTriplets *t)
+RecoCsr
+reco_history_by_time(const RecoCsr *R, const RecoTriplets *t)
 {
 	RecoCsr		out = *R;
 	int64	   *pos = reco_budget_alloc(t->budget, sizeof(int64) * csr_max_row(R),
@@ -471,57 +472,84 @@ csr_by_time(const RecoCsr *R, const RecoTriplets *t)
 }
 
 /*
- * Train an ALS version on the triplets and activate it.  Runs inside the
- * caller's SPI connection; every large buffer lives in mcxt.  seen is the
- * snapshot the events were read with (reader read them): for a training on
- * reco_event, the events committed since then are caught up into the new
- * version before it is published, so it forgets none of them.
+ * The ALS family's fit_store (family.h): fit, check, and store the rows and
+ * blobs of version_id
  */
-static void
-fit_and_store(const char *model, const char *algorithm, const char *source,
-			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
-			  instr_time start, double read_seconds, Snapshot seen,
-			  const RecoUser *reader, TrainSummary *sum)
+void
+reco_als_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
+				   double read_seconds, int64 version_id, const RecoUser *reader,
+				   RecoFitResult *out)
 {
-	MemoryContext old = MemoryContextSwitchTo(mcxt);
-	RecoFit		fit;
+	RecoFit    *fit = palloc0(sizeof(RecoFit));
 	RecoCsr		history;
-	double		write_seconds;
-	StringInfoData metrics;
-	int64		version_id;
-	int64		caught_up = 0;
-	Jsonb	   *resolved;
-	Snapshot	now;
-	bool		online = !params->explicit_ratings;
-	bool		learns;
-	bool		from_events;
-	Oid			owner;
 
-	reco_fit(psprintf("model \"%s\"", model), params, t, read_seconds, &fit);
-	if (fit.nnz != t->n)
-		elog(ERROR, "reco: %lld interactions fitted, %lld merged", (long long) fit.nnz,
+	reco_fit(psprintf("model \"%s\"", model), params, t, read_seconds, fit);
+	if (fit->nnz != t->n)
+		elog(ERROR, "reco: %lld interactions fitted, %lld merged", (long long) fit->nnz,
 			 (long long) t->n);
-	if (!reco_floats_finite(fit.X, fit.n_users * fit.factors) ||
-		!reco_floats_finite(fit.Y, fit.n_items * fit.factors))
+	if (!reco_floats_finite(fit->X, fit->n_users * fit->factors) ||
+		!reco_floats_finite(fit->Y, fit->n_items * fit->factors))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("training model \"%s\" gave factors that are not finite", model),
 				 errdetail("Nothing was stored; the version served is unchanged."),
 				 errhint("Raise \"regularization\", or lower \"alpha\" or the kind weights.")));
 
-	version_id = reco_version_id_next();
-	reco_store_items(version_id, (int32) fit.n_items, fit.item_ids, fit.popularity,
-					 fit.Y, fit.factors);
-	history = csr_by_time(&fit.Rui, t);
-	reco_store_users(version_id, (int32) fit.n_users, fit.user_ids, fit.X, fit.factors,
-					 &history, fit.item_ids);
-	if (fit.gram != NULL)
-		reco_store_blob(version_id, "gram", fit.gram,
-						sizeof(float) * fit.factors * fit.factors);
+	reco_store_items(version_id, (int32) fit->n_items, fit->item_ids, fit->popularity,
+					 fit->Y, fit->factors);
+	history = reco_history_by_time(&fit->Rui, t);
+	reco_store_users(version_id, (int32) fit->n_users, fit->user_ids, fit->X, fit->factors,
+					 &history, fit->item_ids);
+	if (fit->gram != NULL)
+		reco_store_blob(version_id, "gram", fit->gram,
+						sizeof(float) * fit->factors * fit->factors);
 	if (params->explicit_ratings)	/* what item biases are pulled toward */
-		reco_store_blob(version_id, "mean", &fit.mean, sizeof(float));
+		reco_store_blob(version_id, "mean", &fit->mean, sizeof(float));
+
+	out->factors = fit->factors;
+	out->n_users = fit->n_users;
+	out->n_items = fit->n_items;
+	out->nnz = fit->nnz;
+	out->loss = fit->loss;
+	out->losses = fit->losses;
+	out->solve_seconds = fit->solve_seconds;
+	out->steps = params->als.iterations;
+	/* a rating model folds nothing in */
+	out->online = params->explicit_ratings ? NULL : reco_model_from_fit(fit, params);
+}
+
+/*
+ * Train a version of the model's family on the triplets and activate it.
+ * Runs inside the caller's SPI connection; every large buffer lives in
+ * mcxt.  seen is the snapshot the events were read with (reader read
+ * them): for a training on reco_event, the events committed since then are
+ * caught up into the new version before it is published, so it forgets
+ * none of them.
+ */
+static void
+fit_and_store(const char *model, const RecoFamily *family, const char *source,
+			  RecoTrainParams *params, RecoTriplets *t, MemoryContext mcxt,
+			  instr_time start, double read_seconds, Snapshot seen,
+			  const RecoUser *reader, TrainSummary *sum)
+{
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	RecoFitResult fit = {0};
+	double		write_seconds;
+	StringInfoData metrics;
+	int64		version_id;
+	int64		caught_up = 0;
+	Jsonb	   *resolved;
+	Snapshot	now;
+	bool		online;
+	bool		learns;
+	bool		from_events;
+	Oid			owner;
+
+	version_id = reco_version_id_next();
+	family->fit_store(model, params, t, read_seconds, version_id, reader, &fit);
+	online = fit.online != NULL;
 	resolved = reco_params_jsonb(params);
-	sum->version = reco_store_version(version_id, model, algorithm, resolved, fit.factors,
+	sum->version = reco_store_version(version_id, model, family->name, resolved, fit.factors,
 									  fit.n_users, fit.n_items, fit.nnz,
 									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		 CStringGetDatum("{}"))));
@@ -551,9 +579,10 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 	 * see) wait there for reco_refresh to replay them.
 	 */
 	now = RegisterSnapshot(GetLatestSnapshot());
-	if (reco_storage_model_feed(model, &learns, &from_events, &owner) && learns && from_events)
+	if (online && reco_storage_model_feed(model, &learns, &from_events, &owner) &&
+		learns && from_events)
 	{
-		RecoModel  *m = reco_model_from_fit(&fit, params);
+		RecoModel  *m = fit.online;
 
 		strlcpy(m->name, model, sizeof(m->name));
 		m->version_id = version_id;
@@ -569,7 +598,7 @@ fit_and_store(const char *model, const char *algorithm, const char *source,
 					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"solve\": %.6f, "
 					 "\"write\": %.6f, \"per_iteration\": %.6f}, \"caught_up\": %lld}",
 					 fit.losses, read_seconds, fit.solve_seconds, write_seconds,
-					 fit.solve_seconds / params->als.iterations, (long long) caught_up);
+					 fit.solve_seconds / Max(fit.steps, 1), (long long) caught_up);
 	reco_version_set_metrics(version_id,
 							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																CStringGetDatum(metrics.data))));
@@ -628,23 +657,13 @@ model_name(FunctionCallInfo fcinfo, int argno)
 	return name;
 }
 
-/* Only ALS exists so far */
-static void
-check_algorithm(const char *algorithm)
-{
-	if (strcmp(algorithm, "als") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("unknown algorithm \"%s\"", algorithm),
-				 errhint("Available algorithms: als.")));
-}
-
 /* Train on reco_event, each event weighted by its kind's weight times value */
 Datum
 reco_train(PG_FUNCTION_ARGS)
 {
 	char	   *model = model_name(fcinfo, 0);
 	char	   *algorithm;
+	const RecoFamily *family;
 	Jsonb	   *given = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	MemoryContext mcxt;
 	RecoBudget	budget;
@@ -664,7 +683,7 @@ reco_train(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("algorithm must not be NULL")));
 	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	check_algorithm(algorithm);
+	family = reco_family(algorithm);
 
 	INSTR_TIME_SET_CURRENT(start);
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
@@ -678,7 +697,8 @@ reco_train(PG_FUNCTION_ARGS)
 	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
-	reco_parse_params(reco_model_lock(model, algorithm, caller.userid), given, &params);
+	reco_parse_params(family->name, reco_model_lock(model, family->name, caller.userid),
+					  given, &params);
 
 	/*
 	 * The events as of a snapshot taken once the model is locked; what
@@ -741,7 +761,7 @@ reco_train(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 
 	(void) reco_become_owner();
-	fit_and_store(model, algorithm, "reco_event", &params, &t, mcxt, start,
+	fit_and_store(model, family, "reco_event", &params, &t, mcxt, start,
 				  elapsed(start), seen, &caller, &sum);
 	UnregisterSnapshot(seen);
 	SPI_finish();
@@ -859,10 +879,10 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
-	reco_parse_params(reco_model_lock(state->model, "als", caller.userid), state->params,
+	reco_parse_params("als", reco_model_lock(state->model, "als", caller.userid), state->params,
 					  &params);
 	/* the rows came under the statement's snapshot */
-	fit_and_store(state->model, "als", "query", &params, &state->triplets, mcxt, start,
+	fit_and_store(state->model, &reco_family_als, "query", &params, &state->triplets, mcxt, start,
 				  elapsed(start), GetActiveSnapshot(), &caller, &sum);
 	SPI_finish();
 	reco_become(caller);

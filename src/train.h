@@ -52,6 +52,12 @@ typedef struct RecoFit
 	double		solve_seconds;
 } RecoFit;
 
+/* Sort by (user, item) and merge repeated pairs (sum, or average ratings) */
+extern void reco_triplets_merge(RecoTriplets *t, bool ratings);
+
+/* R's rows reordered by time, least recent first, weights the merged sums */
+extern RecoCsr reco_history_by_time(const RecoCsr *R, const RecoTriplets *t);
+
 /* Fit in the current context, charging t->budget for every large buffer */
 extern void reco_fit(const char *what, const RecoTrainParams *params,
 					 RecoTriplets *t, double read_seconds, RecoFit *fit);

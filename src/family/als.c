@@ -1,0 +1,367 @@
+/*
+ * family/als.c - the ALS family (als.h): its weight layout and how it is
+ * fitted, stored, loaded and served
+ *
+ * A version stores each user's factors (with the explicit model's bias
+ * components, als.h) and history, each item's factors and popularity, and
+ * the blobs "gram" (Y'Y, what fold-ins solve against) and "mean" (the mean
+ * rating of an explicit model).  A user's serving state is their factor
+ * vector and a score is a dot product, so serving is the shared top-k scan
+ * (topk.h).
+ */
+#include "reco.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "topk.h"
+
+#include "family/family.h"
+#include "storage.h"
+
+#define LOAD_BATCH 10000
+
+/*
+ * Read the item side of a version into m->mcxt: ids, popularity and the
+ * factor-major matrix.  Factors must be native float4 and finite.
+ */
+static void
+load_items(RecoModel *m, int64 expected)
+{
+	int64		cap = Max(expected, 16);
+	int32		n = 0;
+	int			f = m->factors;
+	float	   *Y;
+	Portal		portal;
+	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
+
+	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
+	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
+	MemoryContextSwitchTo(old);
+	/* rows arrive item by item; transposed once complete */
+	Y = palloc_extended(sizeof(float) * cap * f, MCXT_ALLOC_HUGE);
+
+	portal = reco_storage_items_open(m->version_id);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			float	   *y;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
+				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
+				Y = repalloc_huge(Y, sizeof(float) * cap * f);
+			}
+			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
+			y = Y + (int64) n * f;
+			memcpy(y, reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), f, "item factors"),
+				   sizeof(float) * f);
+			for (int j = 0; j < f; j++)
+				if (isnan(y[j]) || isinf(y[j]))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("factors of item %lld in version %lld are not finite",
+									(long long) m->item_ids[n], (long long) m->version_id),
+							 errhint("Factors are float4 values in the server's byte order, as reco_train writes them.")));
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	m->n_items = n;
+	m->Yt = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+	topk_transpose(Y, n, f, m->Yt);
+	pfree(Y);
+}
+
+/*
+ * Read what online updates need besides the items: the version's resolved
+ * hyperparameters and its Gram matrix.
+ */
+static void
+load_globals(RecoModel *m)
+{
+	bool		isnull;
+	Datum		d;
+	Size		bytes = sizeof(float) * m->factors * m->factors;
+
+	reco_storage_globals(m->version_id, "gram");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	reco_parse_params("als", DatumGetJsonbP(d), NULL, &m->params);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+	{
+		m->gram = MemoryContextAlloc(m->mcxt, bytes);
+		memcpy(m->gram, reco_bytea_floats(d, (int64) m->factors * m->factors,
+										  "the Gram matrix"), bytes);
+	}
+}
+
+/*
+ * A model fitted in memory (reco_fit), readable by everything that takes a
+ * RecoModel: the item side as a cached version has it, the users served
+ * from the fit itself.  Lives in the current memory context.
+ */
+RecoModel *
+reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params)
+{
+	RecoModel  *m = palloc0(sizeof(RecoModel));
+
+	m->family = &reco_family_als;
+	strlcpy(m->name, "(in memory)", sizeof(m->name));
+	m->factors = fit->factors;
+	m->n_items = (int32) fit->n_items;
+	m->item_ids = fit->item_ids;
+	m->popularity = fit->popularity;
+	m->Yt = palloc_extended(sizeof(float) * Max(fit->n_items, 1) * fit->factors, MCXT_ALLOC_HUGE);
+	topk_transpose(fit->Y, m->n_items, m->factors, m->Yt);
+	m->gram = fit->gram;
+	m->params = *params;
+	m->fit = fit;
+	m->mcxt = CurrentMemoryContext;
+	return m;
+}
+
+/* The user's row of a model fitted in memory (see reco_model_user) */
+static bool
+fit_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items)
+{
+	const RecoFit *fit = m->fit;
+	int64		lo = 0;
+	int64		hi = fit->n_users - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (fit->user_ids[mid] == user_id)
+		{
+			int64		start = fit->Rui.indptr[mid];
+			int64		len = fit->Rui.indptr[mid + 1] - start;
+
+			memcpy(x, fit->X + mid * fit->factors, sizeof(float) * fit->factors);
+			if (items != NULL)
+			{
+				Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
+
+				for (int64 i = 0; i < len; i++)
+					ids[i] = Int64GetDatum(fit->item_ids[fit->Rui.indices[start + i]]);
+				*items = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL,
+										 TYPALIGN_DOUBLE);
+			}
+			return true;
+		}
+		if (fit->user_ids[mid] < user_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+/*
+ * Fetch a user's factors into x and (if items is not NULL) a copy of the
+ * items the user interacted with, in the caller's memory context (SPI would
+ * otherwise leave it in the procedure's, for the rest of the call).  False
+ * for a user the version has never seen, or whose events so far are all on
+ * items that have no factors yet.
+ */
+bool
+reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		isnull;
+	bool		known = false;
+
+	if (m->fit != NULL)
+		return fit_user(m, user_id, x, items);
+
+	(void) reco_storage_user(m->version_id, user_id);
+	MemoryContextSwitchTo(caller);
+	if (SPI_processed == 1)
+	{
+		memcpy(x, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  1, &isnull), m->factors, "user factors"),
+			   sizeof(float) * m->factors);
+		/* a user whose events are all on items without factors yet: unknown */
+		for (int j = 0; j < m->factors && !known; j++)
+			known = x[j] != 0.0f;
+		if (known && items != NULL)
+			*items = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return known;
+}
+
+/*
+ * The item factors item-major (n_items x factors), built on first use: a
+ * fold-in gathers whole item rows, which the factor-major matrix scatters
+ * over factors cache lines each.  Only backends that fold users in pay for
+ * the copy.  A cache of the entry, which stays logically unchanged.
+ */
+static const float *
+item_rows(const RecoModel *m)
+{
+	if (m->Y_rows == NULL)
+	{
+		int			f = m->factors;
+		int32		n = m->n_items;
+		float	   *Y = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+
+		for (int j = 0; j < f; j++)
+			for (int32 i = 0; i < n; i++)
+				Y[(int64) i * f + j] = m->Yt[(int64) j * n + i];
+		((RecoModel *) m)->Y_rows = Y;
+	}
+	return m->Y_rows;
+}
+
+/*
+ * The rows a user's fold-in solves over: of the history (ids and weights,
+ * least recent first), the latest "history" items, those the version
+ * knows.  Their factors go to Yu (room for n x factors), their weights to w
+ * and their ids to known_ids (may be NULL); returns how many.
+ */
+int
+reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weights,
+						int n, float *Yu, float *w, int64 *known_ids)
+{
+	const float *Y = item_rows(m);
+	int			f = m->factors;
+	int			known = 0;
+
+	for (int i = Max(0, n - m->params.history); i < n; i++)
+	{
+		int32		idx = reco_model_item_index(m, ids[i]);
+
+		if (idx < 0)
+			continue;			/* a new item: reco_refresh gives it factors */
+		memcpy(Yu + (int64) known * f, Y + (int64) idx * f, sizeof(float) * f);
+		/* a customer's weight for an item counts up to max_weight */
+		w[known] = m->params.explicit_ratings ? weights[i]
+			: (float) Min(weights[i], m->params.max_weight);
+		if (known_ids != NULL)
+			known_ids[known] = ids[i];
+		known++;
+	}
+	return known;
+}
+
+/* Score of one item for the user vector x (Yt is m->Yt or m->Yt_unit) */
+float
+reco_model_score(const RecoModel *m, const float *Yt, int32 idx, const float *x)
+{
+	float		s = 0.0f;
+
+	for (int j = 0; j < m->factors; j++)
+		s += x[j] * Yt[(int64) j * m->n_items + idx];
+	return s;
+}
+
+/* Copy one item's factors out of a factor-major matrix */
+void
+reco_model_item(const RecoModel *m, const float *Yt, int32 idx, float *out)
+{
+	for (int j = 0; j < m->factors; j++)
+		out[j] = Yt[(int64) j * m->n_items + idx];
+}
+
+/* Item factors scaled to unit length (cosine similarity), built once */
+const float *
+reco_model_unit_items(RecoModel *m)
+{
+	int			f = m->factors;
+	int32		n = m->n_items;
+
+	/* a rating model's two bias components say nothing about likeness */
+	int			latent = m->params.explicit_ratings ? m->params.als.factors : f;
+
+	if (m->Yt_unit == NULL)
+	{
+		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+		double	   *norm = palloc0(sizeof(double) * Max(n, 1));
+
+		for (int j = 0; j < latent; j++)
+			for (int32 i = 0; i < n; i++)
+			{
+				double		v = m->Yt[(int64) j * n + i];
+
+				norm[i] += v * v;
+			}
+		for (int32 i = 0; i < n; i++)
+			norm[i] = norm[i] > 0.0 ? 1.0 / sqrt(norm[i]) : 0.0;
+		for (int j = 0; j < f; j++)
+			for (int32 i = 0; i < n; i++)
+				u[(int64) j * n + i] = j < latent ? (float) (m->Yt[(int64) j * n + i] * norm[i]) : 0.0f;
+		pfree(norm);
+		m->Yt_unit = u;
+	}
+	return m->Yt_unit;
+}
+
+
+/* Read a stored version (family->load) */
+static void
+als_load(RecoModel *m, int64 n_items)
+{
+	load_items(m, n_items);
+	load_globals(m);
+}
+
+static int
+als_user_floats(const RecoModel *m)
+{
+	return m->factors;
+}
+
+static RecoUserKind
+als_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
+{
+	return reco_model_user(m, user_id, state, seen) ? RECO_PERSONAL : RECO_STRANGER;
+}
+
+/* Dot products: the whole factor-major matrix at once, or item by item */
+static void
+als_score(RecoModel *m, const float *x, const int32 *idx, int n, float *scores)
+{
+	if (idx == NULL)
+		topk_scores(m->Yt, m->n_items, m->factors, x, scores);
+	else
+		for (int i = 0; i < n; i++)
+			scores[i] = reco_model_score(m, m->Yt, idx[i], x);
+}
+
+static const float *
+als_unit_items(RecoModel *m, int *dim)
+{
+	*dim = m->factors;
+	return reco_model_unit_items(m);
+}
+
+const RecoFamily reco_family_als = {
+	.name = "als",
+	.fit_store = reco_als_fit_store,
+	.load = als_load,
+	.user_floats = als_user_floats,
+	.user = als_user,
+	.score = als_score,
+	.unit_items = als_unit_items,
+};

@@ -1,0 +1,21 @@
+/*
+ * family/family.c - the model families reco_train knows
+ */
+#include "reco.h"
+
+#include "family/family.h"
+
+static const RecoFamily *const families[] = {&reco_family_als, &reco_family_mlp};
+
+const RecoFamily *
+reco_family(const char *name)
+{
+	for (int i = 0; i < lengthof(families); i++)
+		if (strcmp(families[i]->name, name) == 0)
+			return families[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("unknown algorithm \"%s\"", name),
+			 errhint("Available algorithms: als, mlp.")));
+	return NULL;				/* keep the compiler quiet */
+}

@@ -1,0 +1,85 @@
+/*
+ * family.h - what a model family implements (family/als.c, family/mlp.c)
+ *
+ * The glue (train.c, cache.c, serve.c) is written once against this table;
+ * a family alone knows its weight layout: what a user row, an item row and
+ * its blobs hold.  Operations a family does not have yet are NULL and the
+ * glue says so (0A000) instead of guessing.
+ */
+#ifndef RECO_FAMILY_H
+#define RECO_FAMILY_H
+
+#include "reco.h"
+
+#include "model.h"
+#include "params.h"
+#include "train.h"
+
+/* Who a user is to a version */
+typedef enum RecoUserKind
+{
+	RECO_STRANGER,				/* nothing known: served by popularity */
+	RECO_PERSONAL,				/* has a row of their own */
+	RECO_PROFILE				/* no row, served from their reco_user profile */
+} RecoUserKind;
+
+/* What a fit reports to train.c, which records and activates the version */
+typedef struct RecoFitResult
+{
+	int			factors;		/* reco_model_version.factors */
+	int64		n_users;
+	int64		n_items;
+	int64		nnz;
+	double		loss;
+	const char *losses;			/* per sweep or epoch, comma-separated */
+	double		solve_seconds;
+	int			steps;			/* sweeps or epochs run */
+	RecoModel  *online;			/* the version as the catch-up folds into, or
+								 * NULL: it does not learn online */
+} RecoFitResult;
+
+typedef struct RecoFamily
+{
+	const char *name;
+
+	/*
+	 * Fit on the run's interactions and store the version's rows and blobs
+	 * under version_id (as the extension owner; reader is who read the
+	 * events, for any further reads such as features).
+	 */
+	void		(*fit_store) (const char *model, const RecoTrainParams *params,
+							  RecoTriplets *t, double read_seconds, int64 version_id,
+							  const RecoUser *reader, RecoFitResult *out);
+
+	/* Read a stored version's item side and globals into m (m->mcxt) */
+	void		(*load) (RecoModel *m, int64 n_items);
+
+	/* Floats of a user's serving state */
+	int			(*user_floats) (const RecoModel *m);
+
+	/*
+	 * The user's serving state, and (seen not NULL) the items they
+	 * interacted with, in the caller's context
+	 */
+	RecoUserKind (*user) (RecoModel *m, int64 user_id, float *state,
+						  ArrayType **seen);
+
+	/* Scores of items idx[0..n), or of every item when idx is NULL */
+	void		(*score) (RecoModel *m, const float *state, const int32 *idx,
+						  int n, float *scores);
+
+	/* Unit item vectors, factor-major (dim x n_items), for similar items */
+	const float *(*unit_items) (RecoModel *m, int *dim);
+} RecoFamily;
+
+extern const RecoFamily reco_family_als;
+/* ALS's fit_store (train.c, beside reco_fit) */
+extern void reco_als_fit_store(const char *model, const RecoTrainParams *params,
+							   RecoTriplets *t, double read_seconds, int64 version_id,
+							   const RecoUser *reader, RecoFitResult *out);
+extern const RecoFamily reco_family_mlp;
+
+/* The family of that name, or an error listing them (0A000) */
+extern const RecoFamily *reco_family(const char *name);
+
+#endif

@@ -1,0 +1,932 @@
+/*
+ * family/mlp.c - the 'mlp' family: the seed's neural network as a
+ * recommender (core/recnet.h), fitted by backpropagation with mini-batches
+ *
+ * Weight layout of a version:
+ *   user row   [p_u | f_u | b_u]  id embedding, profile feature bag, bias
+ *   item row   [q_i | f_i | b_i]  the same from the catalogue; an item of
+ *                                 the catalogue without events carries the
+ *                                 unknown item's q and b, so it is scored
+ *                                 from its attributes alone
+ *   blobs      "layers" (the dense layers, W then b each), "user_features"
+ *              (the profile bucket table, to serve a customer from a
+ *              profile), "item_features", "unknown" ([p_0 | b_0 | q_0 | b_0])
+ *              and "mean"
+ * A user's serving state is [side | b_u | h]: the side vector, the bias and
+ * the user block's product with the first layer, so a ranking over the
+ * catalogue is rn_score's GEMMs over the item-side products the cache
+ * computed once (rn_item_side).
+ */
+#include "reco.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "core/recnet.h"
+
+#include "family/family.h"
+#include "tokens.h"
+#include "resources.h"
+#include "storage.h"
+
+#define LOAD_BATCH 10000
+
+/* What a loaded version keeps besides RecoModel's common part */
+typedef struct MlpModel
+{
+	RnShape		shape;
+	int			side;			/* 2 dim */
+	float		mean;
+	NnMlp		layers;
+	float	   *item_sides;		/* n_items x side */
+	float	   *item_bias;
+	float	   *P;				/* n_items x hidden[0] */
+	float	   *user_features;	/* user_buckets x dim */
+	float		unknown[2];		/* b_0 of users, of items */
+	float	   *unknown_user;	/* p_0 */
+	float	   *unit;			/* dim x n_items, unit q, built lazily */
+	float	   *scratch;		/* rn_score's */
+} MlpModel;
+
+static double
+seconds_since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
+/* Index of id in the sorted ids[0..n), or -1 */
+static int32
+find_id(const int64 *ids, int32 n, int64 id)
+{
+	int32		lo = 0;
+	int32		hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int32		mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] == id)
+			return mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* Feature lists being gathered per entity row (row 0 has none) */
+typedef struct FeatureBuild
+{
+	int32		nrows;
+	int64	   *indptr;
+	int32	   *ids;
+	int64		n;
+	int64		cap;
+	RecoBudget *budget;
+} FeatureBuild;
+
+/* Set row's tokens (rows are visited in increasing order, gaps empty) */
+static void
+feature_row(FeatureBuild *fb, int32 row, const RecoTokens *tok)
+{
+	if (fb->n + tok->n > fb->cap)
+	{
+		int64		cap = Max(fb->cap * 2, fb->n + tok->n);
+		int32	   *ids = reco_budget_alloc(fb->budget, sizeof(int32) * cap, "feature tokens");
+
+		memcpy(ids, fb->ids, sizeof(int32) * fb->n);
+		reco_budget_free(fb->budget, fb->ids, sizeof(int32) * fb->cap);
+		fb->ids = ids;
+		fb->cap = cap;
+	}
+	memcpy(fb->ids + fb->n, tok->ids, sizeof(int32) * tok->n);
+	fb->n += tok->n;
+	fb->indptr[row + 1] = fb->n;
+}
+
+static void
+feature_init(FeatureBuild *fb, int32 nrows, RecoBudget *budget)
+{
+	fb->nrows = nrows;
+	fb->budget = budget;
+	fb->indptr = reco_budget_alloc(budget, sizeof(int64) * (nrows + 1), "feature rows");
+	memset(fb->indptr, 0, sizeof(int64) * (nrows + 1));
+	fb->cap = 1024;
+	fb->n = 0;
+	fb->ids = reco_budget_alloc(budget, sizeof(int32) * fb->cap, "feature tokens");
+}
+
+/* Rows without tokens of their own end where the previous one did */
+static RnFeatures
+feature_done(FeatureBuild *fb)
+{
+	RnFeatures	f;
+
+	for (int32 r = 1; r <= fb->nrows; r++)
+		fb->indptr[r] = Max(fb->indptr[r], fb->indptr[r - 1]);
+	f.nrows = fb->nrows;
+	f.indptr = fb->indptr;
+	f.ids = fb->ids;
+	return f;
+}
+
+/*
+ * The catalogue, read as the trainer (row security applies): every item
+ * of it joins the version, and its tokens are its features.  *ids gets the
+ * union of the catalogue and the event items (event_ids, sorted), and
+ * feats the tokens by row (1 + index).
+ */
+static void
+read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget *budget,
+			   int64 **ids_out, int32 *n_out, RnFeatures *feats)
+{
+	Portal		portal;
+	int64	   *cat_ids = NULL;
+	RecoTokens *cat_tok = NULL;
+	int32		ncat = 0;
+	int32		cap = 1024;
+	int64	   *ids;
+	int32		n = 0;
+	FeatureBuild fb;
+	MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "reco catalogue",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = CurrentMemoryContext;
+
+	cat_ids = palloc(sizeof(int64) * cap);
+	cat_tok = palloc(sizeof(RecoTokens) * cap);
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("SELECT item_id, category, brand, price::pg_catalog.float8, "
+												"title, attributes FROM %s ORDER BY item_id",
+												reco_table("reco_item")),
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextSwitchTo(rows);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		nul[6];
+			Datum		d[6];
+
+			for (int c = 0; c < 6; c++)
+				d[c] = SPI_getbinval(tup, desc, c + 1, &nul[c]);
+			if (ncat == cap)
+			{
+				MemoryContextSwitchTo(old);
+				cap *= 2;
+				cat_ids = repalloc_huge(cat_ids, sizeof(int64) * cap);
+				cat_tok = repalloc_huge(cat_tok, sizeof(RecoTokens) * cap);
+				MemoryContextSwitchTo(rows);
+			}
+			cat_ids[ncat] = DatumGetInt64(d[0]);
+			reco_tokens_init(&cat_tok[ncat], buckets);
+			reco_tokens_item(&cat_tok[ncat],
+							 nul[1] ? NULL : DatumGetTextPP(d[1]),
+							 nul[2] ? NULL : DatumGetTextPP(d[2]),
+							 !nul[3], nul[3] ? 0.0 : DatumGetFloat8(d[3]),
+							 nul[4] ? NULL : DatumGetTextPP(d[4]),
+							 nul[5] ? NULL : DatumGetJsonbP(d[5]));
+			ncat++;
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	/* merge the two sorted id lists */
+	ids = reco_budget_alloc(budget, sizeof(int64) * Max(ncat + n_event, 1), "item ids");
+	for (int32 a = 0, b = 0; a < ncat || b < n_event;)
+	{
+		if (b == n_event || (a < ncat && cat_ids[a] < event_ids[b]))
+			ids[n++] = cat_ids[a++];
+		else
+		{
+			if (a < ncat && cat_ids[a] == event_ids[b])
+				a++;
+			ids[n++] = event_ids[b++];
+		}
+	}
+	feature_init(&fb, n + 1, budget);
+	for (int32 a = 0; a < ncat; a++)
+		feature_row(&fb, 1 + find_id(ids, n, cat_ids[a]), &cat_tok[a]);
+	*feats = feature_done(&fb);
+	*ids_out = ids;
+	*n_out = n;
+	MemoryContextDelete(rows);
+	pfree(cat_ids);
+	pfree(cat_tok);
+}
+
+/* Profiles of the version's users (ids sorted), read as the trainer */
+static RnFeatures
+read_profiles(const int64 *ids, int32 n, int32 buckets, RecoBudget *budget)
+{
+	FeatureBuild fb;
+	Portal		portal;
+	MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "reco profiles",
+											   ALLOCSET_DEFAULT_SIZES);
+
+	feature_init(&fb, n + 1, budget);
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("SELECT user_id, attributes FROM %s ORDER BY user_id",
+												reco_table("reco_user")),
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int32		u = find_id(ids, n,
+									DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull)));
+			MemoryContext old;
+			RecoTokens	tok;
+
+			if (u < 0)
+				continue;		/* served from the profile later, if ever */
+			old = MemoryContextSwitchTo(rows);
+			reco_tokens_init(&tok, buckets);
+			reco_tokens_jsonb(&tok, DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc, 2, &isnull)));
+			MemoryContextSwitchTo(old);
+			feature_row(&fb, 1 + u, &tok);
+			MemoryContextReset(rows);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(rows);
+	return feature_done(&fb);
+}
+
+/*
+ * Bind the network for training: count, charge the budget, allocate once
+ * (the block zeroed: optimizer state and step counts start at 0), bind
+ */
+static void *
+bind_training(RnNet *net, const RnShape *shape, int batch_cap, int nstate, RecoBudget *b)
+{
+	NnArena		a = {NULL, 0, 0};
+	float	   *base;
+
+	rn_bind(net, shape, batch_cap, nstate, &a);
+	base = reco_budget_alloc(b, sizeof(float) * (a.used + 16), "the network");
+	a.base = (float *) TYPEALIGN(64, base);
+	a.cap = a.used;
+	a.used = 0;
+	rn_bind(net, shape, batch_cap, nstate, &a);
+	memset(a.base, 0, sizeof(float) * a.used);
+	rn_clear(net);
+	return base;
+}
+
+/* The dense layers in order, W then b each: the "layers" blob */
+static Size
+layers_floats(const NnMlp *m)
+{
+	Size		n = 0;
+
+	for (int l = 0; l < m->nlayers; l++)
+		n += (Size) m->layer[l].in * m->layer[l].out + m->layer[l].out;
+	return n;
+}
+
+static void
+layers_copy(NnMlp *m, float *buf, bool out)
+{
+	for (int l = 0; l < m->nlayers; l++)
+	{
+		NnDense    *d = &m->layer[l];
+		Size		w = (Size) d->in * d->out;
+
+		if (out)
+		{
+			memcpy(buf, d->W.w, sizeof(float) * w);
+			memcpy(buf + w, d->b.w, sizeof(float) * d->out);
+		}
+		else
+		{
+			memcpy(d->W.w, buf, sizeof(float) * w);
+			memcpy(d->b.w, buf + w, sizeof(float) * d->out);
+		}
+		buf += w + d->out;
+	}
+}
+
+/*
+ * Validation: RMSE of ratings, or for implicit feedback 1 - AUC against
+ * sampled negatives (lower is better either way)
+ */
+static double
+validate(RnNet *net, const RecoMlpParams *p, bool rated, int64 nval, const int32 *users,
+		 const int32 *items, const float *targets, const RnFeatures *uf,
+		 const RnFeatures *itf, float *y, int32 *u2, int32 *i2, int32 *neg)
+{
+	double		sum = 0.0;
+	int			k = p->train.negatives;
+	int			chunk = net->batch_cap / (1 + k);
+
+	for (int64 s = 0; s < nval; s += chunk)
+	{
+		int			n = (int) Min(chunk, nval - s);
+
+		if (rated)
+		{
+			rn_predict(net, n, users + s, items + s, uf, itf, y);
+			for (int i = 0; i < n; i++)
+				sum += (y[i] - targets[s + i]) * (y[i] - targets[s + i]);
+			continue;
+		}
+		/* positives, then their negatives (drawn over rows 1 ..) */
+		for (int i = 0; i < n; i++)
+			i2[i] = items[s + i] - 1;
+		nn_sample_negatives(n, k, i2, net->shape.n_items - 1, p->train.seed, UINT64_C(1) << 40, s,
+							neg);
+		for (int i = 0; i < n; i++)
+		{
+			u2[i] = users[s + i];
+			i2[i] = items[s + i];
+			for (int j = 0; j < k; j++)
+			{
+				u2[n + i * k + j] = users[s + i];
+				i2[n + i * k + j] = neg[i * k + j] + 1;
+			}
+		}
+		rn_predict(net, n * (1 + k), u2, i2, uf, itf, y);
+		for (int i = 0; i < n; i++)
+		{
+			double		below = 0.0;
+
+			for (int j = 0; j < k; j++)
+				below += y[n + i * k + j] < y[i] ? 1.0 : y[n + i * k + j] == y[i] ? 0.5 : 0.0;
+			sum += below / k;
+		}
+	}
+	return rated ? sqrt(sum / Max(nval, 1)) : 1.0 - sum / Max(nval, 1);
+}
+
+/* family->fit_store */
+static void
+mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
+			  double read_seconds, int64 version_id, const RecoUser *reader,
+			  RecoFitResult *out)
+{
+	const RecoMlpParams *p = &params->mlp;
+	bool		rated = params->explicit_ratings;
+	RecoBudget *b = t->budget;
+	RnShape		shape = p->shape;
+	RnNet		net;
+	NnOptim		opt;
+	NnRng		rng;
+	int64		n;
+	int64	   *user_ids;
+	int32		nu = 0;
+	int64	   *event_items;
+	int32		ne = 0;
+	int64	   *item_ids;
+	int32		ni;
+	RnFeatures	uf;
+	RnFeatures	itf;
+	int32	   *users;
+	int32	   *items;
+	float	   *targets;
+	int64	   *order;
+	int64		ntrain;
+	int64		nval;
+	int			k = rated ? 0 : p->train.negatives;
+	int			batch_cap = p->batch_size * (1 + k);
+	float	   *y;
+	int32	   *u2;
+	int32	   *i2;
+	int32	   *neg;
+	float	   *popularity;
+	double		best = INFINITY;
+	double		last_loss = 0.0;
+	int			stale = 0;
+	int			epoch;
+	StringInfoData losses;
+	instr_time	start;
+	RnTrain		tp = p->train;
+	int32	   *seen_items;
+	float	   *rows;
+	int			side = 2 * shape.dim;
+	RecoCsr		Rui;
+	RecoCsr		history;
+	float		mean = 0.0f;
+
+	INSTR_TIME_SET_CURRENT(start);
+	if (t->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions to train model \"%s\" on", model),
+				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
+	reco_triplets_merge(t, rated);
+	n = t->n;
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions with a positive weight to train model \"%s\" on", model)));
+	if (n > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an \"mlp\" model trains on at most %d interactions", INT_MAX)));
+
+	/* dense ids: users in order, items from the events and the catalogue */
+	user_ids = reco_budget_alloc(b, sizeof(int64) * n, "user ids");
+	event_items = reco_budget_alloc(b, sizeof(int64) * n, "item ids");
+	for (int64 i = 0; i < n; i++)
+	{
+		if (nu == 0 || user_ids[nu - 1] != t->rows[i].user)
+			user_ids[nu++] = t->rows[i].user;
+		event_items[i] = t->rows[i].item;
+		mean += (t->rows[i].weight - mean) / (float) (i + 1);
+	}
+	qsort(event_items, n, sizeof(int64), reco_cmp_int64);
+	for (int64 i = 0; i < n; i++)
+		if (ne == 0 || event_items[ne - 1] != event_items[i])
+			event_items[ne++] = event_items[i];
+
+	/* features, read as the trainer */
+	reco_become(*reader);
+	read_catalogue(event_items, ne, shape.item_buckets, b, &item_ids, &ni, &itf);
+	uf = read_profiles(user_ids, nu, shape.user_buckets, b);
+	(void) reco_become_owner();
+
+	shape.n_users = nu + 1;
+	shape.n_items = ni + 1;
+	users = reco_budget_alloc(b, sizeof(int32) * n, "examples");
+	items = reco_budget_alloc(b, sizeof(int32) * n, "examples");
+	targets = reco_budget_alloc(b, sizeof(float) * n, "examples");
+	popularity = reco_budget_alloc(b, sizeof(float) * ni, "popularity");
+	memset(popularity, 0, sizeof(float) * ni);
+	Rui.nrows = nu;
+	Rui.ncols = ni;
+	Rui.indptr = reco_budget_alloc(b, sizeof(int64) * (nu + 1), "interactions");
+	Rui.indices = reco_budget_alloc(b, sizeof(int32) * n, "interactions");
+	Rui.data = reco_budget_alloc(b, sizeof(float) * n, "interactions");
+	Rui.indptr[0] = 0;
+	for (int64 i = 0, u = -1; i < n; i++)
+	{
+		int32		it = find_id(item_ids, ni, t->rows[i].item);
+
+		if (u < 0 || user_ids[u] != t->rows[i].user)
+			u++;
+		users[i] = (int32) u + 1;
+		items[i] = it + 1;
+		targets[i] = rated ? t->rows[i].weight : 1.0f;
+		popularity[it] += 1.0f;
+		Rui.indices[i] = it;
+		Rui.data[i] = t->rows[i].weight;
+		Rui.indptr[u + 1] = i + 1;
+	}
+
+	/* a seeded shuffle; the tail is the validation split */
+	order = reco_budget_alloc(b, sizeof(int64) * n, "example order");
+	for (int64 i = 0; i < n; i++)
+		order[i] = i;
+	rng.state = p->train.seed;
+	for (int64 i = n - 1; i > 0; i--)
+	{
+		int64		j = (int64) (nn_rng_next(&rng) % (uint64) (i + 1));
+		int64		tmp = order[i];
+
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	nval = n >= 20 ? (int64) floor(p->validation * n) : 0;
+	ntrain = n - nval;
+	{
+		/* examples in shuffled order: batches and the split read them in place */
+		int32	   *su = reco_budget_alloc(b, sizeof(int32) * n, "examples");
+		int32	   *si = reco_budget_alloc(b, sizeof(int32) * n, "examples");
+		float	   *st = reco_budget_alloc(b, sizeof(float) * n, "examples");
+
+		for (int64 i = 0; i < n; i++)
+		{
+			su[i] = users[order[i]];
+			si[i] = items[order[i]];
+			st[i] = targets[order[i]];
+		}
+		users = su;
+		items = si;
+		targets = st;
+	}
+
+	nn_optim_init(&opt, p->optimizer, p->learning_rate);
+	opt.weight_decay = p->weight_decay;
+	(void) bind_training(&net, &shape, batch_cap, nn_optim_state(&opt), b);
+	rng.state = p->train.seed;
+	rn_init(&net, rated ? mean : 0.0f, p->init_scale, &rng);
+	y = reco_budget_alloc(b, sizeof(float) * batch_cap, "validation");
+	u2 = reco_budget_alloc(b, sizeof(int32) * batch_cap, "validation");
+	i2 = reco_budget_alloc(b, sizeof(int32) * batch_cap, "validation");
+	neg = reco_budget_alloc(b, sizeof(int32) * batch_cap, "validation");
+	seen_items = reco_budget_alloc(b, sizeof(int32) * p->batch_size, "batch");
+
+	initStringInfo(&losses);
+	for (epoch = 0; epoch < p->epochs; epoch++)
+	{
+		double		total = 0.0;
+		int64		batches = 0;
+		double		metric;
+
+		/* each epoch its own order of the training part */
+		for (int64 i = ntrain - 1; i > 0; i--)
+		{
+			int64		j = (int64) (nn_rng_next(&rng) % (uint64) (i + 1));
+			int32		tu = users[i],
+						ti = items[i];
+			float		tt = targets[i];
+
+			users[i] = users[j];
+			items[i] = items[j];
+			targets[i] = targets[j];
+			users[j] = tu;
+			items[j] = ti;
+			targets[j] = tt;
+		}
+		for (int64 s = 0; s < ntrain; s += p->batch_size)
+		{
+			int			bn = (int) Min(p->batch_size, ntrain - s);
+
+			CHECK_FOR_INTERRUPTS();
+			total += rn_step(&net, &tp, &opt, bn, users + s, items + s,
+							 rated ? targets + s : NULL, &uf, &itf,
+							 (uint64) epoch * (uint64) (ntrain / Max(p->batch_size, 1) + 1) + batches);
+			batches++;
+		}
+		last_loss = total / Max(batches, 1);
+		if (!isfinite(last_loss))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("training model \"%s\" diverged at epoch %d", model, epoch + 1),
+					 errdetail("Nothing was stored; the version served is unchanged."),
+					 errhint("Lower \"learning_rate\".")));
+		appendStringInfo(&losses, "%s%.6g", epoch ? ", " : "", last_loss);
+		metric = nval > 0 ? validate(&net, p, rated, nval, users + ntrain, items + ntrain,
+									 targets + ntrain, &uf, &itf, y, u2, i2, neg) : NAN;
+		if (reco_progress)
+			ereport(NOTICE,
+					(errmsg("reco: model \"%s\" epoch %d: loss %.5f, validation %s %.5f, %.1f s",
+							model, epoch + 1, last_loss, rated ? "rmse" : "auc",
+							rated ? metric : 1.0 - metric, seconds_since(start))));
+		if (nval > 0)
+		{
+			if (metric < best - 1e-6)
+			{
+				best = metric;
+				stale = 0;
+			}
+			else if (++stale >= p->patience)
+			{
+				epoch++;
+				break;
+			}
+		}
+	}
+	(void) seen_items;
+
+	/* store: items with their features; those without events as the unknown item */
+	rows = reco_budget_alloc(b, sizeof(float) * (Size) Max(ni, nu) * (side + 1), "rows to store");
+	for (int32 i = 0; i < ni; i++)
+	{
+		float	   *r = rows + (Size) i * (side + 1);
+
+		rn_side_vector(&net, false, popularity[i] > 0 ? i + 1 : 0, &itf, r);
+		/* the side's feature half is the item's own, whatever its id row */
+		if (popularity[i] == 0)
+		{
+			float	   *own = palloc(sizeof(float) * side);
+
+			rn_side_vector(&net, false, i + 1, &itf, own);
+			memcpy(r + shape.dim, own + shape.dim, sizeof(float) * shape.dim);
+			pfree(own);
+		}
+		r[side] = net.item_bias.table[popularity[i] > 0 ? i + 1 : 0];
+	}
+	if (!reco_floats_finite(rows, (int64) ni * (side + 1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("training model \"%s\" gave weights that are not finite", model),
+				 errdetail("Nothing was stored; the version served is unchanged.")));
+	reco_store_items(version_id, ni, item_ids, popularity, rows, side + 1);
+	for (int32 u = 0; u < nu; u++)
+	{
+		float	   *r = rows + (Size) u * (side + 1);
+
+		rn_side_vector(&net, true, u + 1, &uf, r);
+		r[side] = net.user_bias.table[u + 1];
+	}
+	history = reco_history_by_time(&Rui, t);
+	reco_store_users(version_id, nu, user_ids, rows, side + 1, &history, item_ids);
+	{
+		Size		nl = layers_floats(&net.mlp);
+		float	   *buf = palloc(sizeof(float) * nl);
+		float		unknown[2 + 2 * RECO_MAX_WIDTH];
+		int			d = shape.dim;
+
+		layers_copy(&net.mlp, buf, true);
+		reco_store_blob(version_id, "layers", buf, sizeof(float) * nl);
+		reco_store_blob(version_id, "user_features", net.user_feat.table,
+						sizeof(float) * shape.user_buckets * d);
+		reco_store_blob(version_id, "item_features", net.item_feat.table,
+						sizeof(float) * shape.item_buckets * d);
+		memcpy(unknown, net.user.table, sizeof(float) * d);
+		unknown[d] = net.user_bias.table[0];
+		memcpy(unknown + d + 1, net.item.table, sizeof(float) * d);
+		unknown[2 * d + 1] = net.item_bias.table[0];
+		reco_store_blob(version_id, "unknown", unknown, sizeof(float) * (2 * d + 2));
+		reco_store_blob(version_id, "mean", &net.mean, sizeof(float));
+	}
+
+	out->factors = shape.dim;
+	out->n_users = nu;
+	out->n_items = ni;
+	out->nnz = n;
+	out->loss = last_loss;
+	out->losses = losses.data;
+	out->solve_seconds = seconds_since(start);
+	out->steps = epoch;
+	out->online = NULL;			/* online learning for networks: not yet */
+	(void) read_seconds;
+}
+
+/* family->load: the item side, the layers and the globals */
+static void
+mlp_load(RecoModel *m, int64 expected)
+{
+	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
+	MlpModel   *s = palloc0(sizeof(MlpModel));
+	bool		isnull;
+	Datum		d;
+	int64		cap = Max(expected, 16);
+	int32		n = 0;
+	int			dim;
+	int			side;
+	NnArena		a = {NULL, 0, 0};
+	int			sizes[NN_MLP_MAX_LAYERS + 1];
+	Portal		portal;
+	const float *unknown;
+
+	m->fs = s;
+	MemoryContextSwitchTo(old);
+	reco_storage_globals(m->version_id, "layers");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	reco_parse_params("mlp", DatumGetJsonbP(d), NULL, &m->params);
+	s->shape = m->params.mlp.shape;
+	dim = s->shape.dim;
+	side = s->side = 2 * dim;
+
+	MemoryContextSwitchTo(m->mcxt);
+	sizes[0] = 2 * side;
+	for (int l = 0; l < s->shape.nhidden; l++)
+		sizes[l + 1] = s->shape.hidden[l];
+	sizes[s->shape.nhidden + 1] = 1;
+	nn_mlp_bind(&s->layers, s->shape.nhidden + 1, sizes, s->shape.act, NN_IDENTITY, 1, 0, &a);
+	a.base = palloc0(sizeof(float) * a.used);
+	a.cap = a.used;
+	a.used = 0;
+	nn_mlp_bind(&s->layers, s->shape.nhidden + 1, sizes, s->shape.act, NN_IDENTITY, 1, 0, &a);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (isnull)
+		elog(ERROR, "reco: version %lld has no layers", (long long) m->version_id);
+	layers_copy(&s->layers, (float *) reco_bytea_floats(d, layers_floats(&s->layers), "layers"),
+				false);
+
+	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
+	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
+	s->item_sides = palloc_extended(sizeof(float) * cap * side, MCXT_ALLOC_HUGE);
+	s->item_bias = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
+	MemoryContextSwitchTo(old);
+	portal = reco_storage_items_open(m->version_id);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			const float *r;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
+				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
+				s->item_sides = repalloc_huge(s->item_sides, sizeof(float) * cap * side);
+				s->item_bias = repalloc_huge(s->item_bias, sizeof(float) * cap);
+			}
+			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
+			r = reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), side + 1, "item weights");
+			if (!reco_floats_finite(r, side + 1))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("weights of item %lld in version %lld are not finite",
+								(long long) m->item_ids[n], (long long) m->version_id)));
+			memcpy(s->item_sides + (int64) n * side, r, sizeof(float) * side);
+			s->item_bias[n] = r[side];
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	m->n_items = n;
+
+	MemoryContextSwitchTo(m->mcxt);
+	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
+	rn_item_side(&s->layers, dim, n, s->item_sides, s->P);
+	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers));
+	s->user_features = palloc(sizeof(float) * s->shape.user_buckets * dim);
+	s->unknown_user = palloc(sizeof(float) * dim);
+	MemoryContextSwitchTo(old);
+
+	if (!reco_storage_blob(m->version_id, "user_features"))
+		elog(ERROR, "reco: version %lld has no user features", (long long) m->version_id);
+	memcpy(s->user_features,
+		   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							 (int64) s->shape.user_buckets * dim, "user features"),
+		   sizeof(float) * s->shape.user_buckets * dim);
+	if (!reco_storage_blob(m->version_id, "unknown"))
+		elog(ERROR, "reco: version %lld has no unknown entities", (long long) m->version_id);
+	unknown = reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+								2 * dim + 2, "unknown entities");
+	memcpy(s->unknown_user, unknown, sizeof(float) * dim);
+	s->unknown[0] = unknown[dim];
+	s->unknown[1] = unknown[2 * dim + 1];
+	if (!reco_storage_blob(m->version_id, "mean"))
+		elog(ERROR, "reco: version %lld has no mean", (long long) m->version_id);
+	s->mean = *reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+								 1, "mean");
+}
+
+static int
+mlp_user_floats(const RecoModel *m)
+{
+	const MlpModel *s = m->fs;
+
+	return s->side + 1 + s->shape.hidden[0];
+}
+
+/* A customer's profile as a feature bag over the version's table, or false */
+static bool
+profile_bag(RecoModel *m, int64 user_id, float *f)
+{
+	static RecoPlan plan;
+	MlpModel   *s = m->fs;
+	Datum		values[1] = {Int64GetDatum(user_id)};
+	bool		isnull;
+	RecoTokens	tok;
+
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("SELECT attributes FROM %s WHERE user_id OPERATOR(pg_catalog.=) $1",
+									   reco_table("reco_user")),
+					   1, (Oid[]) {INT8OID});
+	if (SPI_execute_plan(plan.plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: profile lookup failed");
+	if (SPI_processed == 0)
+		return false;
+	reco_tokens_init(&tok, s->shape.user_buckets);
+	reco_tokens_jsonb(&tok, DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull)));
+	SPI_freetuptable(SPI_tuptable);
+	if (tok.n == 0)
+		return false;
+	rn_feature_bag(s->user_features, s->shape.dim, tok.ids, tok.n, f);
+	return true;
+}
+
+/* family->user: the user's row, else their profile through the unknown user */
+static RecoUserKind
+mlp_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
+{
+	MlpModel   *s = m->fs;
+	MemoryContext caller = CurrentMemoryContext;
+	RecoUserKind who = RECO_STRANGER;
+	bool		isnull;
+
+	(void) reco_storage_user(m->version_id, user_id);
+	MemoryContextSwitchTo(caller);
+	if (SPI_processed == 1)
+	{
+		memcpy(state, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													  1, &isnull), s->side + 1, "user weights"),
+			   sizeof(float) * (s->side + 1));
+		if (seen != NULL)
+			*seen = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 2, &isnull));
+		who = RECO_PERSONAL;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (who == RECO_STRANGER)
+	{
+		if (!profile_bag(m, user_id, state + s->shape.dim))
+			return RECO_STRANGER;
+		memcpy(state, s->unknown_user, sizeof(float) * s->shape.dim);
+		state[s->side] = s->unknown[0];
+		who = RECO_PROFILE;
+	}
+	rn_user_side(&s->layers, s->shape.dim, state, state + s->side + 1);
+	return who;
+}
+
+/* family->score: rn_score over all items, or over the gathered few */
+static void
+mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scores)
+{
+	MlpModel   *s = m->fs;
+	const float *h = state + s->side + 1;
+	int			h1 = s->shape.hidden[0];
+	float	   *sides;
+	float	   *bias;
+	float	   *P;
+
+	if (idx == NULL)
+	{
+		rn_score(&s->layers, s->shape.dim, s->mean, state, state[s->side], h, m->n_items,
+				 s->item_sides, s->item_bias, s->P, scores, s->scratch);
+		return;
+	}
+	sides = palloc(sizeof(float) * Max(n, 1) * s->side);
+	bias = palloc(sizeof(float) * Max(n, 1));
+	P = palloc(sizeof(float) * Max(n, 1) * h1);
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(sides + (Size) i * s->side, s->item_sides + (Size) idx[i] * s->side,
+			   sizeof(float) * s->side);
+		bias[i] = s->item_bias[idx[i]];
+		memcpy(P + (Size) i * h1, s->P + (Size) idx[i] * h1, sizeof(float) * h1);
+	}
+	rn_score(&s->layers, s->shape.dim, s->mean, state, state[s->side], h, n, sides, bias, P,
+			 scores, s->scratch);
+	pfree(sides);
+	pfree(bias);
+	pfree(P);
+}
+
+/*
+ * family->unit_items: the side vectors [q | f] at unit length,
+ * factor-major: items alike in behaviour or in attributes (an item without
+ * events has only these) are near
+ */
+static const float *
+mlp_unit_items(RecoModel *m, int *dim)
+{
+	MlpModel   *s = m->fs;
+	int			d = s->side;
+	int32		n = m->n_items;
+
+	*dim = d;
+	if (s->unit == NULL)
+	{
+		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * d);
+
+		for (int32 i = 0; i < n; i++)
+		{
+			const float *q = s->item_sides + (Size) i * s->side;
+			double		norm = 0.0;
+
+			for (int j = 0; j < d; j++)
+				norm += (double) q[j] * q[j];
+			norm = norm > 0.0 ? 1.0 / sqrt(norm) : 0.0;
+			for (int j = 0; j < d; j++)
+				u[(Size) j * n + i] = (float) (q[j] * norm);
+		}
+		s->unit = u;
+	}
+	return s->unit;
+}
+
+const RecoFamily reco_family_mlp = {
+	.name = "mlp",
+	.fit_store = mlp_fit_store,
+	.load = mlp_load,
+	.user_floats = mlp_user_floats,
+	.user = mlp_user,
+	.score = mlp_score,
+	.unit_items = mlp_unit_items,
+};
