@@ -19,9 +19,9 @@ struct RecoFamily;
 
 typedef struct RecoModel
 {
+	char		name[64];		/* the cache's hash key: first */
 	const struct RecoFamily *family;	/* family/family.h */
 	void	   *fs;				/* the family's own state (not ALS: below) */
-	char		name[64];
 	int64		version_id;
 	int64		revision;
 	TimestampTz trained;		/* tells versions of a re-created extension apart */

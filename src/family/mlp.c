@@ -143,23 +143,25 @@ feature_done(FeatureBuild *fb)
 }
 
 /*
- * The catalogue, read as the trainer (row security applies): every item
- * of it joins the version, and its tokens are its features.  *ids gets the
- * union of the catalogue and the event items (event_ids, sorted), and
- * feats the tokens by row (1 + index).
+ * The catalogue, read as the trainer (row security applies), as tokens:
+ * warm gets those of the event items (event_ids, sorted) by row 1 + index;
+ * the catalogue's items without events go to *cold_ids (sorted), their
+ * tokens to cold by index.  Those join the version scored from their
+ * attributes, but training never sees them: as sampled negatives they
+ * would teach the network that the features of new items mean "no".
  */
 static void
 read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget *budget,
-			   int64 **ids_out, int32 *n_out, RnFeatures *feats)
+			   RnFeatures *warm, int64 **cold_ids, int32 *ncold, RnFeatures *cold)
 {
 	Portal		portal;
 	int64	   *cat_ids = NULL;
 	RecoTokens *cat_tok = NULL;
 	int32		ncat = 0;
 	int32		cap = 1024;
-	int64	   *ids;
-	int32		n = 0;
-	FeatureBuild fb;
+	int32		nc = 0;
+	FeatureBuild fw;
+	FeatureBuild fc;
 	MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "reco catalogue",
 											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = CurrentMemoryContext;
@@ -210,25 +212,29 @@ read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget 
 	}
 	SPI_cursor_close(portal);
 
-	/* merge the two sorted id lists */
-	ids = reco_budget_alloc(budget, sizeof(int64) * Max(ncat + n_event, 1), "item ids");
-	for (int32 a = 0, b = 0; a < ncat || b < n_event;)
+	/* both lists are sorted: one pass splits the catalogue */
+	*cold_ids = reco_budget_alloc(budget, sizeof(int64) * Max(ncat, 1), "item ids");
+	for (int32 a = 0; a < ncat; a++)
+		if (find_id(event_ids, n_event, cat_ids[a]) < 0)
+			nc++;
+	feature_init(&fw, n_event + 1, budget);
+	feature_init(&fc, nc, budget);
+	nc = 0;
+	for (int32 a = 0; a < ncat; a++)
 	{
-		if (b == n_event || (a < ncat && cat_ids[a] < event_ids[b]))
-			ids[n++] = cat_ids[a++];
+		int32		row = find_id(event_ids, n_event, cat_ids[a]);
+
+		if (row >= 0)
+			feature_row(&fw, row + 1, &cat_tok[a]);
 		else
 		{
-			if (a < ncat && cat_ids[a] == event_ids[b])
-				a++;
-			ids[n++] = event_ids[b++];
+			(*cold_ids)[nc] = cat_ids[a];
+			feature_row(&fc, nc++, &cat_tok[a]);
 		}
 	}
-	feature_init(&fb, n + 1, budget);
-	for (int32 a = 0; a < ncat; a++)
-		feature_row(&fb, 1 + find_id(ids, n, cat_ids[a]), &cat_tok[a]);
-	*feats = feature_done(&fb);
-	*ids_out = ids;
-	*n_out = n;
+	*warm = feature_done(&fw);
+	*cold = feature_done(&fc);
+	*ncold = nc;
 	MemoryContextDelete(rows);
 	pfree(cat_ids);
 	pfree(cat_tok);
@@ -406,6 +412,9 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	int32		ne = 0;
 	int64	   *item_ids;
 	int32		ni;
+	int64	   *cold_ids;
+	int32		ncold;
+	RnFeatures	cold;
 	RnFeatures	uf;
 	RnFeatures	itf;
 	int32	   *users;
@@ -428,7 +437,6 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	StringInfoData losses;
 	instr_time	start;
 	RnTrain		tp = p->train;
-	int32	   *seen_items;
 	float	   *rows;
 	int			side = 2 * shape.dim;
 	RecoCsr		Rui;
@@ -469,10 +477,12 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 
 	/* features, read as the trainer */
 	reco_become(*reader);
-	read_catalogue(event_items, ne, shape.item_buckets, b, &item_ids, &ni, &itf);
+	read_catalogue(event_items, ne, shape.item_buckets, b, &itf, &cold_ids, &ncold, &cold);
 	uf = read_profiles(user_ids, nu, shape.user_buckets, b);
 	(void) reco_become_owner();
 
+	item_ids = event_items;
+	ni = ne;
 	shape.n_users = nu + 1;
 	shape.n_items = ni + 1;
 	users = reco_budget_alloc(b, sizeof(int32) * n, "examples");
@@ -542,7 +552,6 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	u2 = reco_budget_alloc(b, sizeof(int32) * batch_cap, "validation");
 	i2 = reco_budget_alloc(b, sizeof(int32) * batch_cap, "validation");
 	neg = reco_budget_alloc(b, sizeof(int32) * batch_cap, "validation");
-	seen_items = reco_budget_alloc(b, sizeof(int32) * p->batch_size, "batch");
 
 	initStringInfo(&losses);
 	for (epoch = 0; epoch < p->epochs; epoch++)
@@ -605,32 +614,44 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 			}
 		}
 	}
-	(void) seen_items;
 
-	/* store: items with their features; those without events as the unknown item */
-	rows = reco_budget_alloc(b, sizeof(float) * (Size) Max(ni, nu) * (side + 1), "rows to store");
+	/*
+	 * store: the items with events, then the catalogue's others as the
+	 * unknown item with their own features
+	 */
+	rows = reco_budget_alloc(b, sizeof(float) * (Size) Max(ni + ncold, nu) * (side + 1),
+							 "rows to store");
 	for (int32 i = 0; i < ni; i++)
 	{
 		float	   *r = rows + (Size) i * (side + 1);
 
-		rn_side_vector(&net, false, popularity[i] > 0 ? i + 1 : 0, &itf, r);
-		/* the side's feature half is the item's own, whatever its id row */
-		if (popularity[i] == 0)
-		{
-			float	   *own = palloc(sizeof(float) * side);
-
-			rn_side_vector(&net, false, i + 1, &itf, own);
-			memcpy(r + shape.dim, own + shape.dim, sizeof(float) * shape.dim);
-			pfree(own);
-		}
-		r[side] = net.item_bias.table[popularity[i] > 0 ? i + 1 : 0];
+		rn_side_vector(&net, false, i + 1, &itf, r);
+		r[side] = net.item_bias.table[i + 1];
 	}
-	if (!reco_floats_finite(rows, (int64) ni * (side + 1)))
+	for (int32 c = 0; c < ncold; c++)
+	{
+		float	   *r = rows + (Size) (ni + c) * (side + 1);
+
+		memcpy(r, net.item.table, sizeof(float) * shape.dim);
+		rn_feature_bag(net.item_feat.table, shape.dim, cold.ids + cold.indptr[c],
+					   (int) (cold.indptr[c + 1] - cold.indptr[c]), r + shape.dim);
+		r[side] = net.item_bias.table[0];
+	}
+	if (!reco_floats_finite(rows, (int64) (ni + ncold) * (side + 1)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("training model \"%s\" gave weights that are not finite", model),
 				 errdetail("Nothing was stored; the version served is unchanged.")));
-	reco_store_items(version_id, ni, item_ids, popularity, rows, side + 1);
+	{
+		int64	   *all_ids = reco_budget_alloc(b, sizeof(int64) * Max(ni + ncold, 1), "item ids");
+		float	   *all_pop = reco_budget_alloc(b, sizeof(float) * Max(ni + ncold, 1), "popularity");
+
+		memcpy(all_ids, item_ids, sizeof(int64) * ni);
+		memcpy(all_ids + ni, cold_ids, sizeof(int64) * ncold);
+		memcpy(all_pop, popularity, sizeof(float) * ni);
+		memset(all_pop + ni, 0, sizeof(float) * ncold);
+		reco_store_items(version_id, ni + ncold, all_ids, all_pop, rows, side + 1);
+	}
 	for (int32 u = 0; u < nu; u++)
 	{
 		float	   *r = rows + (Size) u * (side + 1);
@@ -662,7 +683,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 
 	out->factors = shape.dim;
 	out->n_users = nu;
-	out->n_items = ni;
+	out->n_items = ni + ncold;
 	out->nnz = n;
 	out->loss = last_loss;
 	out->losses = losses.data;

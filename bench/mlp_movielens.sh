@@ -1,0 +1,149 @@
+#!/bin/bash
+# The 'mlp' family on MovieLens 100K, through SQL as a shop would run it:
+# profiles (age band, gender, occupation, zip region) in reco_user, movies
+# (title words, genres, release year and decade) in reco_item, ratings in
+# reco_event.
+#  1. Rating prediction: RMSE of reco_evaluate on the five folds u1..u5.
+#  2. Cold items (u1): 10% of the movies lose every training rating; each
+#     test user's ratings of them are ranked among all of them (reco_rank),
+#     nDCG@10 beside popularity of the release-year bucket and random order.
+#  3. Cold customers (u1): 10% of the users lose every training rating and
+#     are served from their profile (reco_recommend, source 'profile');
+#     nDCG@10 of their test ratings beside global popularity.
+# Ratings train an explicit model (first argument), the cold-start rankings
+# an implicit one on the same ratings as events (second argument).
+#   bash bench/mlp_movielens.sh ['{"feedback": "explicit", ...}' ['{...}']]
+# RATINGS=0 skips the five folds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+dir=${RECO_SHARED_DATA:-../shared/data}/movielens-100k
+params=${1:-'{"feedback": "explicit", "dim": 32, "hidden": [64, 32], "epochs": 30, "batch_size": 256, "learning_rate": 0.002, "l2": 0.0005, "dropout": 0.1, "unknown_rate": 0.05, "patience": 3}'}
+cold=${2:-'{"dim": 32, "hidden": [64, 32], "epochs": 20, "batch_size": 256, "learning_rate": 0.002, "l2": 0.0001, "dropout": 0.1, "unknown_rate": 0.1, "negatives": 4}'}
+db=reco_bench_mlp
+
+fresh_db $db
+psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco" \
+	-c "CREATE TABLE fold (fold int, part text, u bigint, i bigint, r int, t bigint)" \
+	-c "CREATE TEMP TABLE u (id bigint, age int, gender text, occupation text, zip text)" \
+	-c "\copy u FROM '$dir/u.user' WITH (FORMAT csv, DELIMITER '|')" \
+	-c "INSERT INTO reco_user SELECT id, jsonb_build_object('age', (age / 10) * 10,
+		'gender', gender, 'occupation', occupation, 'zip', left(zip, 1)) FROM u"
+# u.item is latin-1 with '|' separators and no quoting
+iconv -f latin1 -t utf-8 "$dir/u.item" | tr -d '"' |
+	psql -X -q -v ON_ERROR_STOP=1 -d $db \
+	-c "CREATE TEMP TABLE m (line text)" -c "\copy m FROM STDIN WITH (FORMAT text, DELIMITER E'\x01')" \
+	-c "CREATE TEMP TABLE g (name text, flag int)" \
+	-c "\copy g FROM PROGRAM 'grep . $dir/u.genre' WITH (FORMAT csv, DELIMITER '|')" \
+	-c "INSERT INTO reco_item (item_id, description, attributes)
+		SELECT f[1]::bigint, regexp_replace(f[2], ' \(\d{4}\)\s*$', ''),
+			jsonb_build_object('year', right(f[3], 4), 'decade', left(right(f[3], 4), 3),
+				'genre', (SELECT coalesce(jsonb_agg(g.name), '[]') FROM g WHERE f[6 + g.flag] = '1'))
+		FROM (SELECT string_to_array(line, '|') AS f FROM m) s"
+for n in 1 2 3 4 5; do
+	for part in base test; do
+		psql -X -q -v ON_ERROR_STOP=1 -d $db \
+			-c "CREATE TEMP TABLE f (u bigint, i bigint, r int, t bigint)" \
+			-c "\copy f FROM '$dir/u$n.$part'" \
+			-c "INSERT INTO fold SELECT $n, '$part', * FROM f"
+	done
+done
+echo "params (ratings): $params"
+echo "params (cold start): $cold"
+echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1), one thread"
+psql -X -q -v ON_ERROR_STOP=1 -d $db -v params="$params" -v cold="$cold" \
+	-v ratings="${RATINGS:-1}" <<'SQL'
+SET reco.progress = off;
+SELECT set_config('bench.params', :'params', false) \g /dev/null
+SELECT set_config('bench.cold', :'cold', false) \g /dev/null
+CREATE TEMP TABLE result (fold int, rmse float8, mae float8, epochs int, seconds float8);
+\if :ratings
+DO $$
+DECLARE
+	n int;
+	t0 timestamptz;
+BEGIN
+	FOR n IN 1 .. 5 LOOP
+		t0 := clock_timestamp();
+		TRUNCATE reco_event;
+		INSERT INTO reco_event (user_id, item_id, kind, value, ts)
+		SELECT u, i, 'rating', r, to_timestamp(t) FROM fold WHERE fold = n AND part = 'base';
+		PERFORM reco_train('ml', 'mlp', current_setting('bench.params')::jsonb);
+		INSERT INTO result
+		SELECT n, e.rmse, e.mae,
+			(SELECT jsonb_array_length(metrics->'loss') FROM reco_model_version v
+			 WHERE v.version_id = (SELECT active_version FROM reco_model WHERE name = 'ml')),
+			extract(epoch FROM clock_timestamp() - t0)
+		FROM reco_evaluate('ml', format('SELECT u, i, r FROM fold WHERE fold = %s AND part = ''test''', n)) e;
+	END LOOP;
+END
+$$;
+\pset footer off
+\echo '1. Rating prediction (RMSE of reco_evaluate, each fold trained on its base)'
+SELECT fold, round(rmse::numeric, 4) AS rmse, round(mae::numeric, 4) AS mae, epochs,
+	round(seconds::numeric, 1) AS seconds FROM result ORDER BY fold;
+SELECT round(avg(rmse)::numeric, 4) AS "mean RMSE", round(avg(mae)::numeric, 4) AS "mean MAE"
+FROM result;
+\endif
+
+-- nDCG@10 of a ranked list against a relevant set, by (who, item, rank)
+CREATE TEMP TABLE ranked (who text, u bigint, i bigint, rank int);
+CREATE TEMP TABLE relevant (u bigint, i bigint);
+CREATE FUNCTION pg_temp.ndcg(w text) RETURNS TABLE (users bigint, ndcg numeric) LANGUAGE sql AS $f$
+	SELECT count(*), round(avg(dcg / idcg)::numeric, 4) FROM (
+		SELECT r.u,
+			(SELECT coalesce(sum(1 / log(2, k.rank + 1)), 0) FROM ranked k
+			 WHERE k.who = w AND k.u = r.u AND k.rank <= 10 AND (k.u, k.i) IN (SELECT * FROM relevant)) AS dcg,
+			(SELECT sum(1 / log(2, g + 1)) FROM generate_series(1, least(10, r.n)) g) AS idcg
+		FROM (SELECT u, count(*) AS n FROM relevant GROUP BY u) r) s
+$f$;
+
+-- 2. Cold items: 10% of the movies (seeded) lose their training ratings
+SELECT setseed(0.5);
+CREATE TEMP TABLE cold AS SELECT item_id AS i FROM reco_item ORDER BY random() LIMIT 168;
+TRUNCATE reco_event;
+INSERT INTO reco_event (user_id, item_id, kind, value, ts)
+SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
+WHERE fold = 1 AND part = 'base' AND i NOT IN (SELECT i FROM cold);
+SELECT 1 FROM reco_train('cold', 'mlp', current_setting('bench.cold')::jsonb) \g /dev/null
+INSERT INTO relevant SELECT DISTINCT u, i FROM fold WHERE fold = 1 AND part = 'test' AND i IN (SELECT i FROM cold);
+INSERT INTO ranked SELECT 'mlp', t.u, r.item_id, r.rank
+FROM (SELECT DISTINCT u FROM relevant) t,
+	reco_rank(t.u, (SELECT array_agg(i) FROM cold), 'cold') r;
+-- popularity of the release-year bucket in training, then item id
+INSERT INTO ranked SELECT 'year popularity', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY c.pop DESC, c.i)
+FROM (SELECT DISTINCT u FROM relevant) t,
+	(SELECT c.i, coalesce(y.n, 0) AS pop FROM cold c JOIN reco_item it ON it.item_id = c.i
+	 LEFT JOIN (SELECT it2.attributes->>'year' AS year, count(*) AS n FROM reco_event e
+		JOIN reco_item it2 ON it2.item_id = e.item_id GROUP BY 1) y ON y.year = it.attributes->>'year') c;
+SELECT setseed(0.7);
+INSERT INTO ranked SELECT 'random', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY random())
+FROM (SELECT DISTINCT u FROM relevant) t, cold c;
+\echo '2. Cold items (u1, 168 movies without training ratings, ranked among themselves)'
+SELECT 'mlp (attributes)' AS ranking, * FROM pg_temp.ndcg('mlp')
+UNION ALL SELECT 'popularity of the release year', * FROM pg_temp.ndcg('year popularity')
+UNION ALL SELECT 'random', * FROM pg_temp.ndcg('random');
+
+-- 3. Cold customers: 10% of the users (seeded) lose their training ratings
+TRUNCATE ranked, relevant;
+SELECT setseed(0.3);
+CREATE TEMP TABLE newcomers AS SELECT user_id AS u FROM reco_user ORDER BY random() LIMIT 94;
+TRUNCATE reco_event;
+INSERT INTO reco_event (user_id, item_id, kind, value, ts)
+SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
+WHERE fold = 1 AND part = 'base' AND u NOT IN (SELECT u FROM newcomers);
+SELECT 1 FROM reco_train('cold', 'mlp', current_setting('bench.cold')::jsonb) \g /dev/null
+INSERT INTO relevant SELECT DISTINCT u, i FROM fold WHERE fold = 1 AND part = 'test' AND u IN (SELECT u FROM newcomers);
+INSERT INTO ranked SELECT 'mlp', t.u, r.item_id, r.rank
+FROM (SELECT DISTINCT u FROM relevant) t, reco_recommend(t.u, 10, 'cold') r;
+INSERT INTO ranked SELECT 'popularity', t.u, p.i, p.rank
+FROM (SELECT DISTINCT u FROM relevant) t,
+	(SELECT item_id AS i, row_number() OVER (ORDER BY count(*) DESC, item_id) AS rank
+	 FROM reco_event GROUP BY item_id ORDER BY 2 LIMIT 10) p;
+\echo '3. Cold customers (u1, 94 users without training ratings, served from their profile)'
+SELECT (SELECT string_agg(DISTINCT source, ',') FROM reco_recommend(
+	(SELECT min(u) FROM newcomers), 10, 'cold')) AS served_as;
+SELECT 'mlp (profile)' AS ranking, * FROM pg_temp.ndcg('mlp')
+UNION ALL SELECT 'global popularity', * FROM pg_temp.ndcg('popularity');
+SQL
