@@ -71,8 +71,9 @@ test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/wo
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
 # The neural core (src/core/): gradient checks, optimizer steps, training
-NN_SRCS = src/core/embedding.c src/core/layers.c src/core/loss.c src/core/mlp.c src/core/optim.c
-NN_HDRS = src/core/nn.h src/core/rng.h src/workers.h
+NN_SRCS = src/core/embedding.c src/core/layers.c src/core/loss.c src/core/mlp.c src/core/optim.c \
+	src/core/recnet.c
+NN_HDRS = src/core/nn.h src/core/recnet.h src/core/rng.h src/workers.h
 test/nn_test: test/nn_test.c $(NN_SRCS) src/workers.c $(NN_HDRS) test/check.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ test/nn_test.c $(NN_SRCS) src/workers.c $(BLAS_LIBS) -lpthread -lm
 

@@ -68,7 +68,8 @@ typedef struct RnTrain
 	int			negatives;		/* per positive (implicit) */
 	float		dropout;		/* on the mlp's hidden activations */
 	float		unknown_rate;	/* ids replaced by row 0 */
-	float		l2;				/* on the embedding rows a batch touches */
+	float		l2;				/* gradient += l2 w on each row (ids, biases,
+								 * feature buckets) a step touches, once */
 	uint64_t	seed;
 } RnTrain;
 
@@ -85,22 +86,28 @@ typedef struct RnNet
 	NnMlp		mlp;			/* 4 dim -> hidden... -> 1 */
 	int			batch_cap;		/* examples per step, negatives included */
 	/* private scratch of rn_step / rn_predict (batch_cap rows) */
-	float	   *X;
+	float	   *X;				/* rows of [p_u, f_u, q_i, f_i] */
 	float	   *dX;
 	float	   *out;
 	float	   *dout;
 	float	   *target;
-	float	   *mask[NN_MLP_MAX_LAYERS];
-	int32_t    *users;
+	float	   *mask[NN_MLP_MAX_LAYERS];	/* dropout masks of hidden layers */
+	float	   *drop[NN_MLP_MAX_LAYERS];	/* masked activations, next layer's input */
+	int32_t    *users;			/* entity rows (features) */
 	int32_t    *items;
+	int32_t    *user_ids;		/* id rows: the entity's or 0 (unknown) */
+	int32_t    *item_ids;
 } RnNet;
 
 /*
  * Take every buffer from a (count with a NULL base first): the tables with
  * nstate optimizer buffers each, the layers, and scratch for batch_cap
- * examples (positives times 1 + negatives).  The caller sets each
- * embedding's slot, touched (and steps) arrays as nn.h asks, then
- * rn_clear.  A serving-only network binds with n_users = n_items = 1.
+ * examples (positives times 1 + negatives).  The id and bias tables'
+ * compact gradients hold batch_cap rows, the feature tables' every bucket
+ * (a batch's bags may touch any).  The embeddings' index arrays come from
+ * a too: slot, touched, and with nstate 2 (Adam) per-row step counts,
+ * zeroed, so lazy Adam corrects each row's bias by its own steps.  Then
+ * rn_clear, once.  A serving-only network binds with n_users = n_items = 1.
  */
 extern void rn_bind(RnNet *net, const RnShape *shape, int batch_cap,
 					int nstate, NnArena *a);
@@ -113,7 +120,11 @@ extern void rn_init(RnNet *net, float mean, float init_std, NnRng *r);
  * One optimizer step over n positive examples (user and item rows, and for
  * RN_MSE their targets; targets may be NULL otherwise), negatives sampled
  * over item rows 1 .. n_items - 1 for the implicit losses.  stream numbers
- * the step (a fresh one per step).  Returns the batch's mean loss.
+ * the step (a fresh one per step).  Feature rows are the given rows even
+ * when unknown_rate swaps the id for row 0 (the user's draw covers its
+ * negatives too).  Returns the batch's mean loss without the L2 term; NAN,
+ * with nothing changed, when n < 1, n (1 + negatives) > batch_cap, or an
+ * implicit loss has fewer than 2 item rows.
  */
 extern double rn_step(RnNet *net, const RnTrain *t, NnOptim *o, int n,
 					  const int32_t *users, const int32_t *items,
@@ -153,21 +164,27 @@ extern void rn_score(const NnMlp *layers, int dim, float mean,
 					 const float *P, float *y, float *scratch);
 
 /*
- * Online: a few SGD steps on one user's p_u and b_u (everything else
- * fixed) over their n latest interactions (item rows, targets: ratings, or
- * 1 for implicit with negatives sampled per step as in training), starting
- * from the given side vector and bias, which are updated in place.  Used
- * by the trigger: cost O(steps * n * (1 + negatives) * mlp).  scratch holds
- * rn_fold_floats(layers, n, negatives) floats.
+ * Online: steps full-batch SGD steps (learning rate lr, t->l2 on p_u and
+ * b_u) on one user's p_u (the first dim floats of user_side) and b_u, over
+ * their n latest interactions, everything else fixed (f_u, the item sides,
+ * the layers); user_side and user_bias are updated in place.  items are
+ * the interactions' item rows in item_sides (n_items x 2 dim, rn_side_vector
+ * of each row) and item_bias (n_items); targets are the ratings for RN_MSE
+ * and unused (may be NULL) for the implicit losses, whose t->negatives
+ * negatives per interaction are drawn afresh each step over rows
+ * 1 .. n_items - 1, as training draws them (t->seed, stream).  No dropout,
+ * no unknown-id draws.  For RN_MSE only the rows items names are read, so
+ * a caller may pass just those n sides with items 0 .. n - 1.  Used by the
+ * trigger: cost O(steps * n * (1 + negatives) * mlp).  scratch holds
+ * rn_fold_floats(layers, dim, n, negatives) floats (negatives 0 for MSE).
  */
 extern size_t rn_fold_floats(const NnMlp *layers, int dim, int n, int negatives);
 extern void rn_fold_user(const NnMlp *layers, int dim, float mean,
 						 const RnTrain *t, int steps, float lr, int n,
-						 const float *item_sides, const float *item_bias,
-						 const float *targets, int32_t n_items,
-						 const float *all_item_sides, const float *all_item_bias,
-						 float *user_side, float *user_bias, uint64_t stream,
-						 float *scratch);
+						 const int32_t *items, const float *targets,
+						 int32_t n_items, const float *item_sides,
+						 const float *item_bias, float *user_side,
+						 float *user_bias, uint64_t stream, float *scratch);
 
 /* A feature token's bucket: FNV-1a of the bytes, mod buckets */
 extern int32_t rn_hash(const char *token, size_t len, int32_t buckets);
