@@ -993,7 +993,7 @@ test_recnet_grad(RnLoss loss)
 
 /* The network's loss on one user's items, from serving's scores */
 static double
-fold_loss(RecCase *c, int32_t u, const float *side, float bias, int n,
+fold_loss(RecCase *c, const float *side, float bias, int n,
 		  const int32_t *items, const float *targets, const float *sides,
 		  const float *P, float *scratch)
 {
@@ -1004,7 +1004,6 @@ fold_loss(RecCase *c, int32_t u, const float *side, float bias, int n,
 	rn_user_side(&c->net.mlp, RD, side, h);
 	rn_score(&c->net.mlp, RD, c->net.mean, side, bias, h, RI, sides,
 			 c->net.item_bias.table, P, y, scratch);
-	(void) u;
 	for (int i = 0; i < n; i++)
 		sum += (y[items[i]] - targets[i]) * (y[items[i]] - targets[i]);
 	return sum / n;
@@ -1025,14 +1024,13 @@ test_recnet_serving(void)
 				h[5],
 				y[RI],
 				yp[RI];
-	float	   *scratch = malloc(sizeof(float) * rn_score_floats(&c->net.mlp));
+	float	   *scratch;
 	int32_t		us[RI],
 				its[RI];
 	double		worst = 0.0;
 	char		what[128];
 
 	rec_make(c, 47);
-	free(scratch);
 	scratch = malloc(sizeof(float) * rn_score_floats(&c->net.mlp));
 	c->t.loss = RN_MSE;
 	c->t.dropout = 0.2f;
@@ -1096,11 +1094,6 @@ test_recnet_serving(void)
 		}
 		gap = fmax(gap, fabs(bias - c->net.user_bias.table[u] +
 							 c->net.user_bias.grad[c->net.user_bias.slot[u]]));
-		if (getenv("NN_VERBOSE"))
-			for (int j = 0; j < RD; j++)
-				printf("fold %d: p %g want %g (w %g g %g)\n", loss, side[j],
-					   c->net.user.table[u * RD + j] - g[u * RD + j],
-					   c->net.user.table[u * RD + j], g[u * RD + j]);
 		snprintf(what, sizeof(what), "recnet fold-in: a step is training's gradient (%s, gap %.1e of %.1e)",
 				 loss == RN_MSE ? "mse" : loss == RN_BCE ? "bce" : "bpr", gap, scale);
 		check(scale > 1e-4 && gap < 1e-5 * fmax(1.0, scale), what);
@@ -1125,10 +1118,10 @@ test_recnet_serving(void)
 		memcpy(sides0, sides, sizeof(sides));
 		rn_side_vector(&c->net, true, u, &rn_uf, side);
 		memcpy(f0, side + RD, sizeof(f0));
-		l0 = fold_loss(c, u, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
+		l0 = fold_loss(c, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
 		rn_fold_user(&c->net.mlp, RD, c->net.mean, &c->t, 20, 0.05f, RN, rn_items,
 					 rn_targets, RI, sides, c->net.item_bias.table, side, &bias, 1, fs);
-		l1 = fold_loss(c, u, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
+		l1 = fold_loss(c, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
 		snprintf(what, sizeof(what), "recnet fold-in: the user's loss falls (%.4f to %.4f)", l0, l1);
 		check(l1 < 0.9 * l0, what);
 		check(memcmp(before, c->block, sizeof(float) * c->cap) == 0 &&
