@@ -82,7 +82,7 @@ core-test: test/core_test test/nn_test
 	./test/core_test
 	./test/nn_test
 
-EXTRA_CLEAN = test/core_test test/nn_test bench/nn_bench bench/nn_parity
+EXTRA_CLEAN = test/core_test test/nn_test bench/nn_bench bench/nn_parity bench/recnet_movielens
 
 # Time an epoch of the neural core (bench/RESULTS.md)
 bench/nn_bench: bench/nn_bench.c $(NN_SRCS) $(NN_HDRS)
@@ -91,3 +91,7 @@ bench/nn_bench: bench/nn_bench.c $(NN_SRCS) $(NN_HDRS)
 # The seed's case trained by the core, for bench/nn_parity.py to replay in PyTorch
 bench/nn_parity: bench/nn_parity.c $(NN_SRCS) $(NN_HDRS)
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ bench/nn_parity.c $(NN_SRCS) $(BLAS_LIBS) -lm
+
+# The 'mlp' network on a MovieLens 100K fold (bench/recnet_movielens.sh)
+bench/recnet_movielens: bench/recnet_movielens.c $(NN_SRCS) $(NN_HDRS)
+	$(CC) -O3 -fno-math-errno -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ bench/recnet_movielens.c $(NN_SRCS) $(BLAS_LIBS) -lm
