@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 data=${DATA:-/work/shared/data/movielens-100k}
 speed_epochs=${SPEED_EPOCHS:-5}
-settings=${SETTINGS:-dim=64 hidden=128,64 batch=256 lr=2e-3 l2=0.05 dropout=0.3 decay=0.85 epochs=20}
+settings=${SETTINGS:-dim=64 hidden=128,64 batch=256 lr=1e-3 l2=0.1 dropout=0.3 decay=0.9 epochs=25}
 
 py=${PYTHON:-/usr/bin/python3}
 if ! "$py" -c 'import torch' 2>/dev/null; then
