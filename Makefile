@@ -81,7 +81,7 @@ test/core_test: $(CORE_SRCS) src/als.h src/csr.h src/metrics.h src/topk.h src/wo
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ $(CORE_SRCS) $(BLAS_LIBS) -lpthread -lm
 
 # The neural core (src/core/): gradient checks, optimizer steps, training
-NN_HDRS = src/core/nn.h src/core/rng.h src/workers.h
+NN_HDRS = src/core/nn.h src/core/recnet.h src/core/rng.h src/workers.h
 test/nn_test: test/nn_test.c $(NN_SRCS) src/workers.c $(NN_HDRS) test/check.h
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ test/nn_test.c $(NN_SRCS) src/workers.c $(BLAS_LIBS) -lpthread -lm
 
@@ -90,7 +90,7 @@ core-test: test/core_test test/nn_test
 	./test/core_test
 	./test/nn_test
 
-EXTRA_CLEAN = test/core_test test/nn_test bench/nn_bench bench/nn_parity
+EXTRA_CLEAN = test/core_test test/nn_test bench/nn_bench bench/nn_parity bench/recnet_movielens
 
 # Time an epoch of the neural core (bench/RESULTS.md)
 bench/nn_bench: bench/nn_bench.c $(NN_SRCS) $(NN_HDRS)
@@ -99,3 +99,7 @@ bench/nn_bench: bench/nn_bench.c $(NN_SRCS) $(NN_HDRS)
 # The seed's case trained by the core, for bench/nn_parity.py to replay in PyTorch
 bench/nn_parity: bench/nn_parity.c $(NN_SRCS) $(NN_HDRS)
 	$(CC) -O2 -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ bench/nn_parity.c $(NN_SRCS) $(BLAS_LIBS) -lm
+
+# The 'mlp' network on a MovieLens 100K fold (bench/recnet_movielens.sh)
+bench/recnet_movielens: bench/recnet_movielens.c $(NN_SRCS) $(NN_HDRS)
+	$(CC) -O3 -fno-math-errno -Wall -Wextra -Werror $(BLAS_CFLAGS) -o $@ bench/recnet_movielens.c $(NN_SRCS) $(BLAS_LIBS) -lm

@@ -11,3 +11,8 @@ fresh_db() {
 median() {
 	sort -n | awk '{a[NR] = $1} END {printf "%.3f s (min %.3f, max %.3f, %d runs)", a[int((NR + 1) / 2)], a[1], a[NR], NR}'
 }
+
+# The median alone of the numbers on standard input, one per line
+median_value() {
+	sort -n | awk '{a[NR] = $1} END {printf "%.3f", a[int((NR + 1) / 2)]}'
+}

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "../src/core/nn.h"
+#include "../src/core/recnet.h"
 #include "../src/workers.h"
 
 #include "check.h"
@@ -60,6 +61,34 @@ weighted_sum(const float *R, const float *Y, size_t n)
 
 typedef double (*Objective) (void *ctx);
 
+/*
+ * Richardson's extrapolation of two central differences, (4 D(h/2) -
+ * D(h)) / 3, cancels the h^2 term: the whole network's checks (recnet)
+ * use it with a larger h, whose float noise is smaller.
+ */
+static bool richardson;
+static float grad_h = GRAD_H;
+
+/* Central difference of J in x[i] over the two float values actually stored */
+static double
+central(Objective J, void *ctx, float *x, size_t i, float h)
+{
+	float		save = x[i];
+	float		xp,
+				xm;
+	double		jp,
+				jm;
+
+	x[i] = save + h;
+	xp = x[i];
+	jp = J(ctx);
+	x[i] = save - h;
+	xm = x[i];
+	jm = J(ctx);
+	x[i] = save;
+	return (jp - jm) / ((double) xp - xm);
+}
+
 /* Error of analytic gradient g of J over the n entries of x (see top) */
 static double
 grad_error(Objective J, void *ctx, float *x, const float *g, size_t n)
@@ -69,21 +98,10 @@ grad_error(Objective J, void *ctx, float *x, const float *g, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 	{
-		float		save = x[i];
-		float		xp,
-					xm;
-		double		jp,
-					jm,
-					num;
+		double		num = central(J, ctx, x, i, grad_h);
 
-		x[i] = save + GRAD_H;
-		xp = x[i];
-		jp = J(ctx);
-		x[i] = save - GRAD_H;
-		xm = x[i];
-		jm = J(ctx);
-		x[i] = save;
-		num = (jp - jm) / ((double) xp - xm);
+		if (richardson)
+			num = (4.0 * central(J, ctx, x, i, grad_h / 2) - num) / 3.0;
 		if (fabs(num - g[i]) > gap)
 			gap = fabs(num - g[i]);
 		if (fabs(num) > scale)
@@ -804,6 +822,377 @@ test_lazy(NnArena *a)
 	}
 }
 
+/* ------------------------------------------------------------ recnet */
+
+enum
+{
+RU = 5, RI = 7, RUB = 6, RIB = 5, RD = 3, RCAP = 16, RN = 4, RK = 2};
+
+/* Feature tokens: a repeated token, empty rows, a row past the table */
+static const int64_t ru_ptr[] = {0, 0, 2, 3, 6, 6};
+static const int32_t ru_ids[] = {0, 3, 5, 1, 1, 4};
+static const int64_t ri_ptr[] = {0, 0, 1, 3, 4, 7, 7};
+static const int32_t ri_ids[] = {0, 2, 4, 1, 3, 0, 2};
+static const RnFeatures rn_uf = {5, ru_ptr, ru_ids};
+static const RnFeatures rn_if = {6, ri_ptr, ri_ids};	/* item 6 has none */
+static const int32_t rn_users[RN] = {1, 3, 2, 3};
+static const int32_t rn_items[RN] = {2, 4, 6, 1};
+static const float rn_targets[RN] = {4.0f, 1.0f, 5.0f, 3.0f};
+
+typedef struct RecCase
+{
+	RnNet		net;
+	float	   *block;
+	size_t		cap;
+	RnTrain		t;
+	NnOptim		sgd0;			/* lr 0: a step only computes gradients */
+} RecCase;
+
+/* A 4-3-... network: dim 3, hidden [5, 4], GELU (smooth for differences) */
+static void
+rec_make(RecCase *c, uint64_t seed)
+{
+	RnShape		s = {RU, RI, RUB, RIB, RD, 2, {5, 4}, NN_GELU};
+	NnArena		a = {NULL, 0, 0};
+	NnRng		r = {seed};
+
+	rn_bind(&c->net, &s, RCAP, 2, &a);
+	c->cap = a.used;
+	c->block = calloc(c->cap, sizeof(float));
+	a = (NnArena) {c->block, c->cap, 0};
+	rn_bind(&c->net, &s, RCAP, 2, &a);
+	rn_clear(&c->net);
+	rn_init(&c->net, 3.0f, 0.5f, &r);
+	fill(c->net.user_bias.table, RU, -0.5f, 0.5f, &r);
+	fill(c->net.item_bias.table, RI, -0.5f, 0.5f, &r);
+	memset(&c->t, 0, sizeof(c->t));
+	c->t.negatives = RK;
+	c->t.seed = 9;
+	nn_optim_init(&c->sgd0, NN_SGD, 0.0);
+}
+
+static double
+rec_J(void *ctx)
+{
+	RecCase    *c = ctx;
+
+	return rn_step(&c->net, &c->t, &c->sgd0, RN, rn_users, rn_items, rn_targets,
+				   &rn_uf, &rn_if, 5);
+}
+
+/* An embedding's compact gradient as a dense table (malloc'd) */
+static float *
+dense_grad(const NnEmbedding *e)
+{
+	float	   *d = calloc((size_t) e->rows * e->dim, sizeof(float));
+
+	nn_embedding_grad_dense(e, d);
+	return d;
+}
+
+/* Every entry under 1e-6: a gradient that is zero up to rounding */
+static bool
+zero_grad(const float *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fabsf(g[i]) > 1e-6f)
+			return false;
+	return true;
+}
+
+/*
+ * Finite differences of the whole network for one loss, every parameter
+ * kind, dropout and unknown ids off; Richardson with h = 0.1 (the float
+ * noise of a 3-wide net's loss swamps plain differences at 5e-3 for the
+ * feature tables, whose gradients are small), worst measured 4e-4.  Under
+ * BPR the user's and the output's biases cancel: their gradients must be 0.
+ */
+static void
+test_recnet_grad(RnLoss loss)
+{
+	static const char *lname[] = {"mse", "bce", "bpr"};
+	RecCase    *c = calloc(1, sizeof(RecCase));
+	NnEmbedding *tab[6];
+	const char *tname[] = {"user ids", "item ids", "user biases", "item biases",
+	"user features", "item features"};
+	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
+	int			np;
+	char		what[96];
+
+	rec_make(c, 31);
+	richardson = true;
+	grad_h = 0.1f;
+	c->t.loss = loss;
+	if (loss != RN_MSE)
+		c->net.mean = 0.0f;
+	tab[0] = &c->net.user;
+	tab[1] = &c->net.item;
+	tab[2] = &c->net.user_bias;
+	tab[3] = &c->net.item_bias;
+	tab[4] = &c->net.user_feat;
+	tab[5] = &c->net.item_feat;
+	for (int k = 0; k < 6; k++)
+	{
+		float	   *g;
+
+		rec_J(c);				/* the gradient at the unperturbed point */
+		g = dense_grad(tab[k]);
+		snprintf(what, sizeof(what), "recnet %s: %s", lname[loss], tname[k]);
+		if (loss == RN_BPR && k == 2)
+			check(zero_grad(g, RU), "recnet bpr: the user's bias cancels in the differences");
+		else
+			grad_check(rec_J, c, tab[k]->table, g, (size_t) tab[k]->rows * tab[k]->dim, what);
+		free(g);
+	}
+	np = nn_mlp_params(&c->net.mlp, params);
+	for (int p = 0; p < np; p++)
+	{
+		float	   *g = malloc(sizeof(float) * params[p]->n);
+
+		rec_J(c);
+		memcpy(g, params[p]->g, sizeof(float) * params[p]->n);
+		snprintf(what, sizeof(what), "recnet %s: layer %d %s", lname[loss], p / 2,
+				 p % 2 ? "b" : "W");
+		if (loss == RN_BPR && p == np - 1)
+			check(zero_grad(g, 1), "recnet bpr: the output bias cancels in the differences");
+		else
+			grad_check(rec_J, c, params[p]->w, g, params[p]->n, what);
+		free(g);
+	}
+
+	/* L2 adds l2 w to exactly the touched rows' gradients */
+	{
+		float	   *g0,
+				   *g1;
+		int			ok = 1;
+
+		rec_J(c);
+		g0 = dense_grad(&c->net.user_feat);
+		c->t.l2 = 0.25f;
+		rec_J(c);
+		g1 = dense_grad(&c->net.user_feat);
+		for (int32_t r = 0; r < RUB; r++)
+			for (int j = 0; j < RD; j++)
+			{
+				float		w = c->net.user_feat.table[r * RD + j];
+				bool		hit = c->net.user_feat.slot[r] >= 0;
+				float		want = g0[r * RD + j] + (hit ? 0.25f * w : 0.0f);
+
+				ok &= fabsf(g1[r * RD + j] - want) <= 1e-6f;
+			}
+		snprintf(what, sizeof(what), "recnet %s: l2 reaches the touched rows only", lname[loss]);
+		check(ok && c->net.user_feat.slot[2] < 0, what);
+		free(g0);
+		free(g1);
+	}
+	richardson = false;
+	grad_h = GRAD_H;
+	free(c->block);
+	free(c);
+}
+
+/* The network's loss on one user's items, from serving's scores */
+static double
+fold_loss(RecCase *c, const float *side, float bias, int n,
+		  const int32_t *items, const float *targets, const float *sides,
+		  const float *P, float *scratch)
+{
+	float		h[8],
+				y[RI];
+	double		sum = 0.0;
+
+	rn_user_side(&c->net.mlp, RD, side, h);
+	rn_score(&c->net.mlp, RD, c->net.mean, side, bias, h, RI, sides,
+			 c->net.item_bias.table, P, y, scratch);
+	for (int i = 0; i < n; i++)
+		sum += (y[items[i]] - targets[i]) * (y[items[i]] - targets[i]);
+	return sum / n;
+}
+
+/*
+ * Serving equals rn_predict; the fold-in's gradient is training's for the
+ * user's row; folding lowers the user's loss and touches nothing else.
+ */
+static void
+test_recnet_serving(void)
+{
+	RecCase    *c = calloc(1, sizeof(RecCase));
+	NnOptim		adam;
+	float		sides[RI * 2 * RD],
+				P[RI * 5],
+				side[2 * RD],
+				h[5],
+				y[RI],
+				yp[RI];
+	float	   *scratch;
+	int32_t		us[RI],
+				its[RI];
+	double		worst = 0.0;
+	char		what[128];
+
+	rec_make(c, 47);
+	scratch = malloc(sizeof(float) * rn_score_floats(&c->net.mlp));
+	c->t.loss = RN_MSE;
+	c->t.dropout = 0.2f;
+	c->t.unknown_rate = 0.3f;
+	c->t.l2 = 0.01f;
+	nn_optim_init(&adam, NN_ADAM, 0.05);
+	for (int s = 0; s < 30; s++)
+		rn_step(&c->net, &c->t, &adam, RN, rn_users, rn_items, rn_targets,
+				&rn_uf, &rn_if, 100 + s);
+	check(c->net.user_bias.table[0] != 0.0f || c->net.item_bias.table[0] != 0.0f,
+		  "recnet: unknown_rate trains row 0");
+
+	for (int32_t j = 0; j < RI; j++)
+	{
+		rn_side_vector(&c->net, false, j, &rn_if, sides + j * 2 * RD);
+		its[j] = j;
+	}
+	rn_item_side(&c->net.mlp, RD, RI, sides, P);
+	for (int32_t u = 0; u < RU; u++)
+	{
+		rn_side_vector(&c->net, true, u, &rn_uf, side);
+		rn_user_side(&c->net.mlp, RD, side, h);
+		rn_score(&c->net.mlp, RD, c->net.mean, side, c->net.user_bias.table[u], h,
+				 RI, sides, c->net.item_bias.table, P, y, scratch);
+		for (int j = 0; j < RI; j++)
+			us[j] = u;
+		rn_predict(&c->net, RI, us, its, &rn_uf, &rn_if, yp);
+		for (int j = 0; j < RI; j++)
+			if (fabs(y[j] - yp[j]) / (1.0 + fabs(yp[j])) > worst)
+				worst = fabs(y[j] - yp[j]) / (1.0 + fabs(yp[j]));
+	}
+	snprintf(what, sizeof(what), "recnet: rn_score equals rn_predict (worst %.1e)", worst);
+	check(worst < 1e-6, what);
+
+	/* one fold step of lr 1 is minus training's gradient of the user's row */
+	for (int loss = RN_MSE; loss <= RN_BPR; loss++)
+	{
+		int32_t		u = 2;
+		int32_t		uu[RN] = {u, u, u, u};
+		float		bias = c->net.user_bias.table[u];
+		float	   *fs = malloc(sizeof(float) * rn_fold_floats(&c->net.mlp, RD, RN, RK));
+		float	   *g;
+		double		gap = 0.0,
+					scale = 0.0;
+
+		c->t.loss = loss;
+		c->t.dropout = 0.0f;
+		c->t.unknown_rate = 0.0f;
+		c->t.l2 = 0.0f;
+		rn_step(&c->net, &c->t, &c->sgd0, RN, uu, rn_items, rn_targets, &rn_uf, &rn_if, 77);
+		g = dense_grad(&c->net.user);
+		rn_side_vector(&c->net, true, u, &rn_uf, side);
+		rn_fold_user(&c->net.mlp, RD, c->net.mean, &c->t, 1, 1.0f, RN, rn_items,
+					 rn_targets, RI, sides, c->net.item_bias.table, side, &bias, 77, fs);
+		for (int j = 0; j < RD; j++)
+		{
+			double		want = c->net.user.table[u * RD + j] - g[u * RD + j];
+
+			gap = fmax(gap, fabs(side[j] - want));
+			scale = fmax(scale, fabs(g[u * RD + j]));
+		}
+		gap = fmax(gap, fabs(bias - c->net.user_bias.table[u] +
+							 c->net.user_bias.grad[c->net.user_bias.slot[u]]));
+		snprintf(what, sizeof(what), "recnet fold-in: a step is training's gradient (%s, gap %.1e of %.1e)",
+				 loss == RN_MSE ? "mse" : loss == RN_BCE ? "bce" : "bpr", gap, scale);
+		check(scale > 1e-4 && gap < 1e-5 * fmax(1.0, scale), what);
+		free(g);
+		free(fs);
+	}
+
+	/* twenty steps lower the user's loss, and nothing but the user moves */
+	{
+		int32_t		u = 2;
+		float	   *before = malloc(sizeof(float) * c->cap);
+		float	   *fs = malloc(sizeof(float) * rn_fold_floats(&c->net.mlp, RD, RN, 0));
+		float		sides0[RI * 2 * RD];
+		float		bias = c->net.user_bias.table[u];
+		float		f0[RD];
+		double		l0,
+					l1;
+
+		c->t.loss = RN_MSE;
+		c->t.l2 = 0.01f;
+		memcpy(before, c->block, sizeof(float) * c->cap);
+		memcpy(sides0, sides, sizeof(sides));
+		rn_side_vector(&c->net, true, u, &rn_uf, side);
+		memcpy(f0, side + RD, sizeof(f0));
+		l0 = fold_loss(c, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
+		rn_fold_user(&c->net.mlp, RD, c->net.mean, &c->t, 20, 0.05f, RN, rn_items,
+					 rn_targets, RI, sides, c->net.item_bias.table, side, &bias, 1, fs);
+		l1 = fold_loss(c, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
+		snprintf(what, sizeof(what), "recnet fold-in: the user's loss falls (%.4f to %.4f)", l0, l1);
+		check(l1 < 0.9 * l0, what);
+		check(memcmp(before, c->block, sizeof(float) * c->cap) == 0 &&
+			  memcmp(sides0, sides, sizeof(sides)) == 0 &&
+			  memcmp(f0, side + RD, sizeof(f0)) == 0,
+			  "recnet fold-in: network, item sides and the user's features untouched");
+		free(before);
+		free(fs);
+	}
+	free(scratch);
+	free(c->block);
+	free(c);
+}
+
+/* Training with every random draw on, twice from one seed: the same bits */
+static void
+test_recnet_determinism(void)
+{
+	RecCase    *c[3];
+
+	for (int k = 0; k < 3; k++)
+	{
+		NnOptim		adam;
+
+		c[k] = calloc(1, sizeof(RecCase));
+		rec_make(c[k], 5);
+		c[k]->t.loss = RN_BCE;
+		c[k]->t.dropout = 0.3f;
+		c[k]->t.unknown_rate = 0.3f;
+		c[k]->t.l2 = 0.01f;
+		c[k]->t.seed = k < 2 ? 9 : 10;
+		nn_optim_init(&adam, NN_ADAM, 0.01);
+		for (int s = 0; s < 20; s++)
+			rn_step(&c[k]->net, &c[k]->t, &adam, RN, rn_users, rn_items, NULL,
+					&rn_uf, &rn_if, s);
+	}
+	check(memcmp(c[0]->block, c[1]->block, sizeof(float) * c[0]->cap) == 0,
+		  "recnet: two runs from one seed are bit-identical");
+	check(memcmp(c[0]->net.user.table, c[2]->net.user.table, sizeof(float) * RU * RD) != 0,
+		  "recnet: another seed draws other negatives, masks and unknowns");
+	check(isnan(rn_step(&c[0]->net, &c[0]->t, &c[0]->sgd0, RCAP, rn_users, rn_items,
+						NULL, &rn_uf, &rn_if, 0)),
+		  "recnet: a batch over batch_cap (negatives included) is refused");
+	for (int k = 0; k < 3; k++)
+	{
+		free(c[k]->block);
+		free(c[k]);
+	}
+}
+
+/* FNV-1a 64 of the bytes mod buckets: published test vectors */
+static void
+test_recnet_hash(void)
+{
+	int			ok = 1;
+
+	check(rn_hash("", 0, 1000) == 37 && rn_hash("a", 1, 1000) == 996 &&
+		  rn_hash("foobar", 6, 1000) == 968 &&
+		  rn_hash("foobar", 6, 2147483647) == 39971534,
+		  "rn_hash: FNV-1a 64 (0xcbf29ce484222325, 0xaf63dc4c8601ec8c, 0x85944171f73967e8)");
+	for (int i = 0; i < 1000; i++)
+	{
+		char		tok[16];
+		int			len = snprintf(tok, sizeof(tok), "t%d", i);
+		int32_t		b = rn_hash(tok, len, 7);
+
+		ok &= b >= 0 && b < 7;
+	}
+	check(ok, "rn_hash: buckets in range");
+}
+
 /* ------------------------------------------------------- end to end */
 
 enum
@@ -960,6 +1349,12 @@ main(void)
 	test_optimizers();
 	test_lazy(&a);
 	check(a.used <= a.cap, "the arena held every case");
+	test_recnet_grad(RN_MSE);
+	test_recnet_grad(RN_BCE);
+	test_recnet_grad(RN_BPR);
+	test_recnet_serving();
+	test_recnet_determinism();
+	test_recnet_hash();
 	test_end_to_end();
 	printf("nn: worst passing gradient error %.2e (tolerance %.0e)\n", worst_grad, GRAD_TOL);
 	printf("nn: %d passed, %d failed\n", passed, failed);
