@@ -111,10 +111,33 @@ SELECT avg(score) FILTER (WHERE item_id % 2 = 0) > avg(score) FILTER (WHERE item
 	AS cold_even_first_for_a
 FROM reco_rank(4, ARRAY[31, 32, 33, 34, 35, 36, 37, 38, 39, 40], 'shop_mlp');
 
+-- Online: an event updates the customer's side in the inserting
+-- transaction.  215 (segment B: odd items) buys three even items and is
+-- recommended even ones at once; a new customer without a profile is served
+-- after two events; the events wait in the queue for the item side
+SELECT online FROM reco_model WHERE name = 'shop_mlp';
+SELECT count(*) FILTER (WHERE item_id % 2 = 1) >= 9 AS odd_before
+FROM reco_recommend(215, 10, 'shop_mlp');
+BEGIN;
+INSERT INTO reco_event (user_id, item_id, kind)
+VALUES (215, 2, 'purchase'), (215, 4, 'purchase'), (215, 6, 'purchase');
+SELECT count(*) FILTER (WHERE item_id % 2 = 0) >= 8 AS even_after,
+	bool_and(source = 'personal') AS personal
+FROM reco_recommend(215, 10, 'shop_mlp');
+SELECT items FROM reco_user_factors WHERE user_id = 215;
+COMMIT;
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (9999, 3, 'purchase'), (9999, 5, 'purchase');
+SELECT count(*) FILTER (WHERE item_id % 2 = 1) >= 6 AS odd_for_newcomer,
+	bool_and(source = 'personal') AS personal
+FROM reco_recommend(9999, 10, 'shop_mlp');
+SELECT count(*) AS queued FROM reco_pending p JOIN reco_model m ON p.version_id = m.active_version
+WHERE m.name = 'shop_mlp';
+-- a rating model is retrained, not updated online
+SELECT reco_online_update(1, 1, 'rating', 5, 'seed_case');
+
 -- What the family does not do yet says so
 SELECT * FROM reco_refresh('shop_mlp');
 SELECT * FROM reco_explain(4, 2, 'shop_mlp');
-SELECT reco_online_update(4, 2, 'view', 1, 'shop_mlp');
 -- and a model keeps its family
 SELECT * FROM reco_train('shop_mlp', 'als');
 

@@ -32,6 +32,7 @@
  * parameter "history"); the stored history itself is never cut.
  */
 #define RECO_DEFAULT_HISTORY 500
+#define RECO_DEFAULT_MLP_HISTORY 50
 
 /*
  * A customer's summed weight for one item is capped (model parameter

@@ -47,6 +47,7 @@ extern RecoModel *reco_model_get(const char *name);
 extern RecoModel *reco_model_version_load(const char *name, int32 version);
 extern RecoModel *reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params);
 extern void reco_require_implicit(const RecoModel *m, const char *what);
+extern void reco_require_online(const RecoModel *m);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);
 extern void reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *bits);

@@ -49,6 +49,7 @@
 #include "model.h"
 #include "online.h"
 #include "storage.h"
+#include "family/family.h"
 
 PG_FUNCTION_INFO_V1(reco_online_update);
 
@@ -122,43 +123,6 @@ warn_not_applied(const RecoModel *m, int64 user_id, const char *why)
 			 errhint("Retrain the model, with a larger \"regularization\" if this recurs.")));
 }
 
-/*
- * Fold the user in from their history into x; false (x untouched) when the
- * model cannot, with the reason in *why.
- */
-static bool
-fold_in(const RecoModel *m, const int64 *ids, const float *w, int len, float *x,
-		const char **why)
-{
-	int			f = m->factors;
-	float	   *Yu = palloc(sizeof(float) * f * Max(len, 1));
-	float	   *wu = palloc(sizeof(float) * Max(len, 1));
-	float	   *y = palloc0(sizeof(float) * f);
-	int			known = reco_model_history_rows(m, ids, w, len, Yu, wu, NULL);
-	bool		ok = true;
-
-	if (m->gram == NULL)
-	{
-		*why = "the version has no Gram matrix";
-		return false;
-	}
-	if (known > 0)
-	{
-		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
-
-		ok = als_fold_in(m->gram, Yu, wu, known, NULL, &m->params.als, y, scratch);
-		*why = "the solve is not positive definite";
-		if (ok && !reco_floats_finite(y, f))
-		{
-			ok = false;
-			*why = "the solve is not finite";
-		}
-	}
-	if (ok)
-		memcpy(x, y, sizeof(float) * f);
-	return ok;
-}
-
 /* One weighted event of a user, as the queue records it (kind -1: unknown) */
 typedef struct OnlineEvent
 {
@@ -221,6 +185,7 @@ Datum
 reco_online_fold(PG_FUNCTION_ARGS)
 {
 	const RecoModel *m = folding.m;
+	int			f;
 	ArrayType  *items_arr = PG_GETARG_ARRAYTYPE_P(1);
 	ArrayType  *weights_arr = PG_GETARG_ARRAYTYPE_P(2);
 	float	   *x;
@@ -236,6 +201,7 @@ reco_online_fold(PG_FUNCTION_ARGS)
 
 	if (m == NULL)
 		elog(ERROR, "reco_online_fold is called by reco's online learning only");
+	f = m->family->row_floats(m);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "reco: return type must be a row type");
 	len = ArrayGetNItems(ARR_NDIM(items_arr), ARR_DIMS(items_arr));
@@ -248,9 +214,8 @@ reco_online_fold(PG_FUNCTION_ARGS)
 						(long long) folding.user_id, m->name),
 				 errdetail("Items and weights must be arrays of the same length without NULLs."),
 				 errhint("Retrain the model.")));
-	x = palloc(sizeof(float) * m->factors);
-	memcpy(x, reco_bytea_floats(PG_GETARG_DATUM(0), m->factors, "user factors"),
-		   sizeof(float) * m->factors);
+	x = palloc(sizeof(float) * f);
+	memcpy(x, reco_bytea_floats(PG_GETARG_DATUM(0), f, "user factors"), sizeof(float) * f);
 
 	/* the stored arrays are plain C arrays already: copy them out whole */
 	hist_items = palloc(sizeof(int64) * (len + folding.n));
@@ -260,7 +225,7 @@ reco_online_fold(PG_FUNCTION_ARGS)
 	for (int i = 0; i < folding.n; i++)
 		len = history_add(hist_items, hist_w, len, folding.ev[i].item, folding.ev[i].w);
 
-	if (!fold_in(m, hist_items, hist_w, len, x, &why))
+	if (!m->family->fold(m, hist_items, hist_w, len, x, &why))
 		warn_not_applied(m, folding.user_id, why);
 
 	idd = palloc(sizeof(Datum) * Max(len, 1));
@@ -270,7 +235,7 @@ reco_online_fold(PG_FUNCTION_ARGS)
 		idd[i] = Int64GetDatum(hist_items[i]);
 		wd[i] = Float4GetDatum(hist_w[i]);
 	}
-	result[0] = PointerGetDatum(reco_floats_bytea(x, m->factors));
+	result[0] = PointerGetDatum(reco_floats_bytea(x, f));
 	result[1] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
 												TYPALIGN_DOUBLE));
 	result[2] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
@@ -335,13 +300,17 @@ apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
 		for (int attempt = 0;; attempt++)
 		{
 			uint64		queued = reco_storage_user_update(values, nulls, n > 1);
+			int			f = m->family->row_floats(m);
+			float	   *row;
 
 			if (queued == (uint64) n)
 				break;
 			if (queued != 0 || attempt > 0)
 				elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
-			/* a new user: an empty row, which a concurrent first event may beat */
-			reco_storage_user_create(m->version_id, user_id, m->factors);
+			/* a new user: a first row, which a concurrent first event may beat */
+			row = palloc0(sizeof(float) * f);
+			m->family->new_row((RecoModel *) m, user_id, row);
+			reco_storage_user_create(m->version_id, user_id, row, f);
 		}
 	}
 	PG_FINALLY();
@@ -385,7 +354,7 @@ reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
 		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
 		return false;
 	}
-	reco_require_implicit(m, "online learning");
+	reco_require_online(m);
 	w = event_weight(m, kind, value);
 	if (w == 0.0)
 		return false;
@@ -651,7 +620,7 @@ reco_online_update(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require_implicit(m, "online learning");
+	reco_require_online(m);
 	(void) reco_storage_model_feed(model, &online, &from_events, &owner);
 
 	/*

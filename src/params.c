@@ -370,8 +370,11 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	m->validation = 0.1;
 	m->patience = 3;
 	m->init_scale = 0.05f;
-	m->online_steps = 3;
-	m->online_rate = 0.05;
+	m->online_steps = 10;
+	m->online_rate = 1.0;
+	/* a network's fold-in steps through the layers per item: a shorter window */
+	if (strcmp(family, "mlp") == 0)
+		out->history = RECO_DEFAULT_MLP_HISTORY;
 
 	apply_params(stored, out, out->weights);
 	apply_params(given, out, out->weights);

@@ -304,6 +304,19 @@ reco_require_implicit(const RecoModel *m, const char *what)
 				 errhint("Retrain it to take new ratings into account.")));
 }
 
+/* Online learning: a family that folds users in, implicit feedback */
+void
+reco_require_online(const RecoModel *m)
+{
+	if (m->family->fold == NULL)
+		reco_require_implicit(m, "online learning");
+	if (m->params.explicit_ratings)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("online learning is not supported for model \"%s\", which predicts explicit ratings", m->name),
+				 errhint("Retrain it to take new ratings into account.")));
+}
+
 /* The error for a version number a model does not have */
 void
 reco_no_version(const char *model, int32 version)

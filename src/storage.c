@@ -827,11 +827,11 @@ reco_storage_online_models(void)
 
 /* An empty row for a new user (a concurrent first event may beat it) */
 void
-reco_storage_user_create(int64 version_id, int64 user_id, int f)
+reco_storage_user_create(int64 version_id, int64 user_id, const float *row, int f)
 {
 	static RecoPlan plan;
 	Datum		values[3] = {Int64GetDatum(version_id), Int64GetDatum(user_id),
-	PointerGetDatum(reco_floats_bytea(NULL, f))};
+	PointerGetDatum(reco_floats_bytea(row, f))};
 
 	if (!reco_plan_ready(&plan))
 		reco_plan_keep(&plan, psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "

@@ -78,7 +78,7 @@ extern void reco_storage_item_delete(int64 version_id, int64 item_id);
 
 /* online learning */
 extern void reco_storage_online_models(void);
-extern void reco_storage_user_create(int64 version_id, int64 user_id, int f);
+extern void reco_storage_user_create(int64 version_id, int64 user_id, const float *row, int f);
 extern uint64 reco_storage_user_update(Datum *values, const char *nulls, bool many);
 
 /* the queue of online events */

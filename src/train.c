@@ -515,6 +515,7 @@ reco_als_fit_store(const char *model, const RecoTrainParams *params, RecoTriplet
 	out->solve_seconds = fit->solve_seconds;
 	out->steps = params->als.iterations;
 	/* a rating model folds nothing in */
+	out->learns_online = !params->explicit_ratings;
 	out->online = params->explicit_ratings ? NULL : reco_model_from_fit(fit, params);
 }
 
@@ -547,7 +548,7 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 
 	version_id = reco_version_id_next();
 	family->fit_store(model, params, t, read_seconds, version_id, reader, &fit);
-	online = fit.online != NULL;
+	online = fit.learns_online;
 	resolved = reco_params_jsonb(params);
 	sum->version = reco_store_version(version_id, model, family->name, resolved, fit.factors,
 									  fit.n_users, fit.n_items, fit.nnz,
@@ -584,9 +585,14 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	{
 		RecoModel  *m = fit.online;
 
+		/* a family that kept no model in memory reads the version back */
+		PushActiveSnapshot(now);
+		if (m == NULL)
+			m = reco_model_version_load(model, sum->version);
 		strlcpy(m->name, model, sizeof(m->name));
 		m->version_id = version_id;
 		caught_up = reco_online_catch_up(m, seen, now);
+		PopActiveSnapshot();
 		seen = now;
 	}
 	reco_pending_drop_superseded(model, version_id, seen);

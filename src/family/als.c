@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "als.h"
 #include "topk.h"
 
 #include "family/family.h"
@@ -356,6 +357,53 @@ als_unit_items(RecoModel *m, int *dim)
 	return reco_model_unit_items(m);
 }
 
+/* family->fold: the exact fold-in against the Gram matrix (als_fold_in) */
+static bool
+als_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *x,
+		const char **why)
+{
+	int			f = m->factors;
+	float	   *Yu = palloc(sizeof(float) * f * Max(len, 1));
+	float	   *wu = palloc(sizeof(float) * Max(len, 1));
+	float	   *y = palloc0(sizeof(float) * f);
+	int			known = reco_model_history_rows(m, ids, w, len, Yu, wu, NULL);
+	bool		ok = true;
+
+	if (m->gram == NULL)
+	{
+		*why = "the version has no Gram matrix";
+		return false;
+	}
+	if (known > 0)
+	{
+		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
+
+		ok = als_fold_in(m->gram, Yu, wu, known, NULL, &m->params.als, y, scratch);
+		*why = "the solve is not positive definite";
+		if (ok && !reco_floats_finite(y, f))
+		{
+			ok = false;
+			*why = "the solve is not finite";
+		}
+	}
+	if (ok)
+		memcpy(x, y, sizeof(float) * f);
+	return ok;
+}
+
+static int
+als_row_floats(const RecoModel *m)
+{
+	return m->factors;
+}
+
+/* family->new_row: zeros, "nothing known" until the fold-in */
+static void
+als_new_row(RecoModel *m, int64 user_id, float *row)
+{
+	memset(row, 0, sizeof(float) * m->factors);
+}
+
 const RecoFamily reco_family_als = {
 	.name = "als",
 	.fit_store = reco_als_fit_store,
@@ -364,4 +412,7 @@ const RecoFamily reco_family_als = {
 	.user = als_user,
 	.score = als_score,
 	.unit_items = als_unit_items,
+	.row_floats = als_row_floats,
+	.new_row = als_new_row,
+	.fold = als_fold,
 };

@@ -34,8 +34,9 @@ typedef struct RecoFitResult
 	const char *losses;			/* per sweep or epoch, comma-separated */
 	double		solve_seconds;
 	int			steps;			/* sweeps or epochs run */
-	RecoModel  *online;			/* the version as the catch-up folds into, or
-								 * NULL: it does not learn online */
+	bool		learns_online;	/* the trigger may update it */
+	RecoModel  *online;			/* the version in memory for the catch-up,
+								 * or NULL: train.c reads it back */
 } RecoFitResult;
 
 typedef struct RecoFamily
@@ -70,6 +71,18 @@ typedef struct RecoFamily
 
 	/* Unit item vectors, factor-major (dim x n_items), for similar items */
 	const float *(*unit_items) (RecoModel *m, int *dim);
+
+	/*
+	 * Online learning (online.c): a stored user row's floats, the row a
+	 * customer starts from before their first event, and the fold-in of a
+	 * user from their history (ids and weights, least recent first) into
+	 * row: false, row untouched, with the reason in *why when it cannot.
+	 * fold NULL: the family does not learn online.
+	 */
+	int			(*row_floats) (const RecoModel *m);
+	void		(*new_row) (RecoModel *m, int64 user_id, float *row);
+	bool		(*fold) (const RecoModel *m, const int64 *ids, const float *w, int len,
+						 float *row, const char **why);
 } RecoFamily;
 
 extern const RecoFamily reco_family_als;

@@ -45,8 +45,12 @@ typedef struct MlpModel
 	int			side;			/* 2 dim */
 	float		mean;
 	NnMlp		layers;
-	float	   *item_sides;		/* n_items x side */
-	float	   *item_bias;
+	float	   *sides0;			/* 1 + n_items rows x side: row 0 the unknown
+								 * item, then the items (the rows the core's
+								 * fold-in samples negatives from) */
+	float	   *bias0;			/* 1 + n_items */
+	float	   *item_sides;		/* sides0 + side: the items' rows */
+	float	   *item_bias;		/* bias0 + 1 */
 	float	   *P;				/* n_items x hidden[0] */
 	float	   *user_features;	/* user_buckets x dim */
 	float		unknown[2];		/* b_0 of users, of items */
@@ -689,7 +693,8 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	out->losses = losses.data;
 	out->solve_seconds = seconds_since(start);
 	out->steps = epoch;
-	out->online = NULL;			/* online learning for networks: not yet */
+	out->learns_online = !rated;	/* ratings: retrain */
+	out->online = NULL;
 	(void) read_seconds;
 }
 
@@ -737,8 +742,8 @@ mlp_load(RecoModel *m, int64 expected)
 
 	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
 	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
-	s->item_sides = palloc_extended(sizeof(float) * cap * side, MCXT_ALLOC_HUGE);
-	s->item_bias = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
+	s->sides0 = palloc_extended(sizeof(float) * (cap + 1) * side, MCXT_ALLOC_HUGE);
+	s->bias0 = palloc_extended(sizeof(float) * (cap + 1), MCXT_ALLOC_HUGE);
 	MemoryContextSwitchTo(old);
 	portal = reco_storage_items_open(m->version_id);
 	for (;;)
@@ -758,8 +763,8 @@ mlp_load(RecoModel *m, int64 expected)
 				cap *= 2;
 				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
 				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
-				s->item_sides = repalloc_huge(s->item_sides, sizeof(float) * cap * side);
-				s->item_bias = repalloc_huge(s->item_bias, sizeof(float) * cap);
+				s->sides0 = repalloc_huge(s->sides0, sizeof(float) * (cap + 1) * side);
+				s->bias0 = repalloc_huge(s->bias0, sizeof(float) * (cap + 1));
 			}
 			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
@@ -769,14 +774,16 @@ mlp_load(RecoModel *m, int64 expected)
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("weights of item %lld in version %lld are not finite",
 								(long long) m->item_ids[n], (long long) m->version_id)));
-			memcpy(s->item_sides + (int64) n * side, r, sizeof(float) * side);
-			s->item_bias[n] = r[side];
+			memcpy(s->sides0 + (int64) (n + 1) * side, r, sizeof(float) * side);
+			s->bias0[n + 1] = r[side];
 			n++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	m->n_items = n;
+	s->item_sides = s->sides0 + side;
+	s->item_bias = s->bias0 + 1;
 
 	MemoryContextSwitchTo(m->mcxt);
 	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
@@ -798,6 +805,10 @@ mlp_load(RecoModel *m, int64 expected)
 								2 * dim + 2, "unknown entities");
 	memcpy(s->unknown_user, unknown, sizeof(float) * dim);
 	s->unknown[0] = unknown[dim];
+	/* the unknown item: its id row, no features */
+	memcpy(s->sides0, unknown + dim + 1, sizeof(float) * dim);
+	memset(s->sides0 + dim, 0, sizeof(float) * dim);
+	s->bias0[0] = unknown[2 * dim + 1];
 	s->unknown[1] = unknown[2 * dim + 1];
 	if (!reco_storage_blob(m->version_id, "mean"))
 		elog(ERROR, "reco: version %lld has no mean", (long long) m->version_id);
@@ -942,6 +953,66 @@ mlp_unit_items(RecoModel *m, int *dim)
 	return s->unit;
 }
 
+static int
+mlp_row_floats(const RecoModel *m)
+{
+	const MlpModel *s = m->fs;
+
+	return s->side + 1;
+}
+
+/* family->new_row: the unknown user with the customer's profile, if any */
+static void
+mlp_new_row(RecoModel *m, int64 user_id, float *row)
+{
+	MlpModel   *s = m->fs;
+
+	memcpy(row, s->unknown_user, sizeof(float) * s->shape.dim);
+	if (!profile_bag(m, user_id, row + s->shape.dim))
+		memset(row + s->shape.dim, 0, sizeof(float) * s->shape.dim);
+	row[s->side] = s->unknown[0];
+}
+
+/*
+ * family->fold: online_steps SGD steps at online_rate on the customer's id
+ * embedding and bias over their latest "history" items the version knows,
+ * everything else fixed (rn_fold_user); the item side learns in refresh
+ */
+static bool
+mlp_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *row,
+		 const char **why)
+{
+	MlpModel   *s = m->fs;
+	const RecoMlpParams *p = &m->params.mlp;
+	int32	   *rows = palloc(sizeof(int32) * Max(len, 1));
+	int			n = 0;
+	float	   *x = palloc(sizeof(float) * (s->side + 1));
+	float	   *scratch;
+
+	for (int i = Max(0, len - m->params.history); i < len; i++)
+	{
+		int32		idx = reco_model_item_index(m, ids[i]);
+
+		if (idx >= 0)
+			rows[n++] = idx + 1;	/* a new item: refresh or training adds it */
+	}
+	if (n == 0 || p->online_steps == 0)
+		return true;
+	memcpy(x, row, sizeof(float) * (s->side + 1));
+	scratch = palloc(sizeof(float) * rn_fold_floats(&s->layers, s->shape.dim, n,
+													p->train.negatives));
+	rn_fold_user(&s->layers, s->shape.dim, s->mean, &p->train, p->online_steps,
+				 (float) p->online_rate, n, rows, NULL, m->n_items + 1, s->sides0, s->bias0,
+				 x, x + s->side, (uint64) len, scratch);
+	if (!reco_floats_finite(x, s->side + 1))
+	{
+		*why = "the steps are not finite";
+		return false;
+	}
+	memcpy(row, x, sizeof(float) * (s->side + 1));
+	return true;
+}
+
 const RecoFamily reco_family_mlp = {
 	.name = "mlp",
 	.fit_store = mlp_fit_store,
@@ -950,4 +1021,7 @@ const RecoFamily reco_family_mlp = {
 	.user = mlp_user,
 	.score = mlp_score,
 	.unit_items = mlp_unit_items,
+	.row_floats = mlp_row_floats,
+	.new_row = mlp_new_row,
+	.fold = mlp_fold,
 };
