@@ -25,7 +25,9 @@
 # The loop is a server-side procedure that COMMITs every $EVERY events (after
 # the refresh/retrain), so each chunk of events is one transaction.
 #
-# Environment: EVERY (1000), CONFIGS ("static online online_nr retrain"),
+# Environment: ALGO (als, or mlp: its params in PARAMS, and configs without
+# reco_refresh, which the mlp family does not have yet), PARAMS (overrides
+# the parameters below), EVERY (1000), CONFIGS ("static online online_nr retrain"),
 # LIMIT (replay only the first LIMIT events of the last 20 %; 0 = all;
 # default 0 for MovieLens, 20000 for Online Retail), SAMPLE (fraction of the
 # replayed events whose top-10 is checked, all are applied; default 1),
@@ -35,7 +37,6 @@ cd "$(dirname "$0")/.."
 
 dataset=${1:-movielens}
 EVERY=${EVERY:-1000}
-CONFIGS=${CONFIGS:-static online online_nr retrain}
 case $dataset in
 movielens)
 	data=${2:-${RECO_SHARED_DATA:-../shared/data}/movielens-100k/u.data}
@@ -57,6 +58,13 @@ retail)
 	;;
 esac
 [ -r "$data" ] || { echo "cannot read $data" >&2; exit 1; }
+ALGO=${ALGO:-als}
+if [ "$ALGO" = mlp ]; then
+	params="{\"dim\": 32, \"hidden\": [64, 32], \"epochs\": 10, \"weights\": {\"$kind\": 1}}"
+	CONFIGS=${CONFIGS:-static online_nr}
+fi
+CONFIGS=${CONFIGS:-static online online_nr retrain}
+params=${PARAMS:-$params}
 
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -A -t)
 
@@ -201,10 +209,10 @@ echo "reco prequential replay, dataset $dataset ($data), $(date -u '+%Y-%m-%d %H
 	"reco $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 echo "events $n: train $ntrain, replay $((n - ntrain)) from $split_ts, replayed $nrep (checked: $nchecked);" \
 	"replay events of users new in the replay: $ev_new_user ($users_new users), of items new: $ev_new_item"
-echo "params: $params; refresh/retrain every $EVERY events; COMMIT every $EVERY events; load $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s"
+echo "algorithm: $ALGO; params: $params; refresh/retrain every $EVERY events; COMMIT every $EVERY events; load $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s"
 
 for cfg in $CONFIGS; do
-	"${PSQL[@]}" -v params="$params" -v cfg="$cfg" >/dev/null <<'SQL'
+	"${PSQL[@]}" -v params="$params" -v cfg="$cfg" -v algo="$ALGO" >/dev/null <<'SQL'
 SET reco.progress = off;
 SET reco.online = off;
 -- reco_drop_model leaves the dropped versions' reco_pending rows behind
@@ -212,7 +220,7 @@ DELETE FROM reco_pending WHERE version_id IN (SELECT version_id FROM reco_model_
 SELECT reco_drop_model('replay') FROM reco_model WHERE name = 'replay';
 DELETE FROM reco_event USING replay_bench.split WHERE event_id > ntrain;
 INSERT INTO replay_bench.summary (cfg) VALUES (:'cfg');
-UPDATE replay_bench.summary SET train = (SELECT seconds FROM reco_train('replay', 'als', :'params'::jsonb))
+UPDATE replay_bench.summary SET train = (SELECT seconds FROM reco_train('replay', :'algo', :'params'::jsonb))
 WHERE cfg = :'cfg';
 SQL
 	"${PSQL[@]}" -c "SET reco.progress = off" -c "CALL replay_bench.run('$cfg', $EVERY, '$kind')"
