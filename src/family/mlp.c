@@ -54,6 +54,8 @@ typedef struct MlpModel
 	float	   *P;				/* n_items x hidden[0] */
 	float	   *user_features;	/* user_buckets x dim */
 	float		unknown[2];		/* b_0 of users, of items */
+	bool		clip;			/* a rating model: scores within range */
+	float		range[2];
 	float	   *unknown_user;	/* p_0 */
 	float	   *unit;			/* dim x n_items, unit q, built lazily */
 	float	   *scratch;		/* rn_score's */
@@ -244,16 +246,27 @@ read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget 
 	pfree(cat_tok);
 }
 
-/* Profiles of the version's users (ids sorted), read as the trainer */
+/*
+ * The customers' features: the tokens of their profiles, read as the
+ * trainer, and with behaviour the items of their history ("seen=<item>",
+ * the behaviour features of the seed; SVD++'s implicit feedback as a bag).
+ * ids are the version's users (sorted), t the merged interactions, sorted
+ * by user.
+ */
 static RnFeatures
-read_profiles(const int64 *ids, int32 n, int32 buckets, RecoBudget *budget)
+read_profiles(const int64 *ids, int32 n, const RecoTriplets *t, bool behaviour,
+			  int32 buckets, RecoBudget *budget)
 {
 	FeatureBuild fb;
 	Portal		portal;
 	MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "reco profiles",
 											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(rows);
+	RecoTokens *tok = palloc(sizeof(RecoTokens) * Max(n, 1));
 
-	feature_init(&fb, n + 1, budget);
+	for (int32 u = 0; u < n; u++)
+		reco_tokens_init(&tok[u], buckets);
+	MemoryContextSwitchTo(old);
 	portal = SPI_cursor_open_with_args(NULL,
 									   psprintf("SELECT user_id, attributes FROM %s ORDER BY user_id",
 												reco_table("reco_user")),
@@ -270,22 +283,39 @@ read_profiles(const int64 *ids, int32 n, int32 buckets, RecoBudget *budget)
 			int32		u = find_id(ids, n,
 									DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 																SPI_tuptable->tupdesc, 1, &isnull)));
-			MemoryContext old;
-			RecoTokens	tok;
 
 			if (u < 0)
 				continue;		/* served from the profile later, if ever */
 			old = MemoryContextSwitchTo(rows);
-			reco_tokens_init(&tok, buckets);
-			reco_tokens_jsonb(&tok, DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i],
-																 SPI_tuptable->tupdesc, 2, &isnull)));
+			reco_tokens_jsonb(&tok[u], DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 2, &isnull)));
 			MemoryContextSwitchTo(old);
-			feature_row(&fb, 1 + u, &tok);
-			MemoryContextReset(rows);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+
+	feature_init(&fb, n + 1, budget);
+	for (int64 i = 0, u = -1; i < t->n; i++)
+	{
+		if (u < 0 || ids[u] != t->rows[i].user)
+		{
+			if (u >= 0)
+				feature_row(&fb, (int32) u + 1, &tok[u]);
+			u++;
+		}
+		if (behaviour)
+		{
+			char		item[24];
+
+			old = MemoryContextSwitchTo(rows);
+			snprintf(item, sizeof(item), INT64_FORMAT, t->rows[i].item);
+			reco_tokens_add(&tok[u], "seen", item, strlen(item));
+			MemoryContextSwitchTo(old);
+		}
+		if (i == t->n - 1)
+			feature_row(&fb, (int32) u + 1, &tok[u]);
+	}
 	MemoryContextDelete(rows);
 	return feature_done(&fb);
 }
@@ -446,6 +476,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	RecoCsr		Rui;
 	RecoCsr		history;
 	float		mean = 0.0f;
+	float		range[2] = {INFINITY, -INFINITY};
 
 	INSTR_TIME_SET_CURRENT(start);
 	if (t->n == 0)
@@ -473,6 +504,8 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 			user_ids[nu++] = t->rows[i].user;
 		event_items[i] = t->rows[i].item;
 		mean += (t->rows[i].weight - mean) / (float) (i + 1);
+		range[0] = Min(range[0], t->rows[i].weight);
+		range[1] = Max(range[1], t->rows[i].weight);
 	}
 	qsort(event_items, n, sizeof(int64), reco_cmp_int64);
 	for (int64 i = 0; i < n; i++)
@@ -482,7 +515,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	/* features, read as the trainer */
 	reco_become(*reader);
 	read_catalogue(event_items, ne, shape.item_buckets, b, &itf, &cold_ids, &ncold, &cold);
-	uf = read_profiles(user_ids, nu, shape.user_buckets, b);
+	uf = read_profiles(user_ids, nu, t, p->behaviour, shape.user_buckets, b);
 	(void) reco_become_owner();
 
 	item_ids = event_items;
@@ -590,6 +623,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 			batches++;
 		}
 		last_loss = total / Max(batches, 1);
+		opt.lr *= p->lr_decay;
 		if (!isfinite(last_loss))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
@@ -683,6 +717,9 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 		unknown[2 * d + 1] = net.item_bias.table[0];
 		reco_store_blob(version_id, "unknown", unknown, sizeof(float) * (2 * d + 2));
 		reco_store_blob(version_id, "mean", &net.mean, sizeof(float));
+		/* a predicted rating stays within the ratings seen */
+		if (rated)
+			reco_store_blob(version_id, "range", range, sizeof(range));
 	}
 
 	out->factors = shape.dim;
@@ -814,6 +851,11 @@ mlp_load(RecoModel *m, int64 expected)
 		elog(ERROR, "reco: version %lld has no mean", (long long) m->version_id);
 	s->mean = *reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
 								 1, "mean");
+	s->clip = reco_storage_blob(m->version_id, "range");
+	if (s->clip)
+		memcpy(s->range,
+			   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+								 2, "range"), sizeof(s->range));
 }
 
 static int
@@ -886,6 +928,15 @@ mlp_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
 	return who;
 }
 
+/* A rating model's predictions within the ratings it was trained on */
+static void
+clip(const MlpModel *s, float *y, int n)
+{
+	if (s->clip)
+		for (int i = 0; i < n; i++)
+			y[i] = Min(Max(y[i], s->range[0]), s->range[1]);
+}
+
 /* family->score: rn_score over all items, or over the gathered few */
 static void
 mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scores)
@@ -901,6 +952,7 @@ mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scor
 	{
 		rn_score(&s->layers, s->shape.dim, s->mean, state, state[s->side], h, m->n_items,
 				 s->item_sides, s->item_bias, s->P, scores, s->scratch);
+		clip(s, scores, m->n_items);
 		return;
 	}
 	sides = palloc(sizeof(float) * Max(n, 1) * s->side);
@@ -915,6 +967,7 @@ mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scor
 	}
 	rn_score(&s->layers, s->shape.dim, s->mean, state, state[s->side], h, n, sides, bias, P,
 			 scores, s->scratch);
+	clip(s, scores, n);
 	pfree(sides);
 	pfree(bias);
 	pfree(P);
