@@ -86,12 +86,17 @@ FROM retail.product p
 JOIN descr d ON d.stock_code = p.stock_code AND d.pick = 1
 LEFT JOIN price pr ON pr.stock_code = p.stock_code AND pr.pick = 1;
 
--- Every purchase line of a known customer is a 'purchase' event
+-- Every purchase line of a known customer before the cut-off is a
+-- 'purchase' event; the later ones arrive after training (section 2)
 INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT l.customer_id, p.item_id, 'purchase', l.quantity, l.invoice_date
 FROM retail.line l
 JOIN retail.product p USING (stock_code)
-WHERE l.customer_id <> 0;
+WHERE l.customer_id <> 0 AND l.invoice_date < '2011-11-01';
+-- The customers' profiles: all the shop knows of them is their country
+INSERT INTO reco_user (user_id, attributes)
+SELECT customer_id, jsonb_build_object('country', min(country))
+FROM retail.line WHERE customer_id <> 0 GROUP BY customer_id;
 ANALYZE;
 
 SELECT (SELECT count(*) FROM retail.line) AS "CSV lines",
@@ -127,6 +132,30 @@ FROM (SELECT (reco_train_agg(e.user_id, e.item_id, 1, 'retail',
       FROM reco_event e
       JOIN reco_item i USING (item_id)
       WHERE e.ts < '2011-11-01' AND i.available) t;
+
+-- The neural network ('mlp', the seed's model): an embedding per customer
+-- and per product, their feature bags (the country; the words of the
+-- title and a price bucket; the products the customer bought), two hidden
+-- layers, trained by backpropagation against sampled negatives, one
+-- NOTICE per epoch.  It reads reco_event, which holds the purchases before
+-- the cut-off so far.  One event per line, as ALS ("value": "unit").
+SELECT model, version, users AS customers, items AS products, interactions,
+       round(loss::numeric, 5) AS loss, round(seconds::numeric, 2) AS seconds
+FROM reco_train('retail_mlp', 'mlp',
+                '{"dim": 32, "hidden": [64, 32], "epochs": 6, "validation": 0.05,
+                  "value": "unit", "seed": 42}');
+
+-- The shop keeps selling: the purchases from 2011-11-01 on arrive.  Online
+-- learning is off while they load, so that both models are judged as they
+-- were at the cut-off.
+SET reco.online = off;
+INSERT INTO reco_event (user_id, item_id, kind, value, ts)
+SELECT l.customer_id, p.item_id, 'purchase', l.quantity, l.invoice_date
+FROM retail.line l
+JOIN retail.product p USING (stock_code)
+WHERE l.customer_id <> 0 AND l.invoice_date >= '2011-11-01';
+RESET reco.online;
+ANALYZE reco_event;
 
 -- The ground truth: what each customer bought from 2011-11-01 on
 CREATE TABLE retail.before AS
@@ -261,6 +290,10 @@ WITH als_new AS (
 	SELECT c.user_id, r.item_id
 	FROM retail.customer c, reco_recommend(c.user_id, 10, 'retail') r
 	WHERE c.bought_new
+), mlp_new AS (
+	SELECT c.user_id, r.item_id
+	FROM retail.customer c, reco_recommend(c.user_id, 10, 'retail_mlp') r
+	WHERE c.bought_new
 ), pop_new AS (
 	SELECT user_id, item_id
 	FROM (SELECT c.user_id, p.item_id, row_number() OVER (PARTITION BY c.user_id ORDER BY p.rank) AS k
@@ -273,6 +306,9 @@ WITH als_new AS (
 ), als_any AS (
 	SELECT c.user_id, r.item_id
 	FROM retail.customer c, reco_recommend(c.user_id, 10, 'retail', exclude_seen => false) r
+), mlp_any AS (
+	SELECT c.user_id, r.item_id
+	FROM retail.customer c, reco_recommend(c.user_id, 10, 'retail_mlp', exclude_seen => false) r
 ), pop_any AS (
 	SELECT c.user_id, p.item_id
 	FROM retail.customer c JOIN retail.popular p ON p.rank <= 10
@@ -280,11 +316,17 @@ WITH als_new AS (
 	SELECT 'new products' AS task, 'als' AS method, user_id, bool_or(NOT a.repeat) AS hit
 	FROM als_new LEFT JOIN retail.after a USING (user_id, item_id) GROUP BY user_id
 	UNION ALL
+	SELECT 'new products', 'mlp', user_id, bool_or(NOT a.repeat)
+	FROM mlp_new LEFT JOIN retail.after a USING (user_id, item_id) GROUP BY user_id
+	UNION ALL
 	SELECT 'new products', 'popular', user_id, bool_or(NOT a.repeat)
 	FROM pop_new LEFT JOIN retail.after a USING (user_id, item_id) GROUP BY user_id
 	UNION ALL
 	SELECT 'any product', 'als', user_id, bool_or(a.item_id IS NOT NULL)
 	FROM als_any LEFT JOIN retail.after a USING (user_id, item_id) GROUP BY user_id
+	UNION ALL
+	SELECT 'any product', 'mlp', user_id, bool_or(a.item_id IS NOT NULL)
+	FROM mlp_any LEFT JOIN retail.after a USING (user_id, item_id) GROUP BY user_id
 	UNION ALL
 	SELECT 'any product', 'popular', user_id, bool_or(a.item_id IS NOT NULL)
 	FROM pop_any LEFT JOIN retail.after a USING (user_id, item_id) GROUP BY user_id
@@ -292,6 +334,7 @@ WITH als_new AS (
 SELECT task AS "hit rate@10",
        count(*) FILTER (WHERE method = 'als') AS customers,
        round(avg(coalesce(hit, false)::int) FILTER (WHERE method = 'als'), 3) AS "ALS (reco_recommend)",
+       round(avg(coalesce(hit, false)::int) FILTER (WHERE method = 'mlp'), 3) AS "neural network (mlp)",
        round(avg(coalesce(hit, false)::int) FILTER (WHERE method = 'popular'), 3) AS "most popular"
 FROM hits
 GROUP BY task
@@ -313,6 +356,24 @@ EXECUTE also_bought('85123A');
 \echo 'REGENCY CAKESTAND 3 TIER (22423):'
 EXECUTE also_bought('22423');
 \echo
+
+\echo
+\echo '== 5b. The neural network: a customer from a profile, and one click ============'
+\echo
+-- A customer the shop has never seen sell anything to, known only by their
+-- country, is served from that profile; then one purchase moves their
+-- list inside the inserting transaction (the network's online step).
+INSERT INTO reco_user (user_id, attributes) VALUES (900001, '{"country": "Germany"}');
+SELECT r.rank AS "#", i.title AS "a new customer from Germany: top 5", r.source
+FROM reco_recommend(900001, 5, 'retail_mlp') r JOIN reco_item i USING (item_id)
+ORDER BY r.rank;
+BEGIN;
+INSERT INTO reco_event (user_id, item_id, kind)
+SELECT 900001, item_id, 'purchase' FROM reco_item WHERE attributes->>'stock_code' = '22423';
+SELECT r.rank AS "#", i.title AS "after buying a REGENCY CAKESTAND 3 TIER", r.source
+FROM reco_recommend(900001, 5, 'retail_mlp') r JOIN reco_item i USING (item_id)
+ORDER BY r.rank;
+ROLLBACK;
 
 \echo
 \echo '== 6. The analyst''s view: every metric, one explanation, the versions ========='
