@@ -1,19 +1,19 @@
 #!/bin/bash
 # The 'mlp' family on MovieLens 100K, through SQL as a shop would run it:
-# profiles (age band, gender, occupation, zip region) in reco_user, movies
-# (title words, genres, release year and decade) in reco_item, ratings in
+# profiles (age band, gender, occupation) in reco_user, movies (genres and
+# a 5-year release bucket; the title goes to description, unused) in reco_item, ratings in
 # reco_event.
 #  1. Rating prediction: RMSE of reco_evaluate on the five folds u1..u5.
 #  2. Cold items (u1): 10% of the movies lose every training rating; each
 #     test user's ratings of them are ranked among all of them (reco_rank),
-#     nDCG@10 beside popularity of the release-year bucket and random order.
+#     nDCG@10 beside popularity of the 5-year release bucket and random order.
 #  3. Cold customers (u1): 10% of the users lose every training rating and
 #     are served from their profile (reco_recommend, source 'profile');
 #     nDCG@10 of their test ratings beside global popularity.
 # Ratings train an explicit model (first argument), the cold-start rankings
 # an implicit one on the same ratings as events (second argument).
 #   bash bench/mlp_movielens.sh ['{"feedback": "explicit", ...}' ['{...}']]
-# RATINGS=0 skips the five folds.
+# RATINGS=0 skips the five folds, COLD=0 the cold-start rankings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -28,8 +28,10 @@ psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco" \
 	-c "CREATE TABLE fold (fold int, part text, u bigint, i bigint, r int, t bigint)" \
 	-c "CREATE TEMP TABLE u (id bigint, age int, gender text, occupation text, zip text)" \
 	-c "\copy u FROM '$dir/u.user' WITH (FORMAT csv, DELIMITER '|')" \
-	-c "INSERT INTO reco_user SELECT id, jsonb_build_object('age', (age / 10) * 10,
-		'gender', gender, 'occupation', occupation, 'zip', left(zip, 1)) FROM u"
+	-c "INSERT INTO reco_user SELECT id, jsonb_build_object('age', CASE WHEN age < 18 THEN '-17'
+		WHEN age < 25 THEN '18-24' WHEN age < 35 THEN '25-34' WHEN age < 45 THEN '35-44'
+		WHEN age < 50 THEN '45-49' WHEN age < 56 THEN '50-55' ELSE '56-' END,
+		'gender', gender, 'occupation', occupation) FROM u"
 # u.item is latin-1 with '|' separators and no quoting
 iconv -f latin1 -t utf-8 "$dir/u.item" | tr -d '"' |
 	psql -X -q -v ON_ERROR_STOP=1 -d $db \
@@ -38,7 +40,8 @@ iconv -f latin1 -t utf-8 "$dir/u.item" | tr -d '"' |
 	-c "\copy g FROM PROGRAM 'grep . $dir/u.genre' WITH (FORMAT csv, DELIMITER '|')" \
 	-c "INSERT INTO reco_item (item_id, description, attributes)
 		SELECT f[1]::bigint, regexp_replace(f[2], ' \(\d{4}\)\s*$', ''),
-			jsonb_build_object('year', right(f[3], 4), 'decade', left(right(f[3], 4), 3),
+			jsonb_build_object('years', CASE WHEN right(f[3], 4) < '1950' THEN '-1949'
+				ELSE (right(f[3], 4)::int / 5 * 5)::text END,
 				'genre', (SELECT coalesce(jsonb_agg(g.name), '[]') FROM g WHERE f[6 + g.flag] = '1'))
 		FROM (SELECT string_to_array(line, '|') AS f FROM m) s"
 for n in 1 2 3 4 5; do
@@ -53,7 +56,7 @@ echo "params (ratings): $params"
 echo "params (cold start): $cold"
 echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1), one thread"
 psql -X -q -v ON_ERROR_STOP=1 -d $db -v params="$params" -v cold="$cold" \
-	-v ratings="${RATINGS:-1}" <<'SQL'
+	-v ratings="${RATINGS:-1}" -v cold_start="${COLD:-1}" <<'SQL'
 SET reco.progress = off;
 SELECT set_config('bench.params', :'params', false) \g /dev/null
 SELECT set_config('bench.cold', :'cold', false) \g /dev/null
@@ -87,6 +90,7 @@ SELECT round(avg(rmse)::numeric, 4) AS "mean RMSE", round(avg(mae)::numeric, 4) 
 FROM result;
 \endif
 
+\if :cold_start
 -- nDCG@10 of a ranked list against a relevant set, by (who, item, rank)
 CREATE TEMP TABLE ranked (who text, u bigint, i bigint, rank int);
 CREATE TEMP TABLE relevant (u bigint, i bigint);
@@ -111,18 +115,18 @@ INSERT INTO relevant SELECT DISTINCT u, i FROM fold WHERE fold = 1 AND part = 't
 INSERT INTO ranked SELECT 'mlp', t.u, r.item_id, r.rank
 FROM (SELECT DISTINCT u FROM relevant) t,
 	reco_rank(t.u, (SELECT array_agg(i) FROM cold), 'cold') r;
--- popularity of the release-year bucket in training, then item id
+-- popularity of the 5-year release bucket in training, then item id
 INSERT INTO ranked SELECT 'year popularity', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY c.pop DESC, c.i)
 FROM (SELECT DISTINCT u FROM relevant) t,
 	(SELECT c.i, coalesce(y.n, 0) AS pop FROM cold c JOIN reco_item it ON it.item_id = c.i
-	 LEFT JOIN (SELECT it2.attributes->>'year' AS year, count(*) AS n FROM reco_event e
-		JOIN reco_item it2 ON it2.item_id = e.item_id GROUP BY 1) y ON y.year = it.attributes->>'year') c;
+	 LEFT JOIN (SELECT it2.attributes->>'years' AS years, count(*) AS n FROM reco_event e
+		JOIN reco_item it2 ON it2.item_id = e.item_id GROUP BY 1) y ON y.years = it.attributes->>'years') c;
 SELECT setseed(0.7);
 INSERT INTO ranked SELECT 'random', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY random())
 FROM (SELECT DISTINCT u FROM relevant) t, cold c;
 \echo '2. Cold items (u1, 168 movies without training ratings, ranked among themselves)'
 SELECT 'mlp (attributes)' AS ranking, * FROM pg_temp.ndcg('mlp')
-UNION ALL SELECT 'popularity of the release year', * FROM pg_temp.ndcg('year popularity')
+UNION ALL SELECT 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
 UNION ALL SELECT 'random', * FROM pg_temp.ndcg('random');
 
 -- 3. Cold customers: 10% of the users (seeded) lose their training ratings
@@ -146,4 +150,5 @@ SELECT (SELECT string_agg(DISTINCT source, ',') FROM reco_recommend(
 	(SELECT min(u) FROM newcomers), 10, 'cold')) AS served_as;
 SELECT 'mlp (profile)' AS ranking, * FROM pg_temp.ndcg('mlp')
 UNION ALL SELECT 'global popularity', * FROM pg_temp.ndcg('popularity');
+\endif
 SQL

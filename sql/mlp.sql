@@ -135,8 +135,23 @@ WHERE m.name = 'shop_mlp';
 -- a rating model is retrained, not updated online
 SELECT reco_online_update(1, 1, 'rating', 5, 'seed_case');
 
--- What the family does not do yet says so
+-- reco_refresh: the item side catches up on the queue.  Items 2, 4 and 6
+-- take steps against their new customers; item 41, new to the catalogue and
+-- first sold after training, joins the version from its attributes
+INSERT INTO reco_item (item_id, title, category, brand, price, attributes)
+VALUES (41, 'item 41', 'odd', 'b2', 410, '{"tags": ["t1", "all"]}');
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (9999, 41, 'purchase');
+SELECT reco_score(215, 2, 'shop_mlp') AS before_refresh \gset
+SELECT events, items, new_items FROM reco_refresh('shop_mlp');
+SELECT count(*) AS queued FROM reco_pending p JOIN reco_model m ON p.version_id = m.active_version
+WHERE m.name = 'shop_mlp';
+SELECT reco_score(215, 2, 'shop_mlp') > :before_refresh AS item_2_closer_to_215;
+SELECT popularity, length(factors) / 4 AS floats FROM reco_item_factors
+WHERE item_id = 41 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'shop_mlp');
+SELECT count(*) AS served FROM reco_rank(211, ARRAY[41], 'shop_mlp') WHERE score IS NOT NULL;
 SELECT * FROM reco_refresh('shop_mlp');
+
+-- What the family does not do yet says so
 SELECT * FROM reco_explain(4, 2, 'shop_mlp');
 -- and a model keeps its family
 SELECT * FROM reco_train('shop_mlp', 'als');
@@ -156,6 +171,7 @@ SELECT (reco_forget_user(4)).events > 0 AS forgot;
 SELECT count(*) AS rows_left FROM reco_user_factors WHERE user_id = 4;
 SELECT count(*) AS profile_left FROM reco_user WHERE user_id = 4;
 
+SELECT * FROM reco_refresh('seed_case');
 SELECT reco_drop_model('seed_case');
 SELECT reco_drop_model('shop_mlp');
 TRUNCATE reco_event, reco_item, reco_user;

@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 
 #include "model.h"
+#include "family/family.h"
 #include "storage.h"
 
 PG_FUNCTION_INFO_V1(reco_explain);
@@ -72,7 +73,7 @@ reco_explain(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require_implicit(m, "reco_explain");
+	reco_require(m, "reco_explain", m->family == &reco_family_als);
 	f = m->factors;
 	idx = reco_model_known_item(m, item_id);
 	if (m->gram == NULL)

@@ -354,7 +354,7 @@ reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
 		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
 		return false;
 	}
-	reco_require_online(m);
+	reco_require(m, "online learning", m->family->fold != NULL);
 	w = event_weight(m, kind, value);
 	if (w == 0.0)
 		return false;
@@ -620,7 +620,7 @@ reco_online_update(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require_online(m);
+	reco_require(m, "online learning", m->family->fold != NULL);
 	(void) reco_storage_model_feed(model, &online, &from_events, &owner);
 
 	/*

@@ -13,7 +13,7 @@
 #include "params.h"
 
 #define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, behaviour, lr_decay, online_steps, online_rate"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -233,17 +233,6 @@ static const char *const act_names[] = {"identity", "relu", "sigmoid", "tanh", "
 static const char *const loss_names[] = {"mse", "bce", "bpr"};
 static const char *const optimizer_names[] = {"sgd", "adam", "adamw"};
 
-/* A JSON boolean */
-static bool
-param_bool(const char *key, JsonbValue *v)
-{
-	if (v->type != jbvBool)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("parameter \"%s\" must be true or false", key)));
-	return v->val.boolean;
-}
-
 /* An 'mlp' key; false if key is not one */
 static bool
 apply_mlp(const char *key, JsonbValue *v, RecoTrainParams *out)
@@ -289,8 +278,6 @@ apply_mlp(const char *key, JsonbValue *v, RecoTrainParams *out)
 		m->patience = (int) param_int(key, v, 1, 1000);
 	else if (strcmp(key, "init_scale") == 0)
 		m->init_scale = (float) param_range(key, v, 1e-6, 10.0);
-	else if (strcmp(key, "behaviour") == 0)
-		m->behaviour = param_bool(key, v);
 	else if (strcmp(key, "lr_decay") == 0)
 		m->lr_decay = param_range(key, v, 0.1, 1.0);
 	else if (strcmp(key, "online_steps") == 0)
@@ -385,7 +372,6 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	m->validation = 0.1;
 	m->patience = 3;
 	m->init_scale = 0.05f;
-	m->behaviour = true;
 	m->lr_decay = 1.0;
 	m->online_steps = 10;
 	m->online_rate = 1.0;
@@ -434,14 +420,14 @@ mlp_jsonb(const RecoTrainParams *p)
 					 "\"epochs\": %d, \"l2\": %.7g, \"weight_decay\": %.7g, \"dropout\": %.7g, "
 					 "\"unknown_rate\": %.7g, \"user_buckets\": %d, \"item_buckets\": %d, "
 					 "\"validation\": %.7g, \"patience\": %d, \"init_scale\": %.7g, "
-					 "\"behaviour\": %s, \"lr_decay\": %.7g, "
+					 "\"lr_decay\": %.7g, "
 					 "\"online_steps\": %d, \"online_rate\": %.7g, \"seed\": " UINT64_FORMAT ", ",
 					 act_names[m->shape.act], loss_names[m->train.loss], m->train.negatives,
 					 optimizer_names[m->optimizer], m->learning_rate, m->batch_size,
 					 m->epochs, m->train.l2, m->weight_decay, m->train.dropout,
 					 m->train.unknown_rate, m->shape.user_buckets, m->shape.item_buckets,
 					 m->validation, m->patience, m->init_scale,
-					 m->behaviour ? "true" : "false", m->lr_decay, m->online_steps,
+					 m->lr_decay, m->online_steps,
 					 m->online_rate, m->train.seed);
 	append_shared(&buf, p);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));

@@ -34,7 +34,6 @@ typedef struct RecoMlpParams
 	double		validation;		/* share of interactions held out for early stopping */
 	int			patience;		/* epochs without a better validation loss */
 	float		init_scale;		/* stddev of the starting embeddings */
-	bool		behaviour;		/* the customer's items among their features */
 	double		lr_decay;		/* learning rate factor per epoch */
 	int			online_steps;	/* SGD steps per online event */
 	double		online_rate;

@@ -285,13 +285,13 @@ reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
- * Online learning, refresh and explanations fold users in: implicit ALS
- * only, so far (the 'mlp' family serves, and learns once retrained)
+ * Online learning, refresh and explanations: what the model's family
+ * supports (supported), and implicit feedback only
  */
 void
-reco_require_implicit(const RecoModel *m, const char *what)
+reco_require(const RecoModel *m, const char *what, bool supported)
 {
-	if (m->family != &reco_family_als)
+	if (!supported)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s is not supported yet for model \"%s\", an \"%s\" model",
@@ -301,19 +301,6 @@ reco_require_implicit(const RecoModel *m, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s is not supported for model \"%s\", which predicts explicit ratings", what, m->name),
-				 errhint("Retrain it to take new ratings into account.")));
-}
-
-/* Online learning: a family that folds users in, implicit feedback */
-void
-reco_require_online(const RecoModel *m)
-{
-	if (m->family->fold == NULL)
-		reco_require_implicit(m, "online learning");
-	if (m->params.explicit_ratings)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("online learning is not supported for model \"%s\", which predicts explicit ratings", m->name),
 				 errhint("Retrain it to take new ratings into account.")));
 }
 

@@ -2,9 +2,10 @@
  * refresh.c - reco_refresh: the item side catches up with online events
  *
  * Online updates re-solve users in their own transactions and queue the
- * events in reco_pending.  A refresh takes the queue, re-solves each touched
- * item exactly against the current user factors (new items get their first
- * vector; resolve.c), recomputes the item Gram matrix and bumps the
+ * events in reco_pending.  A refresh takes the queue and has the family
+ * catch the item side up on it (ALS: each touched item re-solved exactly
+ * against the current user factors, new items given their first vector,
+ * resolve.c; mlp: a few SGD steps per touched item), then bumps the
  * version's revision, so every backend reloads its cache on its next call.
  * It locks the registry row only: inserts and serving go on meanwhile.
  */
@@ -25,6 +26,7 @@
 #include "online.h"
 #include "refresh.h"
 #include "storage.h"
+#include "family/family.h"
 
 PG_FUNCTION_INFO_V1(reco_refresh);
 
@@ -44,12 +46,6 @@ reco_refresh(PG_FUNCTION_ARGS)
 	instr_time	now;
 	RecoModel  *m;
 	int64		events = 0;
-	int64		n_touched;
-	int64		n_cold;
-	int64	   *cold_ids;
-	float	   *Ycold;
-	int64	   *touched;
-	bool		isnull;
 	int64		replayed;
 	RecoResolved done = {0};
 	RecoUser	caller;
@@ -74,7 +70,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	AcceptInvalidationMessages();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	m = reco_model_get(model);
-	reco_require_implicit(m, "reco_refresh");
+	reco_require(m, "reco_refresh", m->family->refresh != NULL);
 
 	/* events queued for versions this one superseded join its own queue */
 	replayed = reco_online_replay(m, GetActiveSnapshot());
@@ -89,18 +85,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	CommandCounterIncrement();
 	snap = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(snap);
-	reco_storage_pending_take(m->version_id, snap);
-	n_touched = (int64) SPI_processed;
-	touched = palloc(sizeof(int64) * Max(n_touched, 1));
-	for (int64 i = 0; i < n_touched; i++)
-	{
-		touched[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-
-	n_cold = reco_cold_start(m, touched, n_touched, &cold_ids, &Ycold);
-	if (n_touched > 0 || n_cold > 0)
-		reco_resolve_items(m, touched, n_touched, cold_ids, Ycold, n_cold, &done);
+	events = m->family->refresh(m, snap, &done);
 
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);

@@ -620,6 +620,42 @@ reco_storage_pending_take(int64 version_id, Snapshot snap)
 }
 
 /*
+ * Take a version's queue under snap as (user_id, item_id) pairs, by item
+ * then user, in SPI_tuptable
+ */
+void
+reco_storage_pending_pairs(int64 version_id, Snapshot snap)
+{
+	run_under(snap, psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+							 "AND NOT replay RETURNING user_id, item_id) "
+							 "SELECT user_id, item_id FROM d ORDER BY item_id, user_id",
+							 reco_table("reco_pending")),
+			  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)}, false, SPI_OK_SELECT);
+}
+
+/*
+ * The rows (user_id, factors) of a version's users: those of ids (sorted),
+ * and up to extra others (the first the index gives), under snap
+ */
+void
+reco_storage_user_rows(int64 version_id, const int64 *ids, int n, int extra, Snapshot snap)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(ids[i]);
+	run_under(snap, psprintf("(SELECT user_id, factors FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+							 "AND user_id OPERATOR(pg_catalog.=) ANY ($2)) UNION "
+							 "(SELECT user_id, factors FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+							 "ORDER BY user_id LIMIT $3) ORDER BY user_id",
+							 reco_table("reco_user_factors"), reco_table("reco_user_factors")),
+			  3, (Oid[]) {INT8OID, INT8ARRAYOID, INT4OID},
+			  (Datum[]) {Int64GetDatum(version_id),
+		PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+	Int32GetDatum(extra)}, true, SPI_OK_SELECT);
+}
+
+/*
  * Take the queues of the model's versions other than version_id, and what
  * dropped versions moved to version_id for replay, under snap, oldest
  * first, in SPI_tuptable (user_id, item_id, weight, kind, value)

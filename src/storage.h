@@ -68,6 +68,9 @@ extern bool reco_storage_blob(int64 version_id, const char *name);
 extern void reco_storage_blob_update(int64 version_id, const char *name,
 									 const float *data, int64 n);
 extern Portal reco_storage_items_open(int64 version_id);
+extern void reco_storage_pending_pairs(int64 version_id, Snapshot snap);
+extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, int extra,
+								   Snapshot snap);
 extern Portal reco_storage_users_open(int64 version_id);
 extern bool reco_storage_user(int64 version_id, int64 user_id);
 extern bool reco_storage_item_prior(int64 version_id, int64 item_id);

@@ -1009,6 +1009,27 @@ fold_loss(RecCase *c, const float *side, float bias, int n,
 	return sum / n;
 }
 
+/* The MSE of one item on its customers (rows of usides), from serving */
+static double
+item_loss(RecCase *c, const int32_t *cust, const float *ct, int n, const float *usides,
+		  const float *ubias, const float *item, float ib, float *scratch)
+{
+	float		P1[5],
+				h1[5],
+				y1;
+	double		sum = 0.0;
+
+	rn_item_side(&c->net.mlp, RD, 1, item, P1);
+	for (int r = 0; r < n; r++)
+	{
+		rn_user_side(&c->net.mlp, RD, usides + cust[r] * 2 * RD, h1);
+		rn_score(&c->net.mlp, RD, c->net.mean, usides + cust[r] * 2 * RD, ubias[cust[r]],
+				 h1, 1, item, &ib, P1, &y1, scratch);
+		sum += (y1 - ct[r]) * (y1 - ct[r]);
+	}
+	return sum / n;
+}
+
 /*
  * Serving equals rn_predict; the fold-in's gradient is training's for the
  * user's row; folding lowers the user's loss and touches nothing else.
@@ -1128,6 +1149,82 @@ test_recnet_serving(void)
 			  memcmp(sides0, sides, sizeof(sides)) == 0 &&
 			  memcmp(f0, side + RD, sizeof(f0)) == 0,
 			  "recnet fold-in: network, item sides and the user's features untouched");
+		free(before);
+		free(fs);
+	}
+
+	/* the item side: twenty steps lower item 2's loss on its customers */
+	{
+		static const int32_t cust[3] = {1, 2, 4};
+		static const float ct[3] = {5.0f, 1.0f, 4.0f};
+		float	   *before = malloc(sizeof(float) * c->cap);
+		float	   *fs = malloc(sizeof(float) * rn_fold_floats(&c->net.mlp, RD, 3, 0));
+		float		usides[RU * 2 * RD];
+		float		ubias[RU];
+		float		item[2 * RD];
+		float		ib = c->net.item_bias.table[2];
+		float		f0[RD];
+		double		loss[2];
+
+		for (int u = 0; u < RU; u++)
+		{
+			rn_side_vector(&c->net, true, u, &rn_uf, usides + u * 2 * RD);
+			ubias[u] = c->net.user_bias.table[u];
+		}
+		rn_side_vector(&c->net, false, 2, &rn_if, item);
+		memcpy(f0, item + RD, sizeof(f0));
+		memcpy(before, c->block, sizeof(float) * c->cap);
+		c->t.l2 = 0.0f;
+		{
+			/* one step at lr 1 from a copy is minus the gradient: check it */
+			float		q[2 * RD];
+			float		b1 = ib;
+			double		gap = 0.0,
+						scale = 0.0;
+
+			memcpy(q, item, sizeof(q));
+			rn_fold_item(&c->net.mlp, RD, c->net.mean, &c->t, 1, 1.0f, 3, cust, ct,
+						 RU, usides, ubias, q, &b1, 2, fs);
+			for (int j = 0; j <= RD; j++)
+			{
+				float		plus[2 * RD],
+							minus[2 * RD];
+				float		bp = ib,
+							bm = ib;
+				double		fd;
+				double		step = j < RD ? item[j] - q[j] : ib - b1;
+
+				memcpy(plus, item, sizeof(plus));
+				memcpy(minus, item, sizeof(minus));
+				if (j < RD)
+				{
+					plus[j] += 1e-2f;
+					minus[j] -= 1e-2f;
+				}
+				else
+				{
+					bp += 1e-2f;
+					bm -= 1e-2f;
+				}
+				fd = (item_loss(c, cust, ct, 3, usides, ubias, plus, bp, scratch) -
+					  item_loss(c, cust, ct, 3, usides, ubias, minus, bm, scratch)) / 2e-2;
+				gap = fmax(gap, fabs(fd - step));
+				scale = fmax(scale, fabs(fd));
+			}
+			snprintf(what, sizeof(what), "recnet item fold-in: a step is the finite-difference gradient (gap %.1e of %.1e)",
+					 gap, scale);
+			check(scale > 1e-3 && gap < 1e-3 * fmax(1.0, scale), what);
+		}
+		loss[0] = item_loss(c, cust, ct, 3, usides, ubias, item, ib, scratch);
+		rn_fold_item(&c->net.mlp, RD, c->net.mean, &c->t, 20, 0.05f, 3, cust, ct,
+					 RU, usides, ubias, item, &ib, 2, fs);
+		loss[1] = item_loss(c, cust, ct, 3, usides, ubias, item, ib, scratch);
+		snprintf(what, sizeof(what), "recnet item fold-in: the item's loss falls (%.4f to %.4f)",
+				 loss[0], loss[1]);
+		check(loss[1] < 0.9 * loss[0], what);
+		check(memcmp(before, c->block, sizeof(float) * c->cap) == 0 &&
+			  memcmp(f0, item + RD, sizeof(f0)) == 0,
+			  "recnet item fold-in: network and the item's features untouched");
 		free(before);
 		free(fs);
 	}

@@ -576,19 +576,26 @@ rn_fold_floats(const NnMlp *layers, int dim, int n, int negatives)
 	return total;
 }
 
-void
-rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
-			 int steps, float lr, int n, const int32_t *items,
-			 const float *targets, int32_t n_items, const float *item_sides,
-			 const float *item_bias, float *user_side, float *user_bias,
-			 uint64_t stream, float *scratch)
+/*
+ * The fold-in of one entity, either side: steps SGD steps on the id half of
+ * self (its first dim floats) and its bias, against n of the other side's
+ * rows (others, 2 dim wide, and their biases), with k negatives per row of
+ * the other side for the implicit losses, everything else fixed.  block is
+ * where self enters the first layer: 0 for a user, 2 dim for an item.
+ */
+static void
+fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
+		  float lr, int n, const int32_t *rows_in, const float *targets,
+		  int32_t n_others, const float *others, const float *other_bias,
+		  float *self, float *self_bias, int block, uint64_t stream,
+		  float *scratch)
 {
-	const NnMlp *m = layers;
 	const NnDense *d0 = &m->layer[0];
 	int			h0 = d0->out;
 	int			k = t->loss == RN_MSE ? 0 : t->negatives;
 	int			rows = fold_rows(t, n);
 	int			wide = widest_hidden(m);
+	int			other_block = block == 0 ? 2 * dim : 0;
 	float	   *Z[NN_MLP_MAX_LAYERS];
 	float	   *A[NN_MLP_MAX_LAYERS];
 	float	   *dA[2];
@@ -601,7 +608,7 @@ rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
 	int32_t    *row;
 	float	   *at = scratch;
 
-	if (n <= 0 || (k > 0 && n_items < 2))
+	if (n <= 0 || (k > 0 && n_others < 2))
 		return;
 	for (int l = 0; l < m->nlayers; l++)
 	{
@@ -628,7 +635,7 @@ rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
 	at += h0;
 	dp = at;
 
-	memcpy(row, items, sizeof(int32_t) * n);
+	memcpy(row, rows_in, sizeof(int32_t) * n);
 	for (int r = 0; r < rows; r++)
 		target[r] = t->loss == RN_MSE ? targets[r] : r < n ? 1.0f : 0.0f;
 
@@ -643,20 +650,23 @@ rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
 			int32_t    *shifted = (int32_t *) dy;	/* free until the loss */
 
 			for (int i = 0; i < n; i++)
-				shifted[i] = items[i] - 1;
-			nn_sample_negatives(n, k, shifted, n_items - 1, t->seed,
+				shifted[i] = rows_in[i] - 1;
+			nn_sample_negatives(n, k, shifted, n_others - 1, t->seed,
 								substream(stream, RN_STREAM_NEG),
 								(int64_t) s * n, row + n);
 			for (int r = n; r < rows; r++)
 				row[r]++;
 		}
 		for (int r = 0; r < rows; r++)
-			memcpy(S + (size_t) r * 2 * dim, item_sides + (size_t) row[r] * 2 * dim,
+			memcpy(S + (size_t) r * 2 * dim, others + (size_t) row[r] * 2 * dim,
 				   sizeof(float) * 2 * dim);
 
-		/* forward: the first layer split as serving splits it */
-		rn_user_side(m, dim, user_side, u0);
-		rn_item_side(m, dim, rows, S, Z[0]);
+		/* forward: the first layer as two products, self's once */
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, h0, 2 * dim, 1.0f, d0->W.w + block,
+					d0->in, self, 1, 0.0f, u0, 1);
+		cblas_saxpy(h0, 1.0f, d0->b.w, 1, u0, 1);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, h0, 2 * dim, 1.0f,
+					S, 2 * dim, d0->W.w + other_block, d0->in, 0.0f, Z[0], h0);
 		for (int r = 0; r < rows; r++)
 			cblas_saxpy(h0, 1.0f, u0, 1, Z[0] + (size_t) r * h0, 1);
 		for (int l = 0; l < m->nlayers; l++)
@@ -669,8 +679,8 @@ rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
 						   (size_t) rows * d->out, Z[l], A[l]);
 		}
 		for (int r = 0; r < rows; r++)
-			y[r] = mean + *user_bias + item_bias[row[r]] +
-				dot(user_side, S + (size_t) r * 2 * dim, dim) + A[m->nlayers - 1][r];
+			y[r] = mean + *self_bias + other_bias[row[r]] +
+				dot(self, S + (size_t) r * 2 * dim, dim) + A[m->nlayers - 1][r];
 
 		switch (t->loss)
 		{
@@ -701,8 +711,9 @@ rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
 		}
 
 		/*
-		 * p_u enters every row through W0's first dim columns and the dot
-		 * product: dp = W0[:, :dim]' sum_r dz0_r + sum_r dy_r q_r.
+		 * self's id half enters every row through its dim columns of W0 and
+		 * the dot product: dp = W0[:, block:block+dim]' sum_r dz0_r + sum_r
+		 * dy_r (the other's id half)_r.
 		 */
 		memset(u0, 0, sizeof(float) * h0);
 		for (int r = 0; r < rows; r++)
@@ -710,14 +721,36 @@ rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
 			cblas_saxpy(h0, 1.0f, dz + (size_t) r * h0, 1, u0, 1);
 			db += dy[r];
 		}
-		cblas_sgemv(CblasRowMajor, CblasTrans, h0, dim, 1.0f, d0->W.w, d0->in,
+		cblas_sgemv(CblasRowMajor, CblasTrans, h0, dim, 1.0f, d0->W.w + block, d0->in,
 					u0, 1, 0.0f, dp, 1);
 		for (int r = 0; r < rows; r++)
 			cblas_saxpy(dim, dy[r], S + (size_t) r * 2 * dim, 1, dp, 1);
 		for (int j = 0; j < dim; j++)
-			user_side[j] -= lr * (dp[j] + t->l2 * user_side[j]);
-		*user_bias -= lr * (db + t->l2 * *user_bias);
+			self[j] -= lr * (dp[j] + t->l2 * self[j]);
+		*self_bias -= lr * (db + t->l2 * *self_bias);
 	}
+}
+
+void
+rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
+			 int steps, float lr, int n, const int32_t *items,
+			 const float *targets, int32_t n_items, const float *item_sides,
+			 const float *item_bias, float *user_side, float *user_bias,
+			 uint64_t stream, float *scratch)
+{
+	fold_side(layers, dim, mean, t, steps, lr, n, items, targets, n_items,
+			  item_sides, item_bias, user_side, user_bias, 0, stream, scratch);
+}
+
+void
+rn_fold_item(const NnMlp *layers, int dim, float mean, const RnTrain *t,
+			 int steps, float lr, int n, const int32_t *users,
+			 const float *targets, int32_t n_users, const float *user_sides,
+			 const float *user_bias, float *item_side, float *item_bias,
+			 uint64_t stream, float *scratch)
+{
+	fold_side(layers, dim, mean, t, steps, lr, n, users, targets, n_users,
+			  user_sides, user_bias, item_side, item_bias, 2 * dim, stream, scratch);
 }
 
 int32_t

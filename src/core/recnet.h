@@ -186,6 +186,20 @@ extern void rn_fold_user(const NnMlp *layers, int dim, float mean,
 						 const float *item_bias, float *user_side,
 						 float *user_bias, uint64_t stream, float *scratch);
 
+/*
+ * Refresh: the same on one item's q (the first dim floats of item_side)
+ * and b_i, against n of its customers (rows of user_sides, n_users x 2 dim,
+ * and user_bias), negatives drawn over customer rows 1 .. n_users - 1;
+ * scratch as rn_fold_floats.  The item side catches up on the events the
+ * trigger queued without a lock on the item.
+ */
+extern void rn_fold_item(const NnMlp *layers, int dim, float mean,
+						 const RnTrain *t, int steps, float lr, int n,
+						 const int32_t *users, const float *targets,
+						 int32_t n_users, const float *user_sides,
+						 const float *user_bias, float *item_side,
+						 float *item_bias, uint64_t stream, float *scratch);
+
 /* A feature token's bucket: FNV-1a of the bytes, mod buckets */
 extern int32_t rn_hash(const char *token, size_t len, int32_t buckets);
 

@@ -391,6 +391,36 @@ als_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *x
 	return ok;
 }
 
+/*
+ * family->refresh: every touched item re-solved exactly against its users
+ * (resolve.c), untouched catalogue items given attribute vectors
+ * (coldstart.c)
+ */
+static int64
+als_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
+{
+	int64		events = 0;
+	int64		n_touched;
+	int64		n_cold;
+	int64	   *cold_ids;
+	float	   *Ycold;
+	int64	   *touched;
+	bool		isnull;
+
+	reco_storage_pending_take(m->version_id, snap);
+	n_touched = (int64) SPI_processed;
+	touched = palloc(sizeof(int64) * Max(n_touched, 1));
+	for (int64 i = 0; i < n_touched; i++)
+	{
+		touched[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	n_cold = reco_cold_start(m, touched, n_touched, &cold_ids, &Ycold);
+	if (n_touched > 0 || n_cold > 0)
+		reco_resolve_items(m, touched, n_touched, cold_ids, Ycold, n_cold, done);
+	return events;
+}
+
 static int
 als_row_floats(const RecoModel *m)
 {
@@ -413,6 +443,7 @@ const RecoFamily reco_family_als = {
 	.score = als_score,
 	.unit_items = als_unit_items,
 	.row_floats = als_row_floats,
+	.refresh = als_refresh,
 	.new_row = als_new_row,
 	.fold = als_fold,
 };

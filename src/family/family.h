@@ -14,6 +14,7 @@
 #include "model.h"
 #include "params.h"
 #include "train.h"
+#include "refresh.h"
 
 /* Who a user is to a version */
 typedef enum RecoUserKind
@@ -80,6 +81,12 @@ typedef struct RecoFamily
 	 * fold NULL: the family does not learn online.
 	 */
 	int			(*row_floats) (const RecoModel *m);
+	/*
+	 * reco_refresh: take the version's queue under snap and catch the item
+	 * side up on it, publishing a new revision; returns the events taken
+	 * (NULL: the family has no refresh)
+	 */
+	int64		(*refresh) (RecoModel *m, Snapshot snap, struct RecoResolved *out);
 	void		(*new_row) (RecoModel *m, int64 user_id, float *row);
 	bool		(*fold) (const RecoModel *m, const int64 *ids, const float *w, int len,
 						 float *row, const char **why);

@@ -248,14 +248,10 @@ read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget 
 
 /*
  * The customers' features: the tokens of their profiles, read as the
- * trainer, and with behaviour the items of their history ("seen=<item>",
- * the behaviour features of the seed; SVD++'s implicit feedback as a bag).
- * ids are the version's users (sorted), t the merged interactions, sorted
- * by user.
+ * trainer; ids are the version's users (sorted)
  */
 static RnFeatures
-read_profiles(const int64 *ids, int32 n, const RecoTriplets *t, bool behaviour,
-			  int32 buckets, RecoBudget *budget)
+read_profiles(const int64 *ids, int32 n, int32 buckets, RecoBudget *budget)
 {
 	FeatureBuild fb;
 	Portal		portal;
@@ -296,26 +292,8 @@ read_profiles(const int64 *ids, int32 n, const RecoTriplets *t, bool behaviour,
 	SPI_cursor_close(portal);
 
 	feature_init(&fb, n + 1, budget);
-	for (int64 i = 0, u = -1; i < t->n; i++)
-	{
-		if (u < 0 || ids[u] != t->rows[i].user)
-		{
-			if (u >= 0)
-				feature_row(&fb, (int32) u + 1, &tok[u]);
-			u++;
-		}
-		if (behaviour)
-		{
-			char		item[24];
-
-			old = MemoryContextSwitchTo(rows);
-			snprintf(item, sizeof(item), INT64_FORMAT, t->rows[i].item);
-			reco_tokens_add(&tok[u], "seen", item, strlen(item));
-			MemoryContextSwitchTo(old);
-		}
-		if (i == t->n - 1)
-			feature_row(&fb, (int32) u + 1, &tok[u]);
-	}
+	for (int32 u = 0; u < n; u++)
+		feature_row(&fb, u + 1, &tok[u]);
 	MemoryContextDelete(rows);
 	return feature_done(&fb);
 }
@@ -515,7 +493,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	/* features, read as the trainer */
 	reco_become(*reader);
 	read_catalogue(event_items, ne, shape.item_buckets, b, &itf, &cold_ids, &ncold, &cold);
-	uf = read_profiles(user_ids, nu, t, p->behaviour, shape.user_buckets, b);
+	uf = read_profiles(user_ids, nu, shape.user_buckets, b);
 	(void) reco_become_owner();
 
 	item_ids = event_items;
@@ -1006,6 +984,171 @@ mlp_unit_items(RecoModel *m, int *dim)
 	return s->unit;
 }
 
+/* Other customers read as negatives for a refresh's item steps */
+#define REFRESH_POOL 256
+
+/* A catalogue item's feature bag over the version's item table, or zeros */
+static void
+catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
+{
+	MlpModel   *s = m->fs;
+	RecoTokens	tok;
+	bool		nul[5];
+	Datum		d[5];
+
+	memset(f, 0, sizeof(float) * s->shape.dim);
+	if (SPI_execute_with_args(psprintf("SELECT category, brand, price::pg_catalog.float8, title, attributes "
+									   "FROM %s WHERE item_id OPERATOR(pg_catalog.=) $1",
+									   reco_table("reco_item")),
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(item_id)}, NULL,
+							  true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reco: catalogue lookup failed");
+	if (SPI_processed == 0)
+		return;
+	for (int c = 0; c < 5; c++)
+		d[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &nul[c]);
+	reco_tokens_init(&tok, s->shape.item_buckets);
+	reco_tokens_item(&tok, nul[0] ? NULL : DatumGetTextPP(d[0]), nul[1] ? NULL : DatumGetTextPP(d[1]),
+					 !nul[2], nul[2] ? 0.0 : DatumGetFloat8(d[2]),
+					 nul[3] ? NULL : DatumGetTextPP(d[3]), nul[4] ? NULL : DatumGetJsonbP(d[4]));
+	rn_feature_bag(table, s->shape.dim, tok.ids, tok.n, f);
+}
+
+/*
+ * family->refresh: each item the queue touched takes online_steps SGD
+ * steps on its id embedding and bias (rn_fold_item) against the customers
+ * who touched it, as their rows are now, negatives drawn among those and
+ * up to REFRESH_POOL other customers of the version; an item new to the
+ * version starts as the unknown item with its catalogue features.  The
+ * layers and feature tables learn at the next training; an item's
+ * popularity is counted again then too (a new one starts with its queued
+ * customers).
+ */
+static int64
+mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
+{
+	MlpModel   *s = m->fs;
+	const RecoMlpParams *p = &m->params.mlp;
+	int			side = s->side;
+	int			dim = s->shape.dim;
+	int64		n;
+	int64	   *pu;
+	int64	   *pi;
+	int64	   *uids;
+	int			nu = 0;
+	int			nr;
+	int64	   *rid;
+	float	   *usides;
+	float	   *ubias;
+	int32	   *rows;
+	float	   *row = palloc(sizeof(float) * (side + 1));
+	float	   *scratch = NULL;
+	int			scratch_rows = 0;
+	float	   *item_table = NULL;
+	bool		isnull;
+
+	reco_storage_pending_pairs(m->version_id, snap);
+	n = (int64) SPI_processed;
+	if (n == 0)
+		return 0;
+	if (n > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many queued events for one refresh of an \"mlp\" model")));
+	pu = palloc(sizeof(int64) * n);
+	pi = palloc(sizeof(int64) * n);
+	uids = palloc(sizeof(int64) * n);
+	for (int64 i = 0; i < n; i++)
+	{
+		pu[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		pi[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		uids[i] = pu[i];
+	}
+	SPI_freetuptable(SPI_tuptable);
+	qsort(uids, n, sizeof(int64), reco_cmp_int64);
+	for (int64 i = 0; i < n; i++)
+		if (nu == 0 || uids[nu - 1] != uids[i])
+			uids[nu++] = uids[i];
+
+	/* the customers' rows, row 0 the unknown customer */
+	reco_storage_user_rows(m->version_id, uids, nu, REFRESH_POOL, snap);
+	nr = (int) SPI_processed;
+	rid = palloc(sizeof(int64) * Max(nr, 1));
+	usides = palloc(sizeof(float) * (nr + 1) * side);
+	ubias = palloc(sizeof(float) * (nr + 1));
+	memcpy(usides, s->unknown_user, sizeof(float) * dim);
+	memset(usides + dim, 0, sizeof(float) * dim);
+	ubias[0] = s->unknown[0];
+	for (int i = 0; i < nr; i++)
+	{
+		const float *r = reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+														 2, &isnull), side + 1, "user weights");
+
+		rid[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		memcpy(usides + (Size) (i + 1) * side, r, sizeof(float) * side);
+		ubias[i + 1] = r[side];
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	rows = palloc(sizeof(int32) * n);
+	for (int64 a = 0, b; a < n; a = b)
+	{
+		int			cnt = 0;
+		int32		idx = reco_model_item_index(m, pi[a]);
+		float		popularity;
+
+		CHECK_FOR_INTERRUPTS();
+		for (b = a; b < n && pi[b] == pi[a]; b++)
+		{
+			int32		r = find_id(rid, nr, pu[b]);
+
+			if (r >= 0 && (cnt == 0 || rows[cnt - 1] != r + 1))
+				rows[cnt++] = r + 1;
+		}
+		if (cnt == 0)
+			continue;			/* their rows are gone (forgotten) */
+		if (idx >= 0)
+		{
+			memcpy(row, s->item_sides + (Size) idx * side, sizeof(float) * side);
+			row[side] = s->item_bias[idx];
+			popularity = m->popularity[idx];
+		}
+		else
+		{
+			if (item_table == NULL)
+			{
+				if (!reco_storage_blob(m->version_id, "item_features"))
+					elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
+				item_table = palloc(sizeof(float) * s->shape.item_buckets * dim);
+				memcpy(item_table,
+					   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+										 (int64) s->shape.item_buckets * dim, "item features"),
+					   sizeof(float) * s->shape.item_buckets * dim);
+				SPI_freetuptable(SPI_tuptable);
+			}
+			memcpy(row, s->sides0, sizeof(float) * dim);
+			catalogue_bag(m, item_table, pi[a], row + dim);
+			row[side] = s->bias0[0];
+			popularity = cnt;
+			done->new_items++;
+		}
+		if (cnt > scratch_rows)
+		{
+			scratch_rows = cnt;
+			scratch = scratch ? repalloc(scratch, sizeof(float) * rn_fold_floats(&s->layers, dim, cnt, p->train.negatives))
+				: palloc(sizeof(float) * rn_fold_floats(&s->layers, dim, cnt, p->train.negatives));
+		}
+		rn_fold_item(&s->layers, dim, s->mean, &p->train, p->online_steps, (float) p->online_rate,
+					 cnt, rows, NULL, nr + 1, usides, ubias, row, row + side, (uint64) pi[a], scratch);
+		if (!reco_floats_finite(row, side + 1))
+			continue;			/* the item keeps its vector */
+		reco_storage_item_put(m->version_id, pi[a], popularity, row, side + 1);
+		done->items++;
+	}
+	reco_storage_publish(m->version_id, m->n_items + done->new_items);
+	return n;
+}
+
 static int
 mlp_row_floats(const RecoModel *m)
 {
@@ -1075,6 +1218,7 @@ const RecoFamily reco_family_mlp = {
 	.score = mlp_score,
 	.unit_items = mlp_unit_items,
 	.row_floats = mlp_row_floats,
+	.refresh = mlp_refresh,
 	.new_row = mlp_new_row,
 	.fold = mlp_fold,
 };
