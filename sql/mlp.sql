@@ -149,10 +149,13 @@ SELECT reco_score(215, 2, 'shop_mlp') > :before_refresh AS item_2_closer_to_215;
 SELECT popularity, length(factors) / 4 AS floats FROM reco_item_factors
 WHERE item_id = 41 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'shop_mlp');
 SELECT count(*) AS served FROM reco_rank(211, ARRAY[41], 'shop_mlp') WHERE score IS NOT NULL;
-SELECT * FROM reco_refresh('shop_mlp');
+SELECT events, items, new_items FROM reco_refresh('shop_mlp');
 
--- What the family does not do yet says so
-SELECT * FROM reco_explain(4, 2, 'shop_mlp');
+-- reco_explain: the customer's past items nearest to the item in the
+-- network's item space; customer 4's items (4, 10, 16, 22, 28) explain 34
+SELECT count(*) AS items, bool_and(item_id IN (4, 10, 16, 22, 28)) AS their_items,
+	min(rank) = 1 AS ranked
+FROM reco_explain(4, 34, 'shop_mlp', 3);
 -- and a model keeps its family
 SELECT * FROM reco_train('shop_mlp', 'als');
 

@@ -2,9 +2,10 @@
  * explain.c - reco_explain: which of a user's past items make an item's
  * score
  *
- * The decomposition is that of the ALS fold-in (als_explain): it explains
- * the score the user's exact fold-in gives, which is reco_score's once an
- * event has re-solved the user online.
+ * The family says what contributes (family->explain): ALS decomposes the
+ * score of the user's exact fold-in (als_explain), which is reco_score's
+ * once an event has re-solved the user online; the mlp family names the
+ * past items nearest to the item in the network's item space.
  */
 #include "reco.h"
 
@@ -52,7 +53,6 @@ reco_explain(PG_FUNCTION_ARGS)
 	int			k = PG_GETARG_INT32(3);
 	RecoModel  *m;
 	int32		idx;
-	int			f;
 	bool		isnull;
 	Datum	   *items;
 	Datum	   *weights;
@@ -61,9 +61,6 @@ reco_explain(PG_FUNCTION_ARGS)
 	int			known;
 	int64	   *ids;
 	float	   *hist_w;
-	float	   *Yu;
-	float	   *w;
-	float	   *y;
 	float	   *contrib;
 	Contribution *c;
 	double		total = 0.0;
@@ -73,14 +70,8 @@ reco_explain(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require(m, "reco_explain", m->family == &reco_family_als);
-	f = m->factors;
+	reco_require(m, "reco_explain", m->family->explain != NULL);
 	idx = reco_model_known_item(m, item_id);
-	if (m->gram == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model \"%s\" has no Gram matrix to explain scores with", reco_name_msg(model)),
-				 errhint("Retrain the model with reco_train.")));
 
 	if (!reco_storage_user(m->version_id, user_id))
 	{
@@ -102,30 +93,18 @@ reco_explain(PG_FUNCTION_ARGS)
 		ids[i] = DatumGetInt64(items[i]);
 		hist_w[i] = DatumGetFloat4(weights[i]);
 	}
-	Yu = palloc(sizeof(float) * f * Max(n, 1));
-	w = palloc(sizeof(float) * Max(n, 1));
-	known = reco_model_history_rows(m, ids, hist_w, n, Yu, w, ids);
-	c = palloc(sizeof(Contribution) * Max(known, 1));
-	for (int i = 0; i < known; i++)
-		c[i].item_id = ids[i];
+	contrib = palloc(sizeof(float) * Max(n, 1));
+	known = m->family->explain(m, user_id, ids, hist_w, n, idx, contrib);
 	if (known == 0)
 	{
 		SPI_finish();
 		reco_become(caller);
 		return (Datum) 0;
 	}
-
-	y = palloc(sizeof(float) * f);
-	reco_model_item(m, m->Yt, idx, y);
-	contrib = palloc(sizeof(float) * known);
-	if (!als_explain(m->gram, Yu, w, known, y, &m->params.als, contrib,
-					 palloc(sizeof(float) * als_explain_floats(f, known))))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the system of user %lld in model \"%s\" is not positive definite",
-						(long long) user_id, reco_name_msg(model))));
+	c = palloc(sizeof(Contribution) * known);
 	for (int i = 0; i < known; i++)
 	{
+		c[i].item_id = ids[i];
 		c[i].value = contrib[i];
 		total += contrib[i];
 	}

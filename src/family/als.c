@@ -421,6 +421,35 @@ als_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	return events;
 }
 
+/* family->explain: the fold-in's decomposition (als_explain) */
+static int
+als_explain_history(RecoModel *m, int64 user_id, int64 *ids, const float *w, int n,
+					int32 idx, float *contrib)
+{
+	int			f = m->factors;
+	float	   *Yu = palloc(sizeof(float) * f * Max(n, 1));
+	float	   *wu = palloc(sizeof(float) * Max(n, 1));
+	float	   *y = palloc(sizeof(float) * f);
+	int			known;
+
+	if (m->gram == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" has no Gram matrix to explain scores with", reco_name_msg(m->name)),
+				 errhint("Retrain the model with reco_train.")));
+	known = reco_model_history_rows(m, ids, w, n, Yu, wu, ids);
+	if (known == 0)
+		return 0;
+	reco_model_item(m, m->Yt, idx, y);
+	if (!als_explain(m->gram, Yu, wu, known, y, &m->params.als, contrib,
+					 palloc(sizeof(float) * als_explain_floats(f, known))))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the system of user %lld in model \"%s\" is not positive definite",
+						(long long) user_id, reco_name_msg(m->name))));
+	return known;
+}
+
 static int
 als_row_floats(const RecoModel *m)
 {
@@ -444,6 +473,7 @@ const RecoFamily reco_family_als = {
 	.unit_items = als_unit_items,
 	.row_floats = als_row_floats,
 	.refresh = als_refresh,
+	.explain = als_explain_history,
 	.new_row = als_new_row,
 	.fold = als_fold,
 };

@@ -87,6 +87,15 @@ typedef struct RecoFamily
 	 * (NULL: the family has no refresh)
 	 */
 	int64		(*refresh) (RecoModel *m, Snapshot snap, struct RecoResolved *out);
+
+	/*
+	 * reco_explain: what each item of the user's history (ids and weights,
+	 * least recent first, n of them) contributes to item idx's score; the
+	 * items considered are moved to the front of ids, their contributions
+	 * go to contrib, and their number is returned (NULL: no explanations)
+	 */
+	int			(*explain) (RecoModel *m, int64 user_id, int64 *ids, const float *w, int n,
+							int32 idx, float *contrib);
 	void		(*new_row) (RecoModel *m, int64 user_id, float *row);
 	bool		(*fold) (const RecoModel *m, const int64 *ids, const float *w, int len,
 						 float *row, const char **why);

@@ -1149,6 +1149,36 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	return n;
 }
 
+/*
+ * family->explain: of the customer's latest "history" items the version
+ * knows, how near each is to the item in the network's item space (cosine
+ * of the [q | f] vectors): "because they bought X, which the network
+ * places near it".  A network's score does not split into per-item terms
+ * as a fold-in's does; this is what it can say honestly.
+ */
+static int
+mlp_explain(RecoModel *m, int64 user_id, int64 *ids, const float *w, int n, int32 idx,
+			float *contrib)
+{
+	int			dim;
+	const float *unit = mlp_unit_items(m, &dim);
+	int			known = 0;
+
+	for (int i = Max(0, n - m->params.history); i < n; i++)
+	{
+		int32		j = reco_model_item_index(m, ids[i]);
+		double		dotp = 0.0;
+
+		if (j < 0)
+			continue;
+		for (int d = 0; d < dim; d++)
+			dotp += (double) unit[(Size) d * m->n_items + j] * unit[(Size) d * m->n_items + idx];
+		ids[known] = ids[i];
+		contrib[known++] = (float) dotp;
+	}
+	return known;
+}
+
 static int
 mlp_row_floats(const RecoModel *m)
 {
@@ -1219,6 +1249,7 @@ const RecoFamily reco_family_mlp = {
 	.unit_items = mlp_unit_items,
 	.row_floats = mlp_row_floats,
 	.refresh = mlp_refresh,
+	.explain = mlp_explain,
 	.new_row = mlp_new_row,
 	.fold = mlp_fold,
 };
