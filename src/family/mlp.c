@@ -1015,14 +1015,15 @@ catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
 }
 
 /*
- * family->refresh: each item the queue touched takes online_steps SGD
+ * family->refresh: an item new to the version joins it, starting as the
+ * unknown item with its catalogue features and taking online_steps SGD
  * steps on its id embedding and bias (rn_fold_item) against the customers
  * who touched it, as their rows are now, negatives drawn among those and
- * up to REFRESH_POOL other customers of the version; an item new to the
- * version starts as the unknown item with its catalogue features.  The
- * layers and feature tables learn at the next training; an item's
- * popularity is counted again then too (a new one starts with its queued
- * customers).
+ * up to REFRESH_POOL other customers of the version.  Items the version
+ * was trained on keep their embeddings until the next training: stepping
+ * them against the customers of the moment (even at a rate falling with
+ * their popularity) cost the MovieLens replay a third to a half of its hits
+ * (bench/RESULTS.md).  The layers and feature tables learn at training too.
  */
 static int64
 mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
@@ -1095,7 +1096,6 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	{
 		int			cnt = 0;
 		int32		idx = reco_model_item_index(m, pi[a]);
-		float		popularity;
 
 		CHECK_FOR_INTERRUPTS();
 		for (b = a; b < n && pi[b] == pi[a]; b++)
@@ -1105,45 +1105,37 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 			if (r >= 0 && (cnt == 0 || rows[cnt - 1] != r + 1))
 				rows[cnt++] = r + 1;
 		}
-		if (cnt == 0)
-			continue;			/* their rows are gone (forgotten) */
-		if (idx >= 0)
+		if (cnt == 0 || idx >= 0)
+			continue;			/* their rows are gone (forgotten); trained, see above */
+		if (item_table == NULL)
 		{
-			memcpy(row, s->item_sides + (Size) idx * side, sizeof(float) * side);
-			row[side] = s->item_bias[idx];
-			popularity = m->popularity[idx];
+			if (!reco_storage_blob(m->version_id, "item_features"))
+				elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
+			item_table = palloc(sizeof(float) * s->shape.item_buckets * dim);
+			memcpy(item_table,
+				   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+									 (int64) s->shape.item_buckets * dim, "item features"),
+				   sizeof(float) * s->shape.item_buckets * dim);
+			SPI_freetuptable(SPI_tuptable);
 		}
-		else
-		{
-			if (item_table == NULL)
-			{
-				if (!reco_storage_blob(m->version_id, "item_features"))
-					elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
-				item_table = palloc(sizeof(float) * s->shape.item_buckets * dim);
-				memcpy(item_table,
-					   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-										 (int64) s->shape.item_buckets * dim, "item features"),
-					   sizeof(float) * s->shape.item_buckets * dim);
-				SPI_freetuptable(SPI_tuptable);
-			}
-			memcpy(row, s->sides0, sizeof(float) * dim);
-			catalogue_bag(m, item_table, pi[a], row + dim);
-			row[side] = s->bias0[0];
-			popularity = cnt;
-			done->new_items++;
-		}
+		memcpy(row, s->sides0, sizeof(float) * dim);
+		catalogue_bag(m, item_table, pi[a], row + dim);
+		row[side] = s->bias0[0];
 		if (cnt > scratch_rows)
 		{
 			scratch_rows = cnt;
 			scratch = scratch ? repalloc(scratch, sizeof(float) * rn_fold_floats(&s->layers, dim, cnt, p->train.negatives))
 				: palloc(sizeof(float) * rn_fold_floats(&s->layers, dim, cnt, p->train.negatives));
 		}
-		rn_fold_item(&s->layers, dim, s->mean, &p->train, p->online_steps, (float) p->online_rate,
-					 cnt, rows, NULL, nr + 1, usides, ubias, row, row + side, (uint64) pi[a], scratch);
+		/* half the customers' rate, as measured (bench/RESULTS.md) */
+		rn_fold_item(&s->layers, dim, s->mean, &p->train, p->online_steps,
+					 (float) (p->online_rate / 2), cnt, rows, NULL, nr + 1, usides, ubias,
+					 row, row + side, (uint64) pi[a], scratch);
 		if (!reco_floats_finite(row, side + 1))
-			continue;			/* the item keeps its vector */
-		reco_storage_item_put(m->version_id, pi[a], popularity, row, side + 1);
+			continue;			/* it waits for the next training */
+		reco_storage_item_put(m->version_id, pi[a], (float) cnt, row, side + 1);
 		done->items++;
+		done->new_items++;
 	}
 	reco_storage_publish(m->version_id, m->n_items + done->new_items);
 	return n;
