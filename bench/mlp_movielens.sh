@@ -103,9 +103,8 @@ CREATE FUNCTION pg_temp.ndcg(w text) RETURNS TABLE (users bigint, ndcg numeric) 
 		FROM (SELECT u, count(*) AS n FROM relevant GROUP BY u) r) s
 $f$;
 
--- 2. Cold items: 10% of the movies (seeded) lose their training ratings
-SELECT setseed(0.5);
-CREATE TEMP TABLE cold AS SELECT item_id AS i FROM reco_item ORDER BY random() LIMIT 168;
+-- 2. Cold items: 10% of the movies (by a hash of their id) lose their training ratings
+CREATE TEMP TABLE cold AS SELECT item_id AS i FROM reco_item ORDER BY md5('cold:' || item_id) LIMIT 168;
 TRUNCATE reco_event;
 INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
@@ -129,10 +128,9 @@ SELECT 'mlp (attributes)' AS ranking, * FROM pg_temp.ndcg('mlp')
 UNION ALL SELECT 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
 UNION ALL SELECT 'random', * FROM pg_temp.ndcg('random');
 
--- 3. Cold customers: 10% of the users (seeded) lose their training ratings
+-- 3. Cold customers: 10% of the users (by a hash of their id) lose their training ratings
 TRUNCATE ranked, relevant;
-SELECT setseed(0.3);
-CREATE TEMP TABLE newcomers AS SELECT user_id AS u FROM reco_user ORDER BY random() LIMIT 94;
+CREATE TEMP TABLE newcomers AS SELECT user_id AS u FROM reco_user ORDER BY md5('new:' || user_id) LIMIT 94;
 TRUNCATE reco_event;
 INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
