@@ -1034,7 +1034,8 @@ reco_storage_user_fold(int64 version_id, int64 user_id, RecoFoldRow fold)
 		table_close(rel, NoLock);
 		return user_update_sql(version_id, user_id);
 	}
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK)
+	if (pg_class_aclmask(RelationGetRelid(rel), GetUserId(), ACL_SELECT | ACL_UPDATE,
+						 ACLMASK_ALL) != (ACL_SELECT | ACL_UPDATE))
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 
 	/* as SPI runs a statement that writes */
