@@ -221,6 +221,11 @@ DROP TRIGGER seen ON reco_user_factors;
 DROP INDEX pending_user;
 DELETE FROM reco_event WHERE user_id = 2 AND item_id = 205;
 
+-- nor does a read-only transaction take an event
+BEGIN TRANSACTION READ ONLY;
+SELECT reco_online_update(2, 101, 'view', 1, 'live');
+ROLLBACK;
+
 DROP TABLE orders, wrong;
 SELECT reco_drop_model('live');
 SELECT reco_drop_model('no_search');

@@ -1024,6 +1024,9 @@ reco_storage_user_fold(int64 version_id, int64 user_id, RecoFoldRow fold)
 	bool		written = false;
 
 	as_owner();
+	/* what the executor checks before an UPDATE */
+	PreventCommandIfReadOnly("UPDATE");
+	PreventCommandIfParallelMode("UPDATE");
 	rel = table_open(reco_table_oid("reco_user_factors"), RowExclusiveLock);
 	pkoid = RelationGetPrimaryKeyIndex(rel);
 	pk = OidIsValid(pkoid) ? index_open(pkoid, RowExclusiveLock) : NULL;
@@ -1142,6 +1145,8 @@ reco_storage_pending_put(int64 version_id, int64 user_id, const RecoQueuedEvent 
 	TupleTableSlot *slot;
 
 	as_owner();
+	PreventCommandIfReadOnly("INSERT");
+	PreventCommandIfParallelMode("INSERT");
 	rel = table_open(reco_table_oid("reco_pending"), RowExclusiveLock);
 	if (!pending_is_plain(rel, att))
 	{
