@@ -202,6 +202,30 @@ SELECT (SELECT factors FROM before) <> factors AS folded_in FROM reco_user_facto
 WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
 DELETE FROM reco_event WHERE user_id = 2 AND item_id > 200;
 
+-- model tables that gained a trigger or an index are written through SQL,
+-- which runs them: the event is folded in and queued all the same
+CREATE FUNCTION pg_temp.seen() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE NOTICE '% of user %', TG_OP, NEW.user_id; RETURN NEW; END $$;
+CREATE TRIGGER seen BEFORE UPDATE ON reco_user_factors
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.seen();
+CREATE INDEX pending_user ON reco_pending (user_id);
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (2, 205, 'view');
+SELECT items[array_length(items, 1)] AS last_item FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+SET enable_seqscan = off;	-- the queued row is in the index
+SELECT count(*) AS queued FROM reco_pending
+WHERE user_id = 2 AND item_id = 205
+  AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+RESET enable_seqscan;
+DROP TRIGGER seen ON reco_user_factors;
+DROP INDEX pending_user;
+DELETE FROM reco_event WHERE user_id = 2 AND item_id = 205;
+
+-- nor does a read-only transaction take an event
+BEGIN TRANSACTION READ ONLY;
+SELECT reco_online_update(2, 101, 'view', 1, 'live');
+ROLLBACK;
+
 DROP TABLE orders, wrong;
 SELECT reco_drop_model('live');
 SELECT reco_drop_model('no_search');

@@ -124,13 +124,7 @@ warn_not_applied(const RecoModel *m, int64 user_id, const char *why)
 }
 
 /* One weighted event of a user, as the queue records it (kind -1: unknown) */
-typedef struct OnlineEvent
-{
-	int64		item;
-	double		w;
-	int			kind;
-	double		value;
-} OnlineEvent;
+typedef RecoQueuedEvent OnlineEvent;
 
 /*
  * Add a weighted interaction to a history of len entries (least recent
@@ -162,7 +156,7 @@ history_add(int64 *ids, float *w, int len, int64 item, double weight)
 	return out;
 }
 
-/* What reco_online_fold applies, set by apply_events for one statement */
+/* What fold_row applies, set by apply_events for one user */
 static struct
 {
 	const RecoModel *m;
@@ -172,22 +166,19 @@ static struct
 }			folding;
 
 /*
- * reco_online_fold(factors, items, weights) → (new_factors, new_items,
- * new_weights): a user's row after the events apply_events is writing.  It
- * runs inside that UPDATE, on the row as the UPDATE found it (the latest:
- * should another event of the user commit first, the UPDATE waits and
- * computes again from that row), so no separate SELECT ... FOR UPDATE is
- * needed.  The history takes the events one by one as history_add says and
- * the user is folded in once from the result (the fold-in depends on the
- * history alone, so this is what n single events would leave).  Internal.
+ * A user's row after the events apply_events is writing: from the stored
+ * factors, items and weights, the new ones in out[].  The history takes
+ * the events one by one as history_add says and the user is folded in once
+ * from the result (the fold-in depends on the history alone, so this is
+ * what n single events would leave).
  */
-Datum
-reco_online_fold(PG_FUNCTION_ARGS)
+static void
+fold_row(Datum factors, Datum items, Datum weights, Datum *out)
 {
 	const RecoModel *m = folding.m;
-	int			f;
-	ArrayType  *items_arr = PG_GETARG_ARRAYTYPE_P(1);
-	ArrayType  *weights_arr = PG_GETARG_ARRAYTYPE_P(2);
+	int			f = m->family->row_floats(m);
+	ArrayType  *items_arr = DatumGetArrayTypeP(items);
+	ArrayType  *weights_arr = DatumGetArrayTypeP(weights);
 	float	   *x;
 	int64	   *hist_items;
 	float	   *hist_w;
@@ -195,15 +186,7 @@ reco_online_fold(PG_FUNCTION_ARGS)
 	const char *why = NULL;
 	Datum	   *idd;
 	Datum	   *wd;
-	TupleDesc	desc;
-	Datum		result[3];
-	bool		nulls[3] = {false, false, false};
 
-	if (m == NULL)
-		elog(ERROR, "reco_online_fold is called by reco's online learning only");
-	f = m->family->row_floats(m);
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "reco: return type must be a row type");
 	len = ArrayGetNItems(ARR_NDIM(items_arr), ARR_DIMS(items_arr));
 	if (ARR_ELEMTYPE(items_arr) != INT8OID || ARR_HASNULL(items_arr) ||
 		ARR_ELEMTYPE(weights_arr) != FLOAT4OID || ARR_HASNULL(weights_arr) ||
@@ -215,7 +198,7 @@ reco_online_fold(PG_FUNCTION_ARGS)
 				 errdetail("Items and weights must be arrays of the same length without NULLs."),
 				 errhint("Retrain the model.")));
 	x = palloc(sizeof(float) * f);
-	memcpy(x, reco_bytea_floats(PG_GETARG_DATUM(0), f, "user factors"), sizeof(float) * f);
+	memcpy(x, reco_bytea_floats(factors, f, "user factors"), sizeof(float) * f);
 
 	/* the stored arrays are plain C arrays already: copy them out whole */
 	hist_items = palloc(sizeof(int64) * (len + folding.n));
@@ -235,61 +218,46 @@ reco_online_fold(PG_FUNCTION_ARGS)
 		idd[i] = Int64GetDatum(hist_items[i]);
 		wd[i] = Float4GetDatum(hist_w[i]);
 	}
-	result[0] = PointerGetDatum(reco_floats_bytea(x, f));
-	result[1] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
-												TYPALIGN_DOUBLE));
-	result[2] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
+	out[0] = PointerGetDatum(reco_floats_bytea(x, f));
+	out[1] = PointerGetDatum(construct_array(idd, len, INT8OID, 8, FLOAT8PASSBYVAL,
+											 TYPALIGN_DOUBLE));
+	out[2] = PointerGetDatum(construct_array(wd, len, FLOAT4OID, 4, true, TYPALIGN_INT));
+}
+
+/*
+ * reco_online_fold(factors, items, weights) → (new_factors, new_items,
+ * new_weights): fold_row, for the UPDATE that writes a user's row when
+ * storage cannot write it directly (reco_storage_user_fold).  It runs
+ * inside that UPDATE, on the row as the UPDATE found it (the latest:
+ * should another event of the user commit first, the UPDATE waits and
+ * computes again from that row).  Internal.
+ */
+Datum
+reco_online_fold(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		result[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (folding.m == NULL)
+		elog(ERROR, "reco_online_fold is called by reco's online learning only");
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "reco: return type must be a row type");
+	fold_row(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), result);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), result, nulls)));
 }
 
 /*
  * Add n weighted events (in arrival order, none of weight 0) to a user of
- * version m and queue them for reco_refresh, in one statement: the UPDATE
- * of the user's row computes the new row (reco_online_fold), and its row
- * lock serialises concurrent events of one user, so none is lost.  A new
- * user gets an empty row first.
+ * version m and queue them for reco_refresh: the update of the user's row
+ * computes the new row from the one it locks (fold_row), and that row lock
+ * serialises concurrent events of one user, so none is lost.  A new user
+ * gets an empty row first.
  */
 static void
 apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
 {
-	Datum		values[6];
-	char		nulls[6];
 	MemoryContext mine = CurrentMemoryContext;	/* SPI calls leave their own */
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(m->version_id);
-	values[1] = Int64GetDatum(user_id);
-	if (n == 1)
-	{
-		values[2] = Int64GetDatum(ev[0].item);
-		values[3] = Float4GetDatum((float) ev[0].w);
-		values[4] = Int16GetDatum((int16) ev[0].kind);
-		values[5] = Float4GetDatum((float) ev[0].value);
-		if (ev[0].kind < 0)
-			nulls[4] = nulls[5] = 'n';
-	}
-	else
-	{
-		Datum	   *idd = palloc(sizeof(Datum) * n);
-		Datum	   *wd = palloc(sizeof(Datum) * n);
-		Datum	   *kd = palloc(sizeof(Datum) * n);
-		Datum	   *vd = palloc(sizeof(Datum) * n);
-
-		for (int i = 0; i < n; i++)
-		{
-			if (ev[i].kind < 0)
-				elog(ERROR, "reco: an event of unknown kind in a batch");
-			idd[i] = Int64GetDatum(ev[i].item);
-			wd[i] = Float4GetDatum((float) ev[i].w);
-			kd[i] = Int16GetDatum((int16) ev[i].kind);
-			vd[i] = Float4GetDatum((float) ev[i].value);
-		}
-		values[2] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL,
-													TYPALIGN_DOUBLE));
-		values[3] = PointerGetDatum(construct_array(wd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
-		values[4] = PointerGetDatum(construct_array(kd, n, INT2OID, 2, true, TYPALIGN_SHORT));
-		values[5] = PointerGetDatum(construct_array(vd, n, FLOAT4OID, 4, true, TYPALIGN_INT));
-	}
 
 	folding.m = m;
 	folding.user_id = user_id;
@@ -299,13 +267,12 @@ apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
 	{
 		for (int attempt = 0;; attempt++)
 		{
-			uint64		queued = reco_storage_user_update(values, nulls, n > 1);
 			int			f = m->family->row_floats(m);
 			float	   *row;
 
-			if (queued == (uint64) n)
+			if (reco_storage_user_fold(m->version_id, user_id, fold_row))
 				break;
-			if (queued != 0 || attempt > 0)
+			if (attempt > 0)
 				elog(ERROR, "reco: writing user %lld failed", (long long) user_id);
 			/* a new user: a first row, which a concurrent first event may beat */
 			row = palloc0(sizeof(float) * f);
@@ -319,6 +286,7 @@ apply_events(const RecoModel *m, int64 user_id, const OnlineEvent *ev, int n)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(mine);
+	reco_storage_pending_put(m->version_id, user_id, ev, n);
 }
 
 /* apply_events for one event */

@@ -6,21 +6,35 @@
  * One home, so that each statement says which snapshot it reads and as whom
  * it runs.  Every function runs inside the caller's SPI connection, as the
  * extension's owner (checked: applications hold no rights on these
- * tables), through parameterised statements only.  Unless a function says
+ * tables), through parameterised statements only (but for the write path
+ * of each event, which finds and writes its rows directly:
+ * reco_storage_user_fold, reco_storage_pending_put).  Unless a function says
  * otherwise, a read runs under the active snapshot (the caller decides
  * which: the statement's, or one it pushed after taking a lock) and a write
  * under a fresh one, as SPI gives a read-write statement in READ COMMITTED.
  */
 #include "reco.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -879,46 +893,344 @@ reco_storage_user_create(int64 version_id, int64 user_id, const float *row, int 
 }
 
 /*
- * Update a user's row with reco_online_fold (online.c: it computes the new
- * row from the one the UPDATE locks) and queue their events, in one
- * statement: values are (version_id, user_id, then item, weight, kind,
- * value of one event, or arrays of them when many); returns how many events
- * were queued (0 when the user has no row)
+ * Update a user's row of a version by SQL: reco_online_fold (online.c)
+ * computes the new row from the one the UPDATE locks.  False when the user
+ * has no row.
  */
-uint64
-reco_storage_user_update(Datum *values, const char *nulls, bool many)
+static bool
+user_update_sql(int64 version_id, int64 user_id)
 {
-	static RecoPlan one;
-	static RecoPlan several;
-	RecoPlan   *plan = many ? &several : &one;
+	static RecoPlan plan;
+	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(user_id)};
 
-	if (!reco_plan_ready(plan))
-	{
-		Oid			types[6] = {INT8OID, INT8OID, INT8OID, FLOAT4OID, INT2OID, FLOAT4OID};
-
-		if (many)
-		{
-			types[2] = INT8ARRAYOID;
-			types[3] = FLOAT4ARRAYOID;
-			types[4] = INT2ARRAYOID;
-			types[5] = FLOAT4ARRAYOID;
-		}
-		reco_plan_keep(plan, psprintf("WITH u AS (UPDATE %s u SET (factors, items, weights) = "
-									  "(SELECT f.new_factors, f.new_items, f.new_weights "
-									  "FROM %s(u.factors, u.items, u.weights) f) "
-									  "WHERE u.version_id OPERATOR(pg_catalog.=) $1 "
-									  "AND u.user_id OPERATOR(pg_catalog.=) $2 RETURNING 1) "
-									  "INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) %s",
-									  reco_table("reco_user_factors"), reco_table("reco_online_fold"),
-									  reco_table("reco_pending"),
-									  many ?
-									  "SELECT $1, $2, e.i, e.w, e.k, e.v FROM u, "
-									  "ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
-									  "pg_catalog.unnest($5), pg_catalog.unnest($6)) AS e(i, w, k, v)" :
-									  "SELECT $1, $2, $3, $4, $5, $6 FROM u"),
-					   6, types);
-	}
-	if (run_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("UPDATE %s u SET (factors, items, weights) = "
+									   "(SELECT f.new_factors, f.new_items, f.new_weights "
+									   "FROM %s(u.factors, u.items, u.weights) f) "
+									   "WHERE u.version_id OPERATOR(pg_catalog.=) $1 "
+									   "AND u.user_id OPERATOR(pg_catalog.=) $2",
+									   reco_table("reco_user_factors"),
+									   reco_table("reco_online_fold")),
+					   2, (Oid[]) {INT8OID, INT8OID});
+	if (run_plan(&plan, values, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed > 1)
 		elog(ERROR, "reco: writing a user failed");
-	return SPI_processed;
+	return SPI_processed == 1;
+}
+
+/* The columns of reco_user_factors that reco_storage_user_fold reads or writes */
+enum
+{
+	USER_VERSION, USER_ID, USER_FACTORS, USER_ITEMS, USER_WEIGHTS, USER_COLUMNS
+};
+static const char *const user_columns[USER_COLUMNS] = {
+	"version_id", "user_id", "factors", "items", "weights"
+};
+
+/*
+ * Is reco_user_factors as the extension made it: a plain table keyed by
+ * (version_id, user_id), with no trigger, rule, check, generated column or
+ * forced row security that an UPDATE would have to run?  Then its rows can
+ * be updated directly.  att[] gets the columns' attribute indexes.
+ */
+static bool
+user_table_is_plain(Relation rel, Relation pk, int *att)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasrules ||
+		rel->trigdesc != NULL || rel->rd_rel->relforcerowsecurity ||
+		(desc->constr != NULL && (desc->constr->num_check > 0 || desc->constr->has_generated_stored)))
+		return false;
+	for (int c = 0; c < USER_COLUMNS; c++)
+	{
+		att[c] = -1;
+		for (int i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(desc, i)->attname), user_columns[c]) == 0)
+				att[c] = i;
+		if (att[c] < 0)
+			return false;
+	}
+	return pk->rd_index->indnkeyatts == 2 &&
+		pk->rd_index->indkey.values[0] == att[USER_VERSION] + 1 &&
+		pk->rd_index->indkey.values[1] == att[USER_ID] + 1 &&
+		TupleDescAttr(desc, att[USER_VERSION])->atttypid == INT8OID &&
+		TupleDescAttr(desc, att[USER_ID])->atttypid == INT8OID;
+}
+
+/*
+ * Index entries for a new row version that is not heap-only.  The result
+ * relation is in no range table (index 0), so no column counts as updated:
+ * the indexes are told their keys did not change, as they did not.
+ */
+static void
+user_row_index(Relation rel, TupleTableSlot *slot)
+{
+	EState	   *estate = CreateExecutorState();
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
+	(void) ExecInsertIndexTuples(rri, slot, estate, true, false, NULL, NIL);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+}
+
+/*
+ * Write the new version of the row in old (found under snap), computed by
+ * fold; what an UPDATE in READ COMMITTED does when another transaction
+ * updates the row first: wait for it, lock the latest version and compute
+ * again from that (under REPEATABLE READ and SERIALIZABLE, a serialization
+ * failure).  False when the row is gone.
+ */
+static bool
+user_row_write(Relation rel, TupleTableSlot *old, Snapshot snap, const int *att,
+			   int64 version_id, int64 user_id, RecoFoldRow fold)
+{
+	TupleTableSlot *new = table_slot_create(rel, NULL);
+	int			natts = RelationGetDescr(rel)->natts;
+	bool		written = false;
+
+	for (;;)
+	{
+		ItemPointerData tid = old->tts_tid;
+		CommandId	cid = GetCurrentCommandId(true);
+		TM_FailureData tmfd;
+		LockTupleMode lockmode;
+		bool		update_indexes;
+		Datum		row[3];
+		TM_Result	res;
+
+		slot_getallattrs(old);
+		ExecClearTuple(new);
+		memcpy(new->tts_values, old->tts_values, sizeof(Datum) * natts);
+		memcpy(new->tts_isnull, old->tts_isnull, sizeof(bool) * natts);
+		if (old->tts_isnull[att[USER_FACTORS]] || old->tts_isnull[att[USER_ITEMS]] ||
+			old->tts_isnull[att[USER_WEIGHTS]])
+			elog(ERROR, "reco: user %lld has a NULL in their row", (long long) user_id);
+		fold(old->tts_values[att[USER_FACTORS]], old->tts_values[att[USER_ITEMS]],
+			 old->tts_values[att[USER_WEIGHTS]], row);
+		new->tts_values[att[USER_FACTORS]] = row[0];
+		new->tts_values[att[USER_ITEMS]] = row[1];
+		new->tts_values[att[USER_WEIGHTS]] = row[2];
+		ExecStoreVirtualTuple(new);
+
+		res = table_tuple_update(rel, &tid, new, cid, snap, InvalidSnapshot, true,
+								 &tmfd, &lockmode, &update_indexes);
+		if (res == TM_Ok)
+		{
+			if (update_indexes)
+				user_row_index(rel, new);
+			written = true;
+			break;
+		}
+		if (res == TM_SelfModified)
+			break;				/* by this command already: as an UPDATE, nothing */
+		if (res != TM_Updated && res != TM_Deleted)
+			elog(ERROR, "reco: unexpected result %d updating user %lld", (int) res,
+				 (long long) user_id);
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent %s",
+							res == TM_Updated ? "update" : "delete")));
+		if (res == TM_Deleted)
+			break;
+
+		/* the row's latest version, locked: compute again from it */
+		res = table_tuple_lock(rel, &tid, snap, old, cid, lockmode, LockWaitBlock,
+							   TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		if (res == TM_Deleted || res == TM_SelfModified)
+			break;
+		if (res != TM_Ok)
+			elog(ERROR, "reco: unexpected result %d locking user %lld", (int) res,
+				 (long long) user_id);
+		slot_getallattrs(old);
+		if (DatumGetInt64(old->tts_values[att[USER_VERSION]]) != version_id ||
+			DatumGetInt64(old->tts_values[att[USER_ID]]) != user_id)
+			break;				/* no longer the row asked for */
+	}
+	ExecDropSingleTupleTableSlot(new);
+	return written;
+}
+
+/*
+ * Update a user's row of a version with what fold computes from it; false
+ * when the user has no row.  An UPDATE statement per event cost more than
+ * the event's fold-in, so the row is found through the primary key, and
+ * updated (heap-only where it fits) with its row lock and WAL, as an UPDATE
+ * of it would be, under a fresh snapshot as SPI takes for a statement.
+ * Should reco_user_factors have gained a trigger, a rule or a check, an
+ * UPDATE runs them: reco_online_fold computes the row there.
+ */
+bool
+reco_storage_user_fold(int64 version_id, int64 user_id, RecoFoldRow fold)
+{
+	Relation	rel;
+	Relation	pk;
+	Oid			pkoid;
+	int			att[USER_COLUMNS];
+	ScanKeyData key[2];
+	IndexScanDesc scan;
+	TupleTableSlot *old;
+	bool		written = false;
+
+	as_owner();
+	/* what the executor checks before an UPDATE */
+	PreventCommandIfReadOnly("UPDATE");
+	PreventCommandIfParallelMode("UPDATE");
+	rel = table_open(reco_table_oid("reco_user_factors"), RowExclusiveLock);
+	pkoid = RelationGetPrimaryKeyIndex(rel);
+	pk = OidIsValid(pkoid) ? index_open(pkoid, RowExclusiveLock) : NULL;
+	if (pk == NULL || !user_table_is_plain(rel, pk, att))
+	{
+		if (pk != NULL)
+			index_close(pk, NoLock);
+		table_close(rel, NoLock);
+		return user_update_sql(version_id, user_id);
+	}
+	if (pg_class_aclmask(RelationGetRelid(rel), GetUserId(), ACL_SELECT | ACL_UPDATE,
+						 ACLMASK_ALL) != (ACL_SELECT | ACL_UPDATE))
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+
+	/* as SPI runs a statement that writes */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+
+	old = table_slot_create(rel, NULL);
+	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(version_id));
+	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(user_id));
+	scan = index_beginscan(rel, pk, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, key, 2, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, old))
+		written = user_row_write(rel, old, GetActiveSnapshot(), att, version_id, user_id, fold);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(old);
+	PopActiveSnapshot();
+	index_close(pk, NoLock);
+	table_close(rel, NoLock);	/* locks are held to the end of the transaction */
+	return written;
+}
+
+/* The columns of reco_pending, in the order pending_row fills them */
+static const struct
+{
+	const char *name;
+	Oid			type;
+}			pending_columns[] = {
+	{"version_id", INT8OID}, {"user_id", INT8OID}, {"item_id", INT8OID},
+	{"weight", FLOAT4OID}, {"created", TIMESTAMPTZOID}, {"kind", INT2OID},
+	{"value", FLOAT4OID}, {"replay", BOOLOID}
+};
+
+#define PENDING_COLUMNS lengthof(pending_columns)
+
+/*
+ * Is reco_pending as the extension made it: a plain heap table with the
+ * columns of pending_columns alone, and no index, trigger, rule, check or
+ * forced row security that an INSERT would have to run?  Then a row can go
+ * straight into the heap; att[] gets each column's attribute index.
+ */
+static bool
+pending_is_plain(Relation rel, int *att)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			found = 0;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasrules ||
+		rel->trigdesc != NULL || rel->rd_rel->relforcerowsecurity ||
+		(desc->constr != NULL && (desc->constr->num_check > 0 || desc->constr->has_generated_stored)) ||
+		RelationGetIndexList(rel) != NIL)
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+		int			c;
+
+		if (a->attisdropped)
+			continue;
+		for (c = 0; c < PENDING_COLUMNS; c++)
+			if (strcmp(NameStr(a->attname), pending_columns[c].name) == 0)
+				break;
+		if (c == PENDING_COLUMNS || a->atttypid != pending_columns[c].type)
+			return false;
+		att[c] = i;
+		found++;
+	}
+	return found == PENDING_COLUMNS;
+}
+
+/* Queue one event by SQL: reco_pending is no longer as pending_is_plain expects */
+static void
+pending_put_sql(int64 version_id, int64 user_id, const RecoQueuedEvent *ev)
+{
+	static RecoPlan plan;
+	Datum		values[6] = {Int64GetDatum(version_id), Int64GetDatum(user_id),
+		Int64GetDatum(ev->item), Float4GetDatum((float) ev->w),
+	Int16GetDatum((int16) ev->kind), Float4GetDatum((float) ev->value)};
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	if (ev->kind < 0)
+		nulls[4] = nulls[5] = 'n';
+	if (!reco_plan_ready(&plan))
+		reco_plan_keep(&plan, psprintf("INSERT INTO %s (version_id, user_id, item_id, weight, kind, value) "
+									   "VALUES ($1, $2, $3, $4, $5, $6)", reco_table("reco_pending")),
+					   6, (Oid[]) {INT8OID, INT8OID, INT8OID, FLOAT4OID, INT2OID, FLOAT4OID});
+	if (run_plan(&plan, values, nulls, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "reco: queueing an event failed");
+}
+
+/*
+ * Queue n events of a user for reco_refresh (created: the transaction's
+ * start, as now() says; replay: false).  The queue has no index and
+ * nothing an INSERT would run (pending_is_plain), so its rows go straight
+ * into the heap, with their WAL, under the lock an INSERT takes: a
+ * statement per event would cost more than the row.  Should reco_pending
+ * have gained an index, a trigger or a column, the events go through SQL.
+ */
+void
+reco_storage_pending_put(int64 version_id, int64 user_id, const RecoQueuedEvent *ev, int n)
+{
+	Relation	rel;
+	int			att[PENDING_COLUMNS];
+	TupleTableSlot *slot;
+
+	as_owner();
+	PreventCommandIfReadOnly("INSERT");
+	PreventCommandIfParallelMode("INSERT");
+	rel = table_open(reco_table_oid("reco_pending"), RowExclusiveLock);
+	if (!pending_is_plain(rel, att))
+	{
+		table_close(rel, NoLock);
+		for (int i = 0; i < n; i++)
+			pending_put_sql(version_id, user_id, &ev[i]);
+		return;
+	}
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+
+	slot = table_slot_create(rel, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		Datum	   *v = slot->tts_values;
+		bool	   *isnull = slot->tts_isnull;
+
+		ExecClearTuple(slot);
+		memset(isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		v[att[0]] = Int64GetDatum(version_id);
+		v[att[1]] = Int64GetDatum(user_id);
+		v[att[2]] = Int64GetDatum(ev[i].item);
+		v[att[3]] = Float4GetDatum((float) ev[i].w);
+		v[att[4]] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		v[att[5]] = Int16GetDatum((int16) ev[i].kind);
+		v[att[6]] = Float4GetDatum((float) ev[i].value);
+		v[att[7]] = BoolGetDatum(false);
+		for (int c = 0; c < PENDING_COLUMNS; c++)
+			isnull[att[c]] = (c == 5 || c == 6) && ev[i].kind < 0;
+		ExecStoreVirtualTuple(slot);
+		table_tuple_insert(rel, slot, GetCurrentCommandId(true), 0, NULL);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);	/* the lock is held to the end of the transaction */
 }

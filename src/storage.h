@@ -79,10 +79,23 @@ extern void reco_storage_item_put(int64 version_id, int64 item_id, float popular
 extern void reco_storage_item_cold(int64 version_id, int64 item_id, const float *y, int f);
 extern void reco_storage_item_delete(int64 version_id, int64 item_id);
 
+/* One event of a user as the queue records it (kind -1: unknown, queued by weight alone) */
+typedef struct RecoQueuedEvent
+{
+	int64		item;
+	double		w;
+	int			kind;
+	double		value;
+} RecoQueuedEvent;
+
 /* online learning */
 extern void reco_storage_online_models(void);
 extern void reco_storage_user_create(int64 version_id, int64 user_id, const float *row, int f);
-extern uint64 reco_storage_user_update(Datum *values, const char *nulls, bool many);
+/* Computes a user's new row (factors, items, weights) from the stored one */
+typedef void (*RecoFoldRow) (Datum factors, Datum items, Datum weights, Datum *out);
+extern bool reco_storage_user_fold(int64 version_id, int64 user_id, RecoFoldRow fold);
+extern void reco_storage_pending_put(int64 version_id, int64 user_id,
+									 const RecoQueuedEvent *ev, int n);
 
 /* the queue of online events */
 extern void reco_storage_pending_take(int64 version_id, Snapshot snap);

@@ -198,13 +198,15 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM reco_pending'),
 	0, 'reco_refresh empties the queue');
 
 
-# Part two: inserts with retrains and refreshes running all along
+# Part two: inserts with retrains and refreshes running all along.  The
+# inserts are held to 2,000 a second at most, so that they last (10 s or
+# more) for several trainings and refreshes however fast the write path is.
 rmtree("$base/events_log");
 mkdir "$base/events_log";
 $events = IPC::Run::start(
 	[
 		'pgbench', '-n', '-h', $node->host, '-p', $node->port,
-		'-c', '4', '-j', '2', '-t', '5000', '-f', "$base/event.sql",
+		'-c', '4', '-j', '2', '-t', '5000', '-R', '2000', '-f', "$base/event.sql",
 		'postgres'
 	],
 	'>', "$base/events2.out", '2>', "$base/events2.err");
