@@ -13,14 +13,15 @@
 # Ratings train an explicit model (first argument), the cold-start rankings
 # an implicit one on the same ratings as events (second argument).
 #   bash bench/mlp_movielens.sh ['{"feedback": "explicit", ...}' ['{...}']]
-# RATINGS=0 skips the five folds, COLD=0 the cold-start rankings.
+# RATINGS=0 skips the five folds, COLD=0 the cold-start rankings; SPLITS
+# names the withheld sets ("a b c").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 dir=${RECO_SHARED_DATA:-../shared/data}/movielens-100k
 params=${1:-'{"feedback": "explicit", "dim": 32, "hidden": [64, 32], "epochs": 30, "batch_size": 256, "learning_rate": 0.002, "l2": 0.0005, "dropout": 0.1, "unknown_rate": 0.05, "patience": 3}'}
-cold=${2:-'{"dim": 32, "hidden": [64, 32], "epochs": 20, "batch_size": 256, "learning_rate": 0.002, "l2": 0.0001, "dropout": 0.1, "unknown_rate": 0.1, "negatives": 4}'}
+cold=${2:-'{"dim": 16, "hidden": [32], "epochs": 40, "batch_size": 256, "learning_rate": 0.002, "l2": 0.0001, "dropout": 0.1, "unknown_rate": 0.3, "negatives": 4}'}
 db=reco_bench_mlp
 
 fresh_db $db
@@ -55,11 +56,10 @@ done
 echo "params (ratings): $params"
 echo "params (cold start): $cold"
 echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1), one thread"
-psql -X -q -v ON_ERROR_STOP=1 -d $db -v params="$params" -v cold="$cold" \
-	-v ratings="${RATINGS:-1}" -v cold_start="${COLD:-1}" <<'SQL'
+psql -X -q -v ON_ERROR_STOP=1 -d $db -v params="$params" \
+	-v ratings="${RATINGS:-1}" <<'SQL'
 SET reco.progress = off;
 SELECT set_config('bench.params', :'params', false) \g /dev/null
-SELECT set_config('bench.cold', :'cold', false) \g /dev/null
 CREATE TEMP TABLE result (fold int, rmse float8, mae float8, epochs int, seconds float8);
 \if :ratings
 DO $$
@@ -90,7 +90,16 @@ SELECT round(avg(rmse)::numeric, 4) AS "mean RMSE", round(avg(mae)::numeric, 4) 
 FROM result;
 \endif
 
-\if :cold_start
+SQL
+[ "${COLD:-1}" = 1 ] || exit 0
+
+# 2 and 3, once per split: which items and customers are withheld is a hash
+# of their ids salted by SPLITS (one nDCG per split, and their mean)
+psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE TABLE coldres (salt text, part text, ranking text, users bigint, ndcg numeric)"
+for salt in ${SPLITS:-a b c}; do
+	psql -X -q -v ON_ERROR_STOP=1 -d $db -v cold="$cold" -v salt="$salt" <<'SQL'
+SET reco.progress = off;
+SELECT set_config('bench.cold', :'cold', false) \g /dev/null
 -- nDCG@10 of a ranked list against a relevant set, by (who, item, rank)
 CREATE TEMP TABLE ranked (who text, u bigint, i bigint, rank int);
 CREATE TEMP TABLE relevant (u bigint, i bigint);
@@ -104,7 +113,7 @@ CREATE FUNCTION pg_temp.ndcg(w text) RETURNS TABLE (users bigint, ndcg numeric) 
 $f$;
 
 -- 2. Cold items: 10% of the movies (by a hash of their id) lose their training ratings
-CREATE TEMP TABLE cold AS SELECT item_id AS i FROM reco_item ORDER BY md5('cold:' || item_id) LIMIT 168;
+CREATE TEMP TABLE cold AS SELECT item_id AS i FROM reco_item ORDER BY md5(:'salt' || ':cold:' || item_id) LIMIT 168;
 TRUNCATE reco_event;
 INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
@@ -120,17 +129,16 @@ FROM (SELECT DISTINCT u FROM relevant) t,
 	(SELECT c.i, coalesce(y.n, 0) AS pop FROM cold c JOIN reco_item it ON it.item_id = c.i
 	 LEFT JOIN (SELECT it2.attributes->>'years' AS years, count(*) AS n FROM reco_event e
 		JOIN reco_item it2 ON it2.item_id = e.item_id GROUP BY 1) y ON y.years = it.attributes->>'years') c;
-SELECT setseed(0.7);
+SELECT setseed(0.7) \g /dev/null
 INSERT INTO ranked SELECT 'random', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY random())
 FROM (SELECT DISTINCT u FROM relevant) t, cold c;
-\echo '2. Cold items (u1, 168 movies without training ratings, ranked among themselves)'
-SELECT 'mlp (attributes)' AS ranking, * FROM pg_temp.ndcg('mlp')
-UNION ALL SELECT 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
-UNION ALL SELECT 'random', * FROM pg_temp.ndcg('random');
+INSERT INTO coldres SELECT :'salt', 'items', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp')
+UNION ALL SELECT :'salt', 'items', 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
+UNION ALL SELECT :'salt', 'items', 'random', * FROM pg_temp.ndcg('random');
 
 -- 3. Cold customers: 10% of the users (by a hash of their id) lose their training ratings
 TRUNCATE ranked, relevant;
-CREATE TEMP TABLE newcomers AS SELECT user_id AS u FROM reco_user ORDER BY md5('new:' || user_id) LIMIT 94;
+CREATE TEMP TABLE newcomers AS SELECT user_id AS u FROM reco_user ORDER BY md5(:'salt' || ':new:' || user_id) LIMIT 94;
 TRUNCATE reco_event;
 INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
@@ -143,10 +151,16 @@ INSERT INTO ranked SELECT 'popularity', t.u, p.i, p.rank
 FROM (SELECT DISTINCT u FROM relevant) t,
 	(SELECT item_id AS i, row_number() OVER (ORDER BY count(*) DESC, item_id) AS rank
 	 FROM reco_event GROUP BY item_id ORDER BY 2 LIMIT 10) p;
-\echo '3. Cold customers (u1, 94 users without training ratings, served from their profile)'
-SELECT (SELECT string_agg(DISTINCT source, ',') FROM reco_recommend(
-	(SELECT min(u) FROM newcomers), 10, 'cold')) AS served_as;
-SELECT 'mlp (profile)' AS ranking, * FROM pg_temp.ndcg('mlp')
-UNION ALL SELECT 'global popularity', * FROM pg_temp.ndcg('popularity');
-\endif
+INSERT INTO coldres SELECT :'salt', 'customers', 'mlp (' || (SELECT string_agg(DISTINCT source, ',')
+	FROM reco_recommend((SELECT min(u) FROM newcomers), 10, 'cold')) || ')', * FROM pg_temp.ndcg('mlp')
+UNION ALL SELECT :'salt', 'customers', 'global popularity', * FROM pg_temp.ndcg('popularity');
+SQL
+done
+psql -X -q -v ON_ERROR_STOP=1 -d $db <<'SQL'
+\pset footer off
+\echo '2. Cold items (u1: 168 movies lose every training rating; test ratings of them ranked among the 168)'
+\echo '3. Cold customers (u1: 94 users lose every training rating, served from their profile)'
+SELECT part, ranking, string_agg(ndcg::text || ' (' || users || ')', ', ' ORDER BY salt) AS "nDCG@10 per split (users)",
+	round(avg(ndcg), 4) AS mean
+FROM coldres GROUP BY part, ranking ORDER BY part DESC, mean DESC;
 SQL
