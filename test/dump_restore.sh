@@ -1,6 +1,6 @@
 #!/bin/bash
-# pg_dump / pg_restore keep trained models: every version, the active one,
-# and identical recommendations afterwards.
+# pg_dump / pg_restore keep trained models of both families: every version,
+# the active one, the profiles, and identical recommendations afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +21,12 @@ SELECT u, 1 + (u * 7 + j * 3) % 50, 'purchase' FROM generate_series(1, 40) u, ge
 SELECT version FROM reco_train('dumped', 'als', '{"factors": 8, "iterations": 5}');
 SELECT version FROM reco_train('dumped', 'als', '{"seed": 3}');
 SELECT reco_activate('dumped', 1);
+-- a network too, with a customer served from the profile alone
+INSERT INTO reco_user SELECT u, jsonb_build_object('segment', u % 3) FROM generate_series(1, 41) u;
+SELECT version FROM reco_train('dumped_mlp', 'mlp', '{"dim": 4, "hidden": [8], "epochs": 3}');
 SQL
 
-query="SELECT u, r.item_id, r.rank, r.score FROM generate_series(1, 40) u, LATERAL reco_recommend(u, 5, 'dumped') r ORDER BY 1, 3"
+query="SELECT m, u, r.item_id, r.rank, r.score, r.source FROM unnest(ARRAY['dumped', 'dumped_mlp']) m, generate_series(1, 41) u, LATERAL reco_recommend(u, 5, m) r ORDER BY 1, 2, 4"
 state="SELECT model, version, (version_id = (SELECT active_version FROM reco_model WHERE name = model)) AS active, n_users, n_items FROM reco_model_version ORDER BY 1, 2"
 
 psql -X -At -d $src -c "$query" > "$tmp/before"
@@ -34,7 +37,8 @@ pg_restore -d $dst "$tmp/db.dump"
 psql -X -At -d $dst -c "$query" > "$tmp/after"
 psql -X -At -d $dst -c "$state" > "$tmp/state_after"
 
-[ "$(wc -l < "$tmp/before")" -eq 200 ] || { echo "expected 200 recommendations before the dump"; exit 1; }
+[ "$(wc -l < "$tmp/before")" -eq 410 ] || { echo "expected 410 recommendations before the dump"; exit 1; }
+grep -q '|profile$' "$tmp/before" || { echo "expected customer 41 served from a profile"; exit 1; }
 diff "$tmp/state_before" "$tmp/state_after"
 diff "$tmp/before" "$tmp/after"
 # rollback still works on the restored copy
