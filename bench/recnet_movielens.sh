@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-data=${DATA:-/work/shared/data/movielens-100k}
+data=${DATA:-${RECO_SHARED_DATA:-../shared/data}/movielens-100k}
 speed_epochs=${SPEED_EPOCHS:-5}
 settings=${SETTINGS:-dim=64 hidden=128,64 batch=256 lr=1e-3 l2=0.1 dropout=0.3 decay=0.9 epochs=25}
 
