@@ -27,7 +27,7 @@
 #   RUNS=5 FACTORS=64 ITERATIONS=15 TRAIN_THREADS=2 bench/train_speed.sh
 set -euo pipefail
 
-DATA=${1:-${MOVIELENS_UDATA:-/work/shared/data/movielens-100k/u.data}}
+DATA=${1:-${MOVIELENS_UDATA:-${RECO_SHARED_DATA:-../shared/data}/movielens-100k/u.data}}
 RUNS=${RUNS:-5}
 FACTORS=${FACTORS:-64}
 ITERATIONS=${ITERATIONS:-15}
