@@ -31,6 +31,8 @@
 #include "storage.h"
 #include "family/family.h"
 
+#define LOAD_BATCH 10000
+
 static HTAB *models = NULL;
 
 /*
@@ -93,6 +95,68 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 				 errmsg("reco_registry_changed: not called by trigger manager")));
 	CacheInvalidateRelcache(td->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * Read a version's items, by id: their ids and popularity into m (in
+ * m->mcxt) and their stored rows of width floats, after lead rows left for
+ * the caller, into a buffer in the current context, which is returned.
+ * Every float must be finite: rows are written only by reco, in the
+ * server's byte order.  Sets m->n_items.
+ */
+float *
+reco_model_read_items(RecoModel *m, int64 expected, int width, int lead)
+{
+	int64		cap = Max(expected, 16);
+	int32		n = 0;
+	float	   *rows;
+	Portal		portal;
+	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
+
+	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
+	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
+	MemoryContextSwitchTo(old);
+	rows = palloc_extended(sizeof(float) * (cap + lead) * width, MCXT_ALLOC_HUGE);
+
+	portal = reco_storage_items_open(m->version_id);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			float	   *y;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
+				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
+				rows = repalloc_huge(rows, sizeof(float) * (cap + lead) * width);
+			}
+			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
+			y = rows + (int64) (n + lead) * width;
+			memcpy(y, reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), width, "item factors"),
+				   sizeof(float) * width);
+			if (!reco_floats_finite(y, width))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("factors of item %lld in version %lld are not finite",
+								(long long) m->item_ids[n], (long long) m->version_id),
+						 errhint("Factors are float4 values in the server's byte order, as reco_train writes them.")));
+			n++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	m->n_items = n;
+	return rows;
 }
 
 /*

@@ -35,58 +35,10 @@
 static void
 load_items(RecoModel *m, int64 expected)
 {
-	int64		cap = Max(expected, 16);
-	int32		n = 0;
 	int			f = m->factors;
-	float	   *Y;
-	Portal		portal;
-	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
+	float	   *Y = reco_model_read_items(m, expected, f, 0);
+	int32		n = m->n_items;
 
-	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
-	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
-	MemoryContextSwitchTo(old);
-	/* rows arrive item by item; transposed once complete */
-	Y = palloc_extended(sizeof(float) * cap * f, MCXT_ALLOC_HUGE);
-
-	portal = reco_storage_items_open(m->version_id);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, LOAD_BATCH);
-		if (SPI_processed == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			float	   *y;
-
-			if (n == cap)
-			{
-				cap *= 2;
-				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
-				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
-				Y = repalloc_huge(Y, sizeof(float) * cap * f);
-			}
-			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			y = Y + (int64) n * f;
-			memcpy(y, reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), f, "item factors"),
-				   sizeof(float) * f);
-			for (int j = 0; j < f; j++)
-				if (isnan(y[j]) || isinf(y[j]))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("factors of item %lld in version %lld are not finite",
-									(long long) m->item_ids[n], (long long) m->version_id),
-							 errhint("Factors are float4 values in the server's byte order, as reco_train writes them.")));
-			n++;
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	m->n_items = n;
 	m->Yt = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
 	topk_transpose(Y, n, f, m->Yt);
 	pfree(Y);

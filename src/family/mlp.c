@@ -721,13 +721,12 @@ mlp_load(RecoModel *m, int64 expected)
 	MlpModel   *s = palloc0(sizeof(MlpModel));
 	bool		isnull;
 	Datum		d;
-	int64		cap = Max(expected, 16);
-	int32		n = 0;
+	int32		n;
 	int			dim;
 	int			side;
 	NnArena		a = {NULL, 0, 0};
 	int			sizes[NN_MLP_MAX_LAYERS + 1];
-	Portal		portal;
+	float	   *rows;
 	const float *unknown;
 
 	m->fs = s;
@@ -755,48 +754,19 @@ mlp_load(RecoModel *m, int64 expected)
 	layers_copy(&s->layers, (float *) reco_bytea_floats(d, layers_floats(&s->layers), "layers"),
 				false);
 
-	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
-	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
-	s->sides0 = palloc_extended(sizeof(float) * (cap + 1) * side, MCXT_ALLOC_HUGE);
-	s->bias0 = palloc_extended(sizeof(float) * (cap + 1), MCXT_ALLOC_HUGE);
 	MemoryContextSwitchTo(old);
-	portal = reco_storage_items_open(m->version_id);
-	for (;;)
+	rows = reco_model_read_items(m, expected, side + 1, 1);
+	n = m->n_items;
+	MemoryContextSwitchTo(m->mcxt);
+	s->sides0 = palloc_extended(sizeof(float) * (n + 1) * side, MCXT_ALLOC_HUGE);
+	s->bias0 = palloc_extended(sizeof(float) * (n + 1), MCXT_ALLOC_HUGE);
+	MemoryContextSwitchTo(old);
+	for (int32 i = 1; i <= n; i++)
 	{
-		SPI_cursor_fetch(portal, true, LOAD_BATCH);
-		if (SPI_processed == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			const float *r;
-
-			if (n == cap)
-			{
-				cap *= 2;
-				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
-				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
-				s->sides0 = repalloc_huge(s->sides0, sizeof(float) * (cap + 1) * side);
-				s->bias0 = repalloc_huge(s->bias0, sizeof(float) * (cap + 1));
-			}
-			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			r = reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), side + 1, "item weights");
-			if (!reco_floats_finite(r, side + 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("weights of item %lld in version %lld are not finite",
-								(long long) m->item_ids[n], (long long) m->version_id)));
-			memcpy(s->sides0 + (int64) (n + 1) * side, r, sizeof(float) * side);
-			s->bias0[n + 1] = r[side];
-			n++;
-		}
-		SPI_freetuptable(SPI_tuptable);
+		memcpy(s->sides0 + (Size) i * side, rows + (Size) i * (side + 1), sizeof(float) * side);
+		s->bias0[i] = rows[(Size) i * (side + 1) + side];
 	}
-	SPI_cursor_close(portal);
-	m->n_items = n;
+	pfree(rows);
 	s->item_sides = s->sides0 + side;
 	s->item_bias = s->bias0 + 1;
 
