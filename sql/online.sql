@@ -226,6 +226,23 @@ BEGIN TRANSACTION READ ONLY;
 SELECT reco_online_update(2, 101, 'view', 1, 'live');
 ROLLBACK;
 
+-- an update that a publication could not replicate is refused, as an
+-- UPDATE is: without a replica identity, or with a row filter on a column
+-- outside it (the wal_level WARNING of CREATE PUBLICATION is not shown)
+SET client_min_messages = error;
+ALTER TABLE reco_user_factors REPLICA IDENTITY NOTHING;
+CREATE PUBLICATION reco_models FOR TABLE reco_user_factors;
+SELECT reco_online_update(2, 201, 'view', 1, 'live');
+ALTER TABLE reco_user_factors REPLICA IDENTITY DEFAULT;
+SELECT reco_online_update(2, 202, 'view', 1, 'live');
+ALTER PUBLICATION reco_models SET TABLE reco_user_factors WHERE (items <> '{}');
+SELECT reco_online_update(2, 203, 'view', 1, 'live');
+DROP PUBLICATION reco_models;
+RESET client_min_messages;
+SELECT reco_online_update(2, 204, 'view', 1, 'live');
+SELECT items[array_length(items, 1) - 1 :] AS last_items FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+
 DROP TABLE orders, wrong;
 SELECT reco_drop_model('live');
 SELECT reco_drop_model('no_search');

@@ -1092,6 +1092,12 @@ reco_storage_user_fold(int64 version_id, int64 user_id, RecoFoldRow fold)
 	if (pg_class_aclmask(RelationGetRelid(rel), GetUserId(), ACL_SELECT | ACL_UPDATE,
 						 ACLMASK_ALL) != (ACL_SELECT | ACL_UPDATE))
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	/*
+	 * what CheckValidResultRel checks of a table: an update that a
+	 * publication of it could not replicate (no replica identity, or a row
+	 * filter or column list outside it) is refused
+	 */
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 
 	/* as SPI runs a statement that writes */
 	CommandCounterIncrement();
