@@ -157,8 +157,40 @@ SELECT events, items, new_items FROM reco_refresh('shop_mlp');
 SELECT count(*) AS items, bool_and(item_id IN (4, 10, 16, 22, 28)) AS their_items,
 	min(rank) = 1 AS ranked
 FROM reco_explain(4, 34, 'shop_mlp', 3);
+-- Evaluation and tuning fit in memory, writing nothing: "algorithm" names
+-- the family.  Most customers 5, 10, 15 ... bought only items their
+-- training lacks: an mlp serves them from their profile, so they count;
+-- ALS knows only those with other events
+SELECT users FROM reco_evaluate_params(
+	'SELECT user_id, item_id FROM reco_event WHERE user_id % 5 <> 0 OR item_id % 3 <> 0',
+	'SELECT user_id, item_id FROM reco_event WHERE user_id % 5 = 0 AND item_id % 3 = 0',
+	'{"algorithm": "mlp", "dim": 8, "hidden": [16], "epochs": 30, "validation": 0,
+	  "learning_rate": 0.01, "unknown_rate": 0.2, "seed": 7}', 10);
+SELECT users FROM reco_evaluate_params(
+	'SELECT user_id, item_id FROM reco_event WHERE user_id % 5 <> 0 OR item_id % 3 <> 0',
+	'SELECT user_id, item_id FROM reco_event WHERE user_id % 5 = 0 AND item_id % 3 = 0',
+	'{"factors": 8}', 10);
+SELECT count(*) AS folds, bool_and(users > 0) AS evaluated
+FROM reco_cross_validate_folds('SELECT user_id, item_id FROM reco_event',
+	'{"algorithm": "mlp", "dim": 8, "hidden": [16], "epochs": 5}', 3, 10, 'random', 42);
+SELECT count(*) AS versions FROM reco_model_version WHERE model NOT IN ('seed_case', 'shop_mlp');
+SELECT * FROM reco_evaluate_params('SELECT user_id, item_id FROM reco_event',
+	'SELECT user_id, item_id FROM reco_event', '{"algorithm": "knn"}', 10);
+-- reco_train_agg trains the family the params name, and so reco_tune
+-- tunes a network and activates the best trial
+SELECT model, version, users FROM (SELECT (reco_train_agg(user_id, item_id, 1, 'agg_mlp',
+	'{"algorithm": "mlp", "dim": 4, "hidden": [8], "epochs": 3}')).* FROM reco_event) t;
+SELECT algorithm, source FROM reco_model WHERE name = 'agg_mlp';
+SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS best,
+	count(DISTINCT params->>'dim') AS dims
+FROM reco_tune('tuned_mlp', 'SELECT user_id, item_id FROM reco_event',
+	'{"dim": [4, 8]}', '{"algorithm": "mlp", "hidden": [8], "epochs": 3}', folds => 2);
+SELECT algorithm, active_version IS NOT NULL AS active FROM reco_model WHERE name = 'tuned_mlp';
+SELECT reco_drop_model('agg_mlp'), reco_drop_model('tuned_mlp');
+
 -- and a model keeps its family
 SELECT * FROM reco_train('shop_mlp', 'als');
+SELECT * FROM reco_train('shop_mlp', 'mlp', '{"algorithm": "als"}');
 
 -- Parameters
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"factors": 8}');

@@ -305,13 +305,7 @@ rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
 static RecoModel *
 fit_model(RecoTriplets *t, const RecoTrainParams *params, const char *what)
 {
-	RecoFit    *fit = palloc(sizeof(RecoFit));
-
-	reco_fit(psprintf("the %s query's model", what), params, t, 0.0, fit);
-	/* serving the fit needs the item factors transposed */
-	reco_budget_charge(t->budget, (double) sizeof(float) * Max(fit->n_items, 1) * fit->factors,
-					   "the fitted model's item matrix");
-	return reco_model_from_fit(fit, params);
+	return reco_family(params->family)->fit_memory(params, t, what);
 }
 
 /*
@@ -364,7 +358,7 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	RecoBudget	budget;
 
 	reco_check_k(k);
-	reco_parse_params("als", NULL, given, &params);
+	reco_parse_params(reco_params_family(given), NULL, given, &params);
 	SPI_connect();
 	reco_budget_init(&budget, "evaluation");
 	rows = reco_query_events(train, "train", 3, &budget, &nrows);
@@ -416,7 +410,7 @@ reco_cross_validate_folds(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("folds must be between 1 and 100")));
 	reco_check_k(k);
-	reco_parse_params("als", NULL, given, &params);
+	reco_parse_params(reco_params_family(given), NULL, given, &params);
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();

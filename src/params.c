@@ -173,11 +173,41 @@ apply_hidden(JsonbValue *v, RnShape *shape)
 	shape->nhidden = n;
 }
 
+/*
+ * The family that evaluation and tuning fit: the "algorithm" of the params
+ * given, else ALS
+ */
+const char *
+reco_params_family(Jsonb *given)
+{
+	JsonbValue *v;
+
+	if (given == NULL || !JB_ROOT_IS_OBJECT(given) || JB_ROOT_IS_SCALAR(given))
+		return "als";
+	v = getKeyJsonValueFromContainer(&given->root, "algorithm", strlen("algorithm"), NULL);
+	if (v == NULL)
+		return "als";
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"algorithm\" must be a string")));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
 /* A key every family takes; false if key is not one */
 static bool
 apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 {
-	if (strcmp(key, "seed") == 0)
+	if (strcmp(key, "algorithm") == 0)
+	{
+		/* evaluation's way to name the family; a model's is its own */
+		if (v->type != jbvString || strlen(out->family) != (size_t) v->val.string.len ||
+			memcmp(out->family, v->val.string.val, v->val.string.len) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"algorithm\" must be \"%s\" here", out->family)));
+	}
+	else if (strcmp(key, "seed") == 0)
 		out->als.seed = out->mlp.train.seed =
 			(uint64_t) param_int(key, v, 0, INT64CONST(9007199254740991));
 	else if (strcmp(key, "feedback") == 0)

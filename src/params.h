@@ -57,5 +57,6 @@ extern double reco_event_value(const RecoTrainParams *p, double value);
 extern void reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 							  RecoTrainParams *out);
 extern Jsonb *reco_params_jsonb(const RecoTrainParams *p);
+extern const char *reco_params_family(Jsonb *given);
 
 #endif

@@ -867,6 +867,7 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	MemoryContext mcxt;
 	instr_time	start;
 	RecoUser	caller;
+	const RecoFamily *family;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "reco_train_agg_final called in non-aggregate context");
@@ -885,10 +886,12 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
-	reco_parse_params("als", reco_model_lock(state->model, "als", caller.userid), state->params,
-					  &params);
+	/* the family is ALS unless the params name another ("algorithm") */
+	family = reco_family(reco_params_family(state->params));
+	reco_parse_params(family->name, reco_model_lock(state->model, family->name, caller.userid),
+					  state->params, &params);
 	/* the rows came under the statement's snapshot */
-	fit_and_store(state->model, &reco_family_als, "query", &params, &state->triplets, mcxt, start,
+	fit_and_store(state->model, family, "query", &params, &state->triplets, mcxt, start,
 				  elapsed(start), GetActiveSnapshot(), &caller, &sum);
 	SPI_finish();
 	reco_become(caller);

@@ -271,6 +271,19 @@ reco_model_unit_items(RecoModel *m)
 }
 
 
+/* family->fit_memory: reco_fit, served from the fit itself */
+static RecoModel *
+als_fit_memory(const RecoTrainParams *params, RecoTriplets *t, const char *what)
+{
+	RecoFit    *fit = palloc(sizeof(RecoFit));
+
+	reco_fit(psprintf("the %s query's model", what), params, t, 0.0, fit);
+	/* serving the fit needs the item factors transposed */
+	reco_budget_charge(t->budget, (double) sizeof(float) * Max(fit->n_items, 1) * fit->factors,
+					   "the fitted model's item matrix");
+	return reco_model_from_fit(fit, params);
+}
+
 /* Read a stored version (family->load) */
 static void
 als_load(RecoModel *m, int64 n_items)
@@ -418,6 +431,7 @@ als_new_row(RecoModel *m, int64 user_id, float *row)
 const RecoFamily reco_family_als = {
 	.name = "als",
 	.fit_store = reco_als_fit_store,
+	.fit_memory = als_fit_memory,
 	.load = als_load,
 	.user_floats = als_user_floats,
 	.user = als_user,

@@ -53,6 +53,13 @@ typedef struct RecoFamily
 							  RecoTriplets *t, double read_seconds, int64 version_id,
 							  const RecoUser *reader, RecoFitResult *out);
 
+	/*
+	 * Fit on the run's interactions (read with the caller's rights) and keep
+	 * the model in memory, writing nothing: evaluation and tuning
+	 */
+	RecoModel  *(*fit_memory) (const RecoTrainParams *params, RecoTriplets *t,
+							   const char *what);
+
 	/* Read a stored version's item side and globals into m (m->mcxt) */
 	void		(*load) (RecoModel *m, int64 n_items);
 

@@ -59,6 +59,7 @@ typedef struct MlpModel
 	float	   *unknown_user;	/* p_0 */
 	float	   *unit;			/* dim x n_items, unit q, built lazily */
 	float	   *scratch;		/* rn_score's */
+	struct MlpFit *fit;			/* a model fitted in memory: its users, or NULL */
 } MlpModel;
 
 static double
@@ -404,11 +405,39 @@ validate(RnNet *net, const RecoMlpParams *p, bool rated, int64 nval, const int32
 	return rated ? sqrt(sum / Max(nval, 1)) : 1.0 - sum / Max(nval, 1);
 }
 
-/* family->fit_store */
+/* A trained network and what it was trained on (mlp_fit) */
+typedef struct MlpFit
+{
+	RnNet		net;
+	RnShape		shape;
+	bool		rated;
+	float		range[2];		/* of the ratings */
+	int64	   *user_ids;		/* ascending; row u + 1 of the net */
+	int32		nu;
+	int64	   *item_ids;		/* the items with events, ascending; row i + 1 */
+	int32		ni;
+	int64	   *cold_ids;		/* the catalogue's others, ascending */
+	int32		ncold;
+	RnFeatures	uf;
+	RnFeatures	itf;
+	RnFeatures	cold;			/* the cold items' tokens, by index */
+	float	   *popularity;		/* of the items with events */
+	RecoCsr		Rui;			/* the interactions, by dense user and item */
+	int64		n;
+	double		loss;
+	char	   *losses;
+	int			epochs;
+	double		seconds;
+} MlpFit;
+
+/*
+ * Train the network on the run's interactions, the catalogue and the
+ * profiles (read as reader); what names the run in messages.  Every large
+ * buffer is charged to t->budget.
+ */
 static void
-mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
-			  double read_seconds, int64 version_id, const RecoUser *reader,
-			  RecoFitResult *out)
+mlp_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
+		const RecoUser *reader, MlpFit *f)
 {
 	const RecoMlpParams *p = &params->mlp;
 	bool		rated = params->explicit_ratings;
@@ -449,10 +478,8 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	StringInfoData losses;
 	instr_time	start;
 	RnTrain		tp = p->train;
-	float	   *rows;
-	int			side = 2 * shape.dim;
 	RecoCsr		Rui;
-	RecoCsr		history;
+	RecoUser	me = reco_current_user();
 	float		mean = 0.0f;
 	float		range[2] = {INFINITY, -INFINITY};
 
@@ -460,14 +487,14 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no interactions to train model \"%s\" on", model),
+				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 	reco_triplets_merge(t, rated);
 	n = t->n;
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no interactions with a positive weight to train model \"%s\" on", model)));
+				 errmsg("no interactions with a positive weight to train %s on", what)));
 	if (n > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -494,7 +521,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	reco_become(*reader);
 	read_catalogue(event_items, ne, shape.item_buckets, b, &itf, &cold_ids, &ncold, &cold);
 	uf = read_profiles(user_ids, nu, shape.user_buckets, b);
-	(void) reco_become_owner();
+	reco_become(me);
 
 	item_ids = event_items;
 	ni = ne;
@@ -605,7 +632,7 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 		if (!isfinite(last_loss))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("training model \"%s\" diverged at epoch %d", model, epoch + 1),
+					 errmsg("training %s diverged at epoch %d", what, epoch + 1),
 					 errdetail("Nothing was stored; the version served is unchanged."),
 					 errhint("Lower \"learning_rate\".")));
 		appendStringInfo(&losses, "%s%.6g", epoch ? ", " : "", last_loss);
@@ -613,8 +640,8 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 									 targets + ntrain, &uf, &itf, y, u2, i2, neg) : NAN;
 		if (reco_progress)
 			ereport(NOTICE,
-					(errmsg("reco: model \"%s\" epoch %d: loss %.5f, validation %s %.5f, %.1f s",
-							model, epoch + 1, last_loss, rated ? "rmse" : "auc",
+					(errmsg("reco: %s epoch %d: loss %.5f, validation %s %.5f, %.1f s",
+							what, epoch + 1, last_loss, rated ? "rmse" : "auc",
 							rated ? metric : 1.0 - metric, seconds_since(start))));
 		if (nval > 0)
 		{
@@ -631,86 +658,236 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 		}
 	}
 
-	/*
-	 * store: the items with events, then the catalogue's others as the
-	 * unknown item with their own features
-	 */
-	rows = reco_budget_alloc(b, sizeof(float) * (Size) Max(ni + ncold, nu) * (side + 1),
-							 "rows to store");
+	f->net = net;
+	f->shape = shape;
+	f->rated = rated;
+	f->range[0] = range[0];
+	f->range[1] = range[1];
+	f->user_ids = user_ids;
+	f->nu = nu;
+	f->item_ids = item_ids;
+	f->ni = ni;
+	f->cold_ids = cold_ids;
+	f->ncold = ncold;
+	f->uf = uf;
+	f->itf = itf;
+	f->cold = cold;
+	f->popularity = popularity;
+	f->Rui = Rui;
+	f->n = n;
+	f->loss = last_loss;
+	f->losses = losses.data;
+	f->epochs = epoch;
+	f->seconds = seconds_since(start);
+}
+
+/*
+ * The rows [q | f | b] of every item of a fit: those with events, then the
+ * catalogue's others as the unknown item with their own features; *ids
+ * gets their ids in that order
+ */
+static float *
+mlp_item_rows(const MlpFit *f, RecoBudget *b, int64 **ids)
+{
+	int			side = 2 * f->shape.dim;
+	int32		ni = f->ni;
+	int32		ncold = f->ncold;
+	float	   *rows = reco_budget_alloc(b, sizeof(float) * (Size) Max(ni + ncold, 1) * (side + 1),
+										 "item rows");
+
 	for (int32 i = 0; i < ni; i++)
 	{
 		float	   *r = rows + (Size) i * (side + 1);
 
-		rn_side_vector(&net, false, i + 1, &itf, r);
-		r[side] = net.item_bias.table[i + 1];
+		rn_side_vector(&f->net, false, i + 1, &f->itf, r);
+		r[side] = f->net.item_bias.table[i + 1];
 	}
 	for (int32 c = 0; c < ncold; c++)
 	{
 		float	   *r = rows + (Size) (ni + c) * (side + 1);
 
-		memcpy(r, net.item.table, sizeof(float) * shape.dim);
-		rn_feature_bag(net.item_feat.table, shape.dim, cold.ids + cold.indptr[c],
-					   (int) (cold.indptr[c + 1] - cold.indptr[c]), r + shape.dim);
-		r[side] = net.item_bias.table[0];
+		memcpy(r, f->net.item.table, sizeof(float) * f->shape.dim);
+		rn_feature_bag(f->net.item_feat.table, f->shape.dim, f->cold.ids + f->cold.indptr[c],
+					   (int) (f->cold.indptr[c + 1] - f->cold.indptr[c]), r + f->shape.dim);
+		r[side] = f->net.item_bias.table[0];
 	}
+	*ids = reco_budget_alloc(b, sizeof(int64) * Max(ni + ncold, 1), "item ids");
+	memcpy(*ids, f->item_ids, sizeof(int64) * ni);
+	memcpy(*ids + ni, f->cold_ids, sizeof(int64) * ncold);
+	return rows;
+}
+
+/* family->fit_store */
+static void
+mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
+			  double read_seconds, int64 version_id, const RecoUser *reader,
+			  RecoFitResult *out)
+{
+	MlpFit	   *f = palloc0(sizeof(MlpFit));
+	RecoBudget *b = t->budget;
+	int			side;
+	int32		ni;
+	int32		ncold;
+	int32		nu;
+	int64	   *all_ids;
+	float	   *rows;
+	RecoCsr		history;
+
+	mlp_fit(psprintf("model \"%s\"", model), params, t, reader, f);
+	side = 2 * f->shape.dim;
+	ni = f->ni;
+	ncold = f->ncold;
+	nu = f->nu;
+	rows = mlp_item_rows(f, b, &all_ids);
 	if (!reco_floats_finite(rows, (int64) (ni + ncold) * (side + 1)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("training model \"%s\" gave weights that are not finite", model),
 				 errdetail("Nothing was stored; the version served is unchanged.")));
 	{
-		int64	   *all_ids = reco_budget_alloc(b, sizeof(int64) * Max(ni + ncold, 1), "item ids");
 		float	   *all_pop = reco_budget_alloc(b, sizeof(float) * Max(ni + ncold, 1), "popularity");
 
-		memcpy(all_ids, item_ids, sizeof(int64) * ni);
-		memcpy(all_ids + ni, cold_ids, sizeof(int64) * ncold);
-		memcpy(all_pop, popularity, sizeof(float) * ni);
+		memcpy(all_pop, f->popularity, sizeof(float) * ni);
 		memset(all_pop + ni, 0, sizeof(float) * ncold);
 		reco_store_items(version_id, ni + ncold, all_ids, all_pop, rows, side + 1);
 	}
+	rows = reco_budget_alloc(b, sizeof(float) * (Size) Max(nu, 1) * (side + 1), "user rows");
 	for (int32 u = 0; u < nu; u++)
 	{
 		float	   *r = rows + (Size) u * (side + 1);
 
-		rn_side_vector(&net, true, u + 1, &uf, r);
-		r[side] = net.user_bias.table[u + 1];
+		rn_side_vector(&f->net, true, u + 1, &f->uf, r);
+		r[side] = f->net.user_bias.table[u + 1];
 	}
-	history = reco_history_by_time(&Rui, t);
-	reco_store_users(version_id, nu, user_ids, rows, side + 1, &history, item_ids);
+	history = reco_history_by_time(&f->Rui, t);
+	reco_store_users(version_id, nu, f->user_ids, rows, side + 1, &history, f->item_ids);
 	{
-		Size		nl = layers_floats(&net.mlp);
+		Size		nl = layers_floats(&f->net.mlp);
 		float	   *buf = palloc(sizeof(float) * nl);
 		float		unknown[2 + 2 * RECO_MAX_WIDTH];
-		int			d = shape.dim;
+		int			d = f->shape.dim;
 
-		layers_copy(&net.mlp, buf, true);
+		layers_copy(&f->net.mlp, buf, true);
 		reco_store_blob(version_id, "layers", buf, sizeof(float) * nl);
-		reco_store_blob(version_id, "user_features", net.user_feat.table,
-						sizeof(float) * shape.user_buckets * d);
-		reco_store_blob(version_id, "item_features", net.item_feat.table,
-						sizeof(float) * shape.item_buckets * d);
-		memcpy(unknown, net.user.table, sizeof(float) * d);
-		unknown[d] = net.user_bias.table[0];
-		memcpy(unknown + d + 1, net.item.table, sizeof(float) * d);
-		unknown[2 * d + 1] = net.item_bias.table[0];
+		reco_store_blob(version_id, "user_features", f->net.user_feat.table,
+						sizeof(float) * f->shape.user_buckets * d);
+		reco_store_blob(version_id, "item_features", f->net.item_feat.table,
+						sizeof(float) * f->shape.item_buckets * d);
+		memcpy(unknown, f->net.user.table, sizeof(float) * d);
+		unknown[d] = f->net.user_bias.table[0];
+		memcpy(unknown + d + 1, f->net.item.table, sizeof(float) * d);
+		unknown[2 * d + 1] = f->net.item_bias.table[0];
 		reco_store_blob(version_id, "unknown", unknown, sizeof(float) * (2 * d + 2));
-		reco_store_blob(version_id, "mean", &net.mean, sizeof(float));
+		reco_store_blob(version_id, "mean", &f->net.mean, sizeof(float));
 		/* a predicted rating stays within the ratings seen */
-		if (rated)
-			reco_store_blob(version_id, "range", range, sizeof(range));
+		if (f->rated)
+			reco_store_blob(version_id, "range", f->range, sizeof(f->range));
 	}
 
-	out->factors = shape.dim;
+	out->factors = f->shape.dim;
 	out->n_users = nu;
 	out->n_items = ni + ncold;
-	out->nnz = n;
-	out->loss = last_loss;
-	out->losses = losses.data;
-	out->solve_seconds = seconds_since(start);
-	out->steps = epoch;
-	out->learns_online = !rated;	/* ratings: retrain */
+	out->nnz = f->n;
+	out->loss = f->loss;
+	out->losses = f->losses;
+	out->solve_seconds = f->seconds;
+	out->steps = f->epochs;
+	out->learns_online = !f->rated;	/* ratings: retrain */
 	out->online = NULL;
 	(void) read_seconds;
+}
+
+/* An item's id and where mlp_item_rows put it, to sort by id */
+typedef struct ItemPos
+{
+	int64		id;
+	int32		pos;
+} ItemPos;
+
+static int
+cmp_item_pos(const void *a, const void *b)
+{
+	const ItemPos *x = a;
+	const ItemPos *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * family->fit_memory: a network trained on the run's interactions (read
+ * with the caller's rights) and kept in memory, readable by everything that
+ * takes a RecoModel: evaluation, cross-validation and tuning, which write
+ * nothing
+ */
+static RecoModel *
+mlp_fit_memory(const RecoTrainParams *params, RecoTriplets *t, const char *what)
+{
+	MlpFit	   *f = palloc0(sizeof(MlpFit));
+	RecoUser	me = reco_current_user();
+	RecoModel  *m = palloc0(sizeof(RecoModel));
+	MlpModel   *s = palloc0(sizeof(MlpModel));
+	int64	   *ids;
+	float	   *rows;
+	ItemPos    *order;
+	int32		n;
+	int			dim;
+	int			side;
+
+	mlp_fit(psprintf("the %s query's model", what), params, t, &me, f);
+	dim = f->shape.dim;
+	side = 2 * dim;
+	n = f->ni + f->ncold;
+	strlcpy(m->name, "(in memory)", sizeof(m->name));
+	m->family = &reco_family_mlp;
+	m->fs = s;
+	m->params = *params;
+	m->factors = dim;
+	m->mcxt = CurrentMemoryContext;
+	s->fit = f;
+	s->shape = f->shape;
+	s->side = side;
+	s->mean = f->net.mean;
+	s->clip = f->rated;
+	s->range[0] = f->range[0];
+	s->range[1] = f->range[1];
+	s->layers = f->net.mlp;		/* rn_score reads only the weights */
+	s->user_features = f->net.user_feat.table;
+	s->unknown_user = f->net.user.table;
+	s->unknown[0] = f->net.user_bias.table[0];
+	s->unknown[1] = f->net.item_bias.table[0];
+
+	/* the items by id, as the cache has them; row 0 the unknown item */
+	rows = mlp_item_rows(f, t->budget, &ids);
+	order = palloc(sizeof(ItemPos) * Max(n, 1));
+	for (int32 i = 0; i < n; i++)
+	{
+		order[i].id = ids[i];
+		order[i].pos = i;
+	}
+	qsort(order, n, sizeof(ItemPos), cmp_item_pos);
+	m->n_items = n;
+	m->item_ids = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
+	m->popularity = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	s->sides0 = palloc_extended(sizeof(float) * (n + 1) * side, MCXT_ALLOC_HUGE);
+	s->bias0 = palloc_extended(sizeof(float) * (n + 1), MCXT_ALLOC_HUGE);
+	memcpy(s->sides0, f->net.item.table, sizeof(float) * dim);
+	memset(s->sides0 + dim, 0, sizeof(float) * dim);
+	s->bias0[0] = s->unknown[1];
+	for (int32 i = 0; i < n; i++)
+	{
+		int32		p = order[i].pos;
+
+		m->item_ids[i] = order[i].id;
+		m->popularity[i] = p < f->ni ? f->popularity[p] : 0.0f;
+		memcpy(s->sides0 + (Size) (i + 1) * side, rows + (Size) p * (side + 1), sizeof(float) * side);
+		s->bias0[i + 1] = rows[(Size) p * (side + 1) + side];
+	}
+	s->item_sides = s->sides0 + side;
+	s->item_bias = s->bias0 + 1;
+	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
+	rn_item_side(&s->layers, dim, n, s->item_sides, s->P);
+	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers));
+	return m;
 }
 
 /* family->load: the item side, the layers and the globals */
@@ -842,6 +1019,30 @@ profile_bag(RecoModel *m, int64 user_id, float *f)
 	return true;
 }
 
+/* A user of a fit in memory: their side and bias, and their items */
+static RecoUserKind
+fit_user(const MlpFit *f, int64 user_id, float *state, ArrayType **seen)
+{
+	int32		u = find_id(f->user_ids, f->nu, user_id);
+	int			side = 2 * f->shape.dim;
+
+	if (u < 0)
+		return RECO_STRANGER;
+	rn_side_vector(&f->net, true, u + 1, &f->uf, state);
+	state[side] = f->net.user_bias.table[u + 1];
+	if (seen != NULL)
+	{
+		int64		start = f->Rui.indptr[u];
+		int64		len = f->Rui.indptr[u + 1] - start;
+		Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
+
+		for (int64 i = 0; i < len; i++)
+			ids[i] = Int64GetDatum(f->item_ids[f->Rui.indices[start + i]]);
+		*seen = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	}
+	return RECO_PERSONAL;
+}
+
 /* family->user: the user's row, else their profile through the unknown user */
 static RecoUserKind
 mlp_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
@@ -851,19 +1052,24 @@ mlp_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
 	RecoUserKind who = RECO_STRANGER;
 	bool		isnull;
 
-	(void) reco_storage_user(m->version_id, user_id);
-	MemoryContextSwitchTo(caller);
-	if (SPI_processed == 1)
+	if (s->fit != NULL)
+		who = fit_user(s->fit, user_id, state, seen);
+	else
 	{
-		memcpy(state, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-													  1, &isnull), s->side + 1, "user weights"),
-			   sizeof(float) * (s->side + 1));
-		if (seen != NULL)
-			*seen = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc, 2, &isnull));
-		who = RECO_PERSONAL;
+		(void) reco_storage_user(m->version_id, user_id);
+		MemoryContextSwitchTo(caller);
+		if (SPI_processed == 1)
+		{
+			memcpy(state, reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+														  1, &isnull), s->side + 1, "user weights"),
+				   sizeof(float) * (s->side + 1));
+			if (seen != NULL)
+				*seen = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 2, &isnull));
+			who = RECO_PERSONAL;
+		}
+		SPI_freetuptable(SPI_tuptable);
 	}
-	SPI_freetuptable(SPI_tuptable);
 	if (who == RECO_STRANGER)
 	{
 		if (!profile_bag(m, user_id, state + s->shape.dim))
@@ -1204,6 +1410,7 @@ mlp_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *r
 const RecoFamily reco_family_mlp = {
 	.name = "mlp",
 	.fit_store = mlp_fit_store,
+	.fit_memory = mlp_fit_memory,
 	.load = mlp_load,
 	.user_floats = mlp_user_floats,
 	.user = mlp_user,
