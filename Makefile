@@ -8,12 +8,13 @@ NN_OBJS = $(NN_SRCS:.c=.o)
 OBJS = \
 	src/als.o \
 	src/cache.o \
-	src/coldstart.o \
 	src/csr.o \
 	src/evaluate.o \
 	src/events.o \
 	src/explain.o \
 	src/family/als.o \
+	src/family/als_coldstart.o \
+	src/family/als_resolve.o \
 	src/family/family.o \
 	src/family/mlp.o \
 	src/forget.o \
@@ -23,7 +24,6 @@ OBJS = \
 	src/params.o \
 	src/reco.o \
 	src/refresh.o \
-	src/resolve.o \
 	src/resources.o \
 	src/serve.o \
 	src/split.o \

@@ -133,10 +133,10 @@ reco_forget_user(PG_FUNCTION_ARGS)
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		v = reco_model_version_load(versions[i].model, versions[i].version);
-		/* a network's shared weights cannot be re-solved without one user */
-		if (v->family == &reco_family_als)
+		/* a network's shared weights cannot be re-solved without one customer */
+		if (v->family->forget != NULL)
 		{
-			reco_resolve_items(v, items, n, NULL, NULL, 0, &done);
+			v->family->forget(v, items, n, &done);
 			n_items += done.items + done.removed;
 		}
 		PopActiveSnapshot();

@@ -415,6 +415,13 @@ als_explain_history(RecoModel *m, int64 user_id, int64 *ids, const float *w, int
 	return known;
 }
 
+/* family->forget: the touched items re-solved exactly without the customer */
+static void
+als_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *out)
+{
+	reco_resolve_items(m, items, n, NULL, NULL, 0, out);
+}
+
 static int
 als_row_floats(const RecoModel *m)
 {
@@ -439,6 +446,7 @@ const RecoFamily reco_family_als = {
 	.unit_items = als_unit_items,
 	.row_floats = als_row_floats,
 	.refresh = als_refresh,
+	.forget = als_forget,
 	.explain = als_explain_history,
 	.new_row = als_new_row,
 	.fold = als_fold,

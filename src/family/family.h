@@ -96,6 +96,13 @@ typedef struct RecoFamily
 	int64		(*refresh) (RecoModel *m, Snapshot snap, struct RecoResolved *out);
 
 	/*
+	 * reco_forget_user: re-solve the n items a forgotten customer touched
+	 * in version m, now that their row is gone (NULL: nothing to re-solve)
+	 */
+	void		(*forget) (RecoModel *m, const int64 *items, int64 n,
+						   struct RecoResolved *out);
+
+	/*
 	 * reco_explain: what each item of the user's history (ids and weights,
 	 * least recent first, n of them) contributes to item idx's score; the
 	 * items considered are moved to the front of ids, their contributions

@@ -1,5 +1,5 @@
 /*
- * resolve.c - re-solve some items of a version against its user rows as
+ * family/als_resolve.c - ALS: re-solve some items of a version against its user rows as
  * they are now, and publish the result
  *
  * reco_refresh re-solves the items that online events touched;

@@ -1,5 +1,5 @@
 /*
- * coldstart.c - first vectors for catalogue items nobody has touched yet
+ * family/als_coldstart.c - ALS: first vectors for catalogue items nobody has touched yet
  *
  * An item in reco_item without factors gets the mean, over its attribute
  * tokens (its category, its brand, the words of its title), of the mean
