@@ -3,7 +3,7 @@
  *
  * Removes the customer's events, their row and their queued events in every
  * version of every model, and re-solves in each version every item they
- * touched against the remaining users (resolve.c), so that no version can
+ * touched against the remaining users (family->forget), so that no version can
  * serve or encode them afterwards: an item only they touched leaves the
  * version, the others become what their exact item solve gives without
  * them.  Every model's registry row is locked meanwhile, so no training or

@@ -5,7 +5,7 @@
  * events in reco_pending.  A refresh takes the queue and has the family
  * catch the item side up on it (ALS: each touched item re-solved exactly
  * against the current user factors, new items given their first vector,
- * resolve.c; mlp: a few SGD steps per touched item), then bumps the
+ * family/als_resolve.c; mlp: new items stepped against their first customers), then bumps the
  * version's revision, so every backend reloads its cache on its next call.
  * It locks the registry row only: inserts and serving go on meanwhile.
  */

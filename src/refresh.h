@@ -1,6 +1,7 @@
 /*
  * refresh.h - the item side catching up: items re-solved and published
- * (resolve.c), attribute vectors for untouched catalogue items (coldstart.c)
+ * (family/als_resolve.c), attribute vectors for untouched catalogue items
+ * (family/als_coldstart.c): ALS's, used by family/als.c
  */
 #ifndef RECO_REFRESH_H
 #define RECO_REFRESH_H
@@ -9,7 +10,7 @@
 
 #include "model.h"
 
-/* resolve.c: items of a version re-solved against its users, published */
+/* als_resolve.c: items of a version re-solved against its users, published */
 typedef struct RecoResolved
 {
 	int64		items;			/* re-solved and kept */
@@ -22,7 +23,7 @@ extern void reco_resolve_items(RecoModel *m, const int64 *ids, int64 n,
 							   const int64 *cold_ids, const float *Ycold,
 							   int64 n_cold, RecoResolved *out);
 
-/* coldstart.c: attribute vectors for untouched catalogue items */
+/* als_coldstart.c: attribute vectors for untouched catalogue items */
 extern int64 reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip,
 							 int64 **ids, float **Y);
 

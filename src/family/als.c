@@ -358,8 +358,8 @@ als_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *x
 
 /*
  * family->refresh: every touched item re-solved exactly against its users
- * (resolve.c), untouched catalogue items given attribute vectors
- * (coldstart.c)
+ * (als_resolve.c), untouched catalogue items given attribute vectors
+ * (als_coldstart.c)
  */
 static int64
 als_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
