@@ -5,8 +5,9 @@
  * events in reco_pending.  A refresh takes the queue and has the family
  * catch the item side up on it (ALS: each touched item re-solved exactly
  * against the current user factors, new items given their first vector,
- * family/als_resolve.c; mlp: new items stepped against their first customers), then bumps the
- * version's revision, so every backend reloads its cache on its next call.
+ * family/als_resolve.c; mlp: new items stepped against their first
+ * customers), then bumps the version's revision, so every backend reloads
+ * its cache on its next call.
  * It locks the registry row only: inserts and serving go on meanwhile.
  */
 #include "reco.h"
