@@ -158,6 +158,31 @@ SELECT reco_drop_model('sec_capped');
 DROP POLICY sec_low ON reco_event;
 ALTER TABLE reco_event DISABLE ROW LEVEL SECURITY;
 
+-- profiles: the application registers and updates customers but reads no
+-- profile back; serving uses them for an mlp model without anyone's right
+-- to read them; administrators read them
+SET ROLE regress_reco_feed;
+INSERT INTO reco_user (user_id, attributes) VALUES (8301, '{"segment": "gold"}');
+UPDATE reco_user SET attributes = '{"segment": "silver"}' WHERE user_id = 8301;
+SELECT attributes FROM reco_user WHERE user_id = 8301;
+RESET ROLE;
+SET ROLE regress_reco_app;
+SELECT count(*) FROM reco_user;
+RESET ROLE;
+SET ROLE regress_reco_nobody;
+INSERT INTO reco_user (user_id) VALUES (8302);
+RESET ROLE;
+SELECT version FROM reco_train('sec_mlp', 'mlp', '{"dim": 4, "hidden": [4], "epochs": 2}');
+SET ROLE regress_reco_app;
+SELECT count(*) > 0 AS served, bool_and(source = 'profile') AS from_profile
+FROM reco_recommend(8301, 3, 'sec_mlp');
+RESET ROLE;
+SET ROLE regress_reco_ops;
+SELECT attributes FROM reco_user WHERE user_id = 8301;
+RESET ROLE;
+SELECT reco_drop_model('sec_mlp');
+DELETE FROM reco_user WHERE user_id = 8301;
+
 -- the functions and tables the roles hold, from the catalog
 SELECT p.proname, r.rolname
 FROM pg_proc p CROSS JOIN unnest(ARRAY['reco_reader', 'reco_writer']) r(rolname)
