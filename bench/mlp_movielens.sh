@@ -26,7 +26,6 @@ db=reco_bench_mlp
 
 fresh_db $db
 psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco" \
-	-c "CREATE TABLE fold (fold int, part text, u bigint, i bigint, r int, t bigint)" \
 	-c "CREATE TEMP TABLE u (id bigint, age int, gender text, occupation text, zip text)" \
 	-c "\copy u FROM '$dir/u.user' WITH (FORMAT csv, DELIMITER '|')" \
 	-c "INSERT INTO reco_user SELECT id, jsonb_build_object('age', CASE WHEN age < 18 THEN '-17'
@@ -45,14 +44,7 @@ iconv -f latin1 -t utf-8 "$dir/u.item" | tr -d '"' |
 				ELSE (right(f[3], 4)::int / 5 * 5)::text END,
 				'genre', (SELECT coalesce(jsonb_agg(g.name), '[]') FROM g WHERE f[6 + g.flag] = '1'))
 		FROM (SELECT string_to_array(line, '|') AS f FROM m) s"
-for n in 1 2 3 4 5; do
-	for part in base test; do
-		psql -X -q -v ON_ERROR_STOP=1 -d $db \
-			-c "CREATE TEMP TABLE f (u bigint, i bigint, r int, t bigint)" \
-			-c "\copy f FROM '$dir/u$n.$part'" \
-			-c "INSERT INTO fold SELECT $n, '$part', * FROM f"
-	done
-done
+load_folds $db "$dir"
 echo "params (ratings): $params"
 echo "params (cold start): $cold"
 echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1), one thread"

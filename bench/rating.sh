@@ -14,16 +14,8 @@ params=${1:-'{"feedback": "explicit", "factors": 10, "iterations": 10, "regulari
 db=reco_bench_rating
 
 fresh_db $db
-psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco" \
-	-c "CREATE TABLE fold (fold int, part text, u bigint, i bigint, r int, t bigint)"
-for n in 1 2 3 4 5; do
-	for part in base test; do
-		psql -X -q -v ON_ERROR_STOP=1 -d $db \
-			-c "CREATE TEMP TABLE f (u bigint, i bigint, r int, t bigint)" \
-			-c "\copy f FROM '$dir/u$n.$part'" \
-			-c "INSERT INTO fold SELECT $n, '$part', * FROM f"
-	done
-done
+psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco"
+load_folds $db "$dir"
 echo "params: $params"
 psql -X -q -v ON_ERROR_STOP=1 -d $db -v params="$params" <<'SQL'
 SET reco.progress = off;
