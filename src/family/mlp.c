@@ -370,6 +370,7 @@ validate(RnNet *net, const RecoMlpParams *p, bool rated, int64 nval, const int32
 	{
 		int			n = (int) Min(chunk, nval - s);
 
+		CHECK_FOR_INTERRUPTS();
 		if (rated)
 		{
 			rn_predict(net, n, users + s, items + s, uf, itf, y);
