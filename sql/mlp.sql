@@ -202,10 +202,25 @@ SELECT * FROM reco_train('bad_mlp', 'mlp', '{"activation": "softmax"}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"learning_rate": 0}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"dropout": 1}');
 
--- Forgetting a customer removes their row and their profile
+-- Forgetting a customer removes their row and their profile; items only
+-- they touched no longer carry their events: one the catalogue has becomes
+-- an untouched catalogue item (popularity 0), one it lacks leaves the
+-- version, and the others' popularity counts the users left
+INSERT INTO reco_item (item_id, title) VALUES (9002, 'only four bought this');
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (4, 9001, 'purchase'), (4, 9002, 'purchase');
+SELECT version FROM reco_train('shop_mlp', 'mlp', '{"epochs": 2}');
+SELECT popularity AS before_pop FROM reco_item_factors f JOIN reco_model m ON m.active_version = f.version_id
+WHERE m.name = 'shop_mlp' AND f.item_id = 4 \gset
 SELECT (reco_forget_user(4)).events > 0 AS forgot;
 SELECT count(*) AS rows_left FROM reco_user_factors WHERE user_id = 4;
 SELECT count(*) AS profile_left FROM reco_user WHERE user_id = 4;
+SELECT f.item_id, CASE WHEN f.item_id = 4 THEN f.popularity = :before_pop - 1 END AS one_less,
+	CASE WHEN f.item_id <> 4 THEN f.popularity END AS popularity
+FROM reco_item_factors f JOIN reco_model m ON m.active_version = f.version_id
+WHERE m.name = 'shop_mlp' AND f.item_id IN (4, 9001, 9002) ORDER BY 1;
+SELECT v.n_items = (SELECT count(*) FROM reco_item_factors f WHERE f.version_id = v.version_id) AS n_items_agree
+FROM reco_model_version v JOIN reco_model m ON m.active_version = v.version_id WHERE m.name = 'shop_mlp';
+SELECT count(*) AS similar_to_forgotten_only FROM reco_similar_items(9001, 3, 'shop_mlp');
 
 SELECT * FROM reco_refresh('seed_case');
 SELECT reco_drop_model('seed_case');

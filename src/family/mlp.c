@@ -1164,8 +1164,11 @@ mlp_unit_items(RecoModel *m, int *dim)
 /* Other customers read as negatives for a refresh's item steps */
 #define REFRESH_POOL 256
 
-/* A catalogue item's feature bag over the version's item table, or zeros */
-static void
+/*
+ * A catalogue item's feature bag over the version's item table, or zeros;
+ * false when the catalogue lacks it
+ */
+static bool
 catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
 {
 	MlpModel   *s = m->fs;
@@ -1181,7 +1184,7 @@ catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
 							  true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reco: catalogue lookup failed");
 	if (SPI_processed == 0)
-		return;
+		return false;
 	for (int c = 0; c < 5; c++)
 		d[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &nul[c]);
 	reco_tokens_init(&tok, s->shape.item_buckets);
@@ -1189,6 +1192,7 @@ catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
 					 !nul[2], nul[2] ? 0.0 : DatumGetFloat8(d[2]),
 					 nul[3] ? NULL : DatumGetTextPP(d[3]), nul[4] ? NULL : DatumGetJsonbP(d[4]));
 	rn_feature_bag(table, s->shape.dim, tok.ids, tok.n, f);
+	return true;
 }
 
 /*
@@ -1296,7 +1300,7 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 			SPI_freetuptable(SPI_tuptable);
 		}
 		memcpy(row, s->sides0, sizeof(float) * dim);
-		catalogue_bag(m, item_table, pi[a], row + dim);
+		(void) catalogue_bag(m, item_table, pi[a], row + dim);
 		row[side] = s->bias0[0];
 		if (cnt > scratch_rows)
 		{
@@ -1316,6 +1320,103 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	}
 	reco_storage_publish(m->version_id, m->n_items + done->new_items);
 	return n;
+}
+
+/*
+ * family->forget: the n items (sorted ids) a forgotten customer touched,
+ * now that their row is gone.  Popularity counts the users left; an item
+ * nobody else touched becomes what training makes of an untouched
+ * catalogue item (the unknown item with its attributes, popularity 0), or
+ * leaves the version when the catalogue lacks it.  The network and the
+ * other embeddings keep the customer's influence until the next training.
+ */
+static void
+mlp_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
+{
+	MlpModel   *s = m->fs;
+	int			side = s->side;
+	int			dim = s->shape.dim;
+	int64	   *count = palloc0(sizeof(int64) * Max(n, 1));
+	float	   *row = palloc(sizeof(float) * (side + 1));
+	float	   *item_table = NULL;
+	Portal		portal;
+	bool		isnull;
+
+	memset(done, 0, sizeof(*done));
+	if (n == 0)
+		return;
+	portal = reco_storage_users_open(m->version_id);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, LOAD_BATCH);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			ArrayType  *ia = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc, 2, &isnull));
+			Datum	   *ids;
+			bool	   *nulls;
+			int			len;
+
+			deconstruct_array(ia, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &len);
+			for (int h = 0; h < len; h++)
+			{
+				int32		j = find_id(items, (int32) n, DatumGetInt64(ids[h]));
+
+				if (j >= 0)
+					count[j]++;
+			}
+			pfree(ids);
+			pfree(nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	for (int64 i = 0; i < n; i++)
+	{
+		int32		idx = reco_model_item_index(m, items[i]);
+		bool		in_catalogue;
+
+		CHECK_FOR_INTERRUPTS();
+		if (idx < 0)
+			continue;			/* never joined the version */
+		if (count[i] > 0)
+		{
+			memcpy(row, s->item_sides + (Size) idx * side, sizeof(float) * side);
+			row[side] = s->item_bias[idx];
+			reco_storage_item_put(m->version_id, items[i], (float) count[i], row, side + 1);
+			done->items++;
+			continue;
+		}
+		if (item_table == NULL)
+		{
+			if (!reco_storage_blob(m->version_id, "item_features"))
+				elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
+			item_table = palloc(sizeof(float) * s->shape.item_buckets * dim);
+			memcpy(item_table,
+				   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+									 (int64) s->shape.item_buckets * dim, "item features"),
+				   sizeof(float) * s->shape.item_buckets * dim);
+			SPI_freetuptable(SPI_tuptable);
+		}
+		memcpy(row, s->sides0, sizeof(float) * dim);
+		in_catalogue = catalogue_bag(m, item_table, items[i], row + dim);
+		row[side] = s->bias0[0];
+		if (in_catalogue)
+		{
+			reco_storage_item_put(m->version_id, items[i], 0.0f, row, side + 1);
+			done->items++;
+		}
+		else
+		{
+			reco_storage_item_delete(m->version_id, items[i]);
+			done->removed++;
+		}
+	}
+	reco_storage_publish(m->version_id, m->n_items - done->removed);
 }
 
 /*
@@ -1419,6 +1520,7 @@ const RecoFamily reco_family_mlp = {
 	.unit_items = mlp_unit_items,
 	.row_floats = mlp_row_floats,
 	.refresh = mlp_refresh,
+	.forget = mlp_forget,
 	.explain = mlp_explain,
 	.new_row = mlp_new_row,
 	.fold = mlp_fold,
