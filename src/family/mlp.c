@@ -37,6 +37,7 @@
 #include "storage.h"
 
 #define LOAD_BATCH 10000
+#define ZERO_SLICE ((size_t) 1 << 24)	/* floats: 64 MB */
 
 /* What a loaded version keeps besides RecoModel's common part */
 typedef struct MlpModel
@@ -315,7 +316,12 @@ bind_training(RnNet *net, const RnShape *shape, int batch_cap, int nstate, RecoB
 	a.cap = a.used;
 	a.used = 0;
 	rn_bind(net, shape, batch_cap, nstate, &a);
-	memset(a.base, 0, sizeof(float) * a.used);
+	/* zeroed in slices: a big network's block takes seconds */
+	for (size_t done = 0; done < a.used; done += ZERO_SLICE)
+	{
+		CHECK_FOR_INTERRUPTS();
+		memset(a.base + done, 0, sizeof(float) * Min(ZERO_SLICE, a.used - done));
+	}
 	rn_clear(net);
 	return base;
 }
