@@ -1,7 +1,7 @@
 /*
  * model.h - a version of a model as the glue reads it: the per-backend cache
- * of the served ones, a given one, or a fit in memory (cache.c; the ALS
- * helpers are family/als.c's)
+ * of the served ones, a given one, or a fit in memory (cache.c); what a
+ * family keeps of its own hangs from fs
  */
 #ifndef RECO_MODEL_H
 #define RECO_MODEL_H
@@ -21,7 +21,7 @@ typedef struct RecoModel
 {
 	char		name[64];		/* the cache's hash key: first */
 	const struct RecoFamily *family;	/* family/family.h */
-	void	   *fs;				/* the family's own state (not ALS: below) */
+	void	   *fs;				/* the family's own state (family/als_model.h, mlp.c) */
 	int64		version_id;
 	int64		revision;
 	TimestampTz trained;		/* tells versions of a re-created extension apart */
@@ -29,15 +29,9 @@ typedef struct RecoModel
 	int			factors;
 	int32		n_items;
 	int64	   *item_ids;		/* ascending */
-	/* ALS (family/als.c) */
-	float	   *Yt;				/* factors x n_items: factor-major, see topk.h */
 	float	   *popularity;
-	float	   *Yt_unit;		/* the same with unit-length items, built lazily */
-	float	   *Y_rows;			/* the same item-major (fold-in gathers), lazily */
-	float	   *gram;			/* Y'Y, factors x factors (the "gram" blob) */
 	RecoTrainParams params;		/* the version's resolved hyperparameters */
 	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
-	const RecoFit *fit;			/* users of a model fitted in memory, or NULL */
 	MemoryContext mcxt;
 } RecoModel;
 
@@ -46,21 +40,10 @@ extern uint64 reco_registry_generation(void);
 extern RecoModel *reco_model_get(const char *name);
 extern RecoModel *reco_model_version_load(const char *name, int32 version);
 extern float *reco_model_read_items(RecoModel *m, int64 expected, int width, int lead);
-extern RecoModel *reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params);
 extern void reco_require(const RecoModel *m, const char *what, bool supported);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);
 extern void reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *bits);
-extern bool reco_model_user(RecoModel *m, int64 user_id, float *x,
-							ArrayType **items);
-extern int	reco_model_history_rows(const RecoModel *m, const int64 *ids,
-									const float *weights, int n, float *Yu,
-									float *w, int64 *known_ids);
-extern float reco_model_score(const RecoModel *m, const float *Yt, int32 idx,
-							  const float *x);
-extern void reco_model_item(const RecoModel *m, const float *Yt, int32 idx,
-							float *out);
-extern const float *reco_model_unit_items(RecoModel *m);
 extern const int32 *reco_model_popular(RecoModel *m);
 
 #endif

@@ -25,6 +25,7 @@
 #include "storage.h"
 #include "resources.h"
 #include "family/family.h"
+#include "family/als_model.h"
 
 #define FETCH_BATCH 10000
 

@@ -24,6 +24,7 @@
 #include "topk.h"
 
 #include "family/family.h"
+#include "family/als_model.h"
 #include "storage.h"
 
 #define LOAD_BATCH 10000
@@ -39,8 +40,8 @@ load_items(RecoModel *m, int64 expected)
 	float	   *Y = reco_model_read_items(m, expected, f, 0);
 	int32		n = m->n_items;
 
-	m->Yt = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
-	topk_transpose(Y, n, f, m->Yt);
+	als_model(m)->Yt = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
+	topk_transpose(Y, n, f, als_model(m)->Yt);
 	pfree(Y);
 }
 
@@ -61,8 +62,8 @@ load_globals(RecoModel *m)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (!isnull)
 	{
-		m->gram = MemoryContextAlloc(m->mcxt, bytes);
-		memcpy(m->gram, reco_bytea_floats(d, (int64) m->factors * m->factors,
+		als_model(m)->gram = MemoryContextAlloc(m->mcxt, bytes);
+		memcpy(als_model(m)->gram, reco_bytea_floats(d, (int64) m->factors * m->factors,
 										  "the Gram matrix"), bytes);
 	}
 }
@@ -78,16 +79,17 @@ reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params)
 	RecoModel  *m = palloc0(sizeof(RecoModel));
 
 	m->family = &reco_family_als;
+	m->fs = palloc0(sizeof(AlsModel));
 	strlcpy(m->name, "(in memory)", sizeof(m->name));
 	m->factors = fit->factors;
 	m->n_items = (int32) fit->n_items;
 	m->item_ids = fit->item_ids;
 	m->popularity = fit->popularity;
-	m->Yt = palloc_extended(sizeof(float) * Max(fit->n_items, 1) * fit->factors, MCXT_ALLOC_HUGE);
-	topk_transpose(fit->Y, m->n_items, m->factors, m->Yt);
-	m->gram = fit->gram;
+	als_model(m)->Yt = palloc_extended(sizeof(float) * Max(fit->n_items, 1) * fit->factors, MCXT_ALLOC_HUGE);
+	topk_transpose(fit->Y, m->n_items, m->factors, als_model(m)->Yt);
+	als_model(m)->gram = fit->gram;
 	m->params = *params;
-	m->fit = fit;
+	als_model(m)->fit = fit;
 	m->mcxt = CurrentMemoryContext;
 	return m;
 }
@@ -96,7 +98,7 @@ reco_model_from_fit(const RecoFit *fit, const RecoTrainParams *params)
 static bool
 fit_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items)
 {
-	const RecoFit *fit = m->fit;
+	const RecoFit *fit = als_model(m)->fit;
 	int64		lo = 0;
 	int64		hi = fit->n_users - 1;
 
@@ -143,7 +145,7 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 	bool		isnull;
 	bool		known = false;
 
-	if (m->fit != NULL)
+	if (als_model(m)->fit != NULL)
 		return fit_user(m, user_id, x, items);
 
 	(void) reco_storage_user(m->version_id, user_id);
@@ -173,7 +175,7 @@ reco_model_user(RecoModel *m, int64 user_id, float *x, ArrayType **items)
 static const float *
 item_rows(const RecoModel *m)
 {
-	if (m->Y_rows == NULL)
+	if (als_model(m)->Y_rows == NULL)
 	{
 		int			f = m->factors;
 		int32		n = m->n_items;
@@ -181,10 +183,10 @@ item_rows(const RecoModel *m)
 
 		for (int j = 0; j < f; j++)
 			for (int32 i = 0; i < n; i++)
-				Y[(int64) i * f + j] = m->Yt[(int64) j * n + i];
-		((RecoModel *) m)->Y_rows = Y;
+				Y[(int64) i * f + j] = als_model(m)->Yt[(int64) j * n + i];
+		als_model(m)->Y_rows = Y;
 	}
-	return m->Y_rows;
+	return als_model(m)->Y_rows;
 }
 
 /*
@@ -218,7 +220,7 @@ reco_model_history_rows(const RecoModel *m, const int64 *ids, const float *weigh
 	return known;
 }
 
-/* Score of one item for the user vector x (Yt is m->Yt or m->Yt_unit) */
+/* Score of one item for the user vector x (Yt: the model's Yt or Yt_unit) */
 float
 reco_model_score(const RecoModel *m, const float *Yt, int32 idx, const float *x)
 {
@@ -247,7 +249,7 @@ reco_model_unit_items(RecoModel *m)
 	/* a rating model's two bias components say nothing about likeness */
 	int			latent = m->params.explicit_ratings ? m->params.als.factors : f;
 
-	if (m->Yt_unit == NULL)
+	if (als_model(m)->Yt_unit == NULL)
 	{
 		float	   *u = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);
 		double	   *norm = palloc0(sizeof(double) * Max(n, 1));
@@ -255,7 +257,7 @@ reco_model_unit_items(RecoModel *m)
 		for (int j = 0; j < latent; j++)
 			for (int32 i = 0; i < n; i++)
 			{
-				double		v = m->Yt[(int64) j * n + i];
+				double		v = als_model(m)->Yt[(int64) j * n + i];
 
 				norm[i] += v * v;
 			}
@@ -263,11 +265,11 @@ reco_model_unit_items(RecoModel *m)
 			norm[i] = norm[i] > 0.0 ? 1.0 / sqrt(norm[i]) : 0.0;
 		for (int j = 0; j < f; j++)
 			for (int32 i = 0; i < n; i++)
-				u[(int64) j * n + i] = j < latent ? (float) (m->Yt[(int64) j * n + i] * norm[i]) : 0.0f;
+				u[(int64) j * n + i] = j < latent ? (float) (als_model(m)->Yt[(int64) j * n + i] * norm[i]) : 0.0f;
 		pfree(norm);
-		m->Yt_unit = u;
+		als_model(m)->Yt_unit = u;
 	}
-	return m->Yt_unit;
+	return als_model(m)->Yt_unit;
 }
 
 
@@ -288,6 +290,7 @@ als_fit_memory(const RecoTrainParams *params, RecoTriplets *t, const char *what)
 static void
 als_load(RecoModel *m, int64 n_items)
 {
+	m->fs = MemoryContextAllocZero(m->mcxt, sizeof(AlsModel));
 	load_items(m, n_items);
 	load_globals(m);
 }
@@ -309,10 +312,10 @@ static void
 als_score(RecoModel *m, const float *x, const int32 *idx, int n, float *scores)
 {
 	if (idx == NULL)
-		topk_scores(m->Yt, m->n_items, m->factors, x, scores);
+		topk_scores(als_model(m)->Yt, m->n_items, m->factors, x, scores);
 	else
 		for (int i = 0; i < n; i++)
-			scores[i] = reco_model_score(m, m->Yt, idx[i], x);
+			scores[i] = reco_model_score(m, als_model(m)->Yt, idx[i], x);
 }
 
 static const float *
@@ -334,7 +337,7 @@ als_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *x
 	int			known = reco_model_history_rows(m, ids, w, len, Yu, wu, NULL);
 	bool		ok = true;
 
-	if (m->gram == NULL)
+	if (als_model(m)->gram == NULL)
 	{
 		*why = "the version has no Gram matrix";
 		return false;
@@ -343,7 +346,7 @@ als_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *x
 	{
 		float	   *scratch = palloc(sizeof(float) * als_fold_in_floats(f, known));
 
-		ok = als_fold_in(m->gram, Yu, wu, known, NULL, &m->params.als, y, scratch);
+		ok = als_fold_in(als_model(m)->gram, Yu, wu, known, NULL, &m->params.als, y, scratch);
 		*why = "the solve is not positive definite";
 		if (ok && !reco_floats_finite(y, f))
 		{
@@ -397,7 +400,7 @@ als_explain_history(RecoModel *m, int64 user_id, int64 *ids, const float *w, int
 	float	   *y = palloc(sizeof(float) * f);
 	int			known;
 
-	if (m->gram == NULL)
+	if (als_model(m)->gram == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" has no Gram matrix to explain scores with", reco_name_msg(m->name)),
@@ -405,8 +408,8 @@ als_explain_history(RecoModel *m, int64 user_id, int64 *ids, const float *w, int
 	known = reco_model_history_rows(m, ids, w, n, Yu, wu, ids);
 	if (known == 0)
 		return 0;
-	reco_model_item(m, m->Yt, idx, y);
-	if (!als_explain(m->gram, Yu, wu, known, y, &m->params.als, contrib,
+	reco_model_item(m, als_model(m)->Yt, idx, y);
+	if (!als_explain(als_model(m)->gram, Yu, wu, known, y, &m->params.als, contrib,
 					 palloc(sizeof(float) * als_explain_floats(f, known))))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 
 #include "model.h"
+#include "family/als_model.h"
 #include "refresh.h"
 
 #define TOKEN_LEN 48
@@ -183,7 +184,7 @@ reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip, int64 **ids, float
 				}
 				t->count++;
 				for (int j = 0; j < f; j++)
-					t->sum[j] += m->Yt[(int64) j * m->n_items + idx];
+					t->sum[j] += als_model(m)->Yt[(int64) j * m->n_items + idx];
 			}
 		}
 		SPI_freetuptable(SPI_tuptable);

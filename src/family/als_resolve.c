@@ -27,6 +27,7 @@
 #undef I
 
 #include "model.h"
+#include "family/als_model.h"
 #include "refresh.h"
 #include "storage.h"
 #include "resources.h"
@@ -309,7 +310,7 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 
 		CHECK_FOR_INTERRUPTS();
 		if (idx >= 0)
-			reco_model_item(m, m->Yt, idx, y);	/* kept if the solve fails */
+			reco_model_item(m, als_model(m)->Yt, idx, y);	/* kept if the solve fails */
 		if (users[i].n == 0)
 		{
 			gone[i] = (prior == NULL);
@@ -373,7 +374,7 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 		int64	   *hit = bsearch(&id, ids, n, sizeof(int64), reco_cmp_int64);
 
 		if (hit == NULL)
-			reco_model_item(m, m->Yt, i, Yall + row++ * f);
+			reco_model_item(m, als_model(m)->Yt, i, Yall + row++ * f);
 		else if (!gone[hit - ids])
 			memcpy(Yall + row++ * f, Ynew + (hit - ids) * f, sizeof(float) * f);
 	}
