@@ -14,6 +14,7 @@ OBJS = \
 	src/explain.o \
 	src/family/als.o \
 	src/family/als_coldstart.o \
+	src/family/als_fit.o \
 	src/family/als_resolve.o \
 	src/family/family.o \
 	src/family/mlp.o \

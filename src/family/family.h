@@ -116,10 +116,6 @@ typedef struct RecoFamily
 } RecoFamily;
 
 extern const RecoFamily reco_family_als;
-/* ALS's fit_store (train.c, beside reco_fit) */
-extern void reco_als_fit_store(const char *model, const RecoTrainParams *params,
-							   RecoTriplets *t, double read_seconds, int64 version_id,
-							   const RecoUser *reader, RecoFitResult *out);
 extern const RecoFamily reco_family_mlp;
 
 /* The family of that name, or an error listing them (0A000) */
