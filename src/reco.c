@@ -400,6 +400,38 @@ reco_value_in_range(double v)
 	return fabs(v) <= RECO_MAX_VALUE;	/* false for NaN */
 }
 
+/* Index of id in the ascending ids[0..n), or -1 */
+int64
+reco_id_index(const int64 *ids, int64 n, int64 id)
+{
+	int64		lo = 0;
+	int64		hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] == id)
+			return mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* Seconds since start */
+double
+reco_seconds_since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
+
 /* qsort/bsearch order of int64 values */
 int
 reco_cmp_int64(const void *a, const void *b)

@@ -10,6 +10,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "portability/instr_time.h"
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/snapshot.h"
@@ -51,6 +52,8 @@ extern void reco_check_k(int k);
 extern void reco_check_value(double v, const char *what);
 extern const char *reco_name_msg(const char *name);
 extern int	reco_cmp_int64(const void *a, const void *b);
+extern int64 reco_id_index(const int64 *ids, int64 n, int64 id);
+extern double reco_seconds_since(instr_time start);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
 extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
 extern bool reco_floats_finite(const float *v, int64 n);

@@ -67,17 +67,6 @@ typedef struct TrainAggState
 	instr_time	first_row;		/* reading time runs from here */
 } TrainAggState;
 
-/* Seconds since start */
-static double
-elapsed(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 /*
  * Start an empty triplet list in the current memory context, charged to
  * the run's budget
@@ -292,7 +281,7 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	}
 	reco_pending_drop_superseded(model, version_id, seen);
 	UnregisterSnapshot(now);
-	write_seconds = elapsed(start) - read_seconds - fit.solve_seconds;
+	write_seconds = reco_seconds_since(start) - read_seconds - fit.solve_seconds;
 
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
@@ -308,7 +297,7 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	sum->items = fit.n_items;
 	sum->interactions = fit.nnz;
 	sum->loss = fit.loss;
-	sum->seconds = elapsed(start);
+	sum->seconds = reco_seconds_since(start);
 	if (reco_progress)
 		ereport(NOTICE,
 				(errmsg("reco: model \"%s\" version %d active: read %.3f s, solve %.3f s, write %.3f s, %lld events caught up",
@@ -463,7 +452,7 @@ reco_train(PG_FUNCTION_ARGS)
 
 	(void) reco_become_owner();
 	fit_and_store(model, family, "reco_event", &params, &t, mcxt, start,
-				  elapsed(start), seen, &caller, &sum);
+				  reco_seconds_since(start), seen, &caller, &sum);
 	UnregisterSnapshot(seen);
 	SPI_finish();
 	reco_become(caller);
@@ -587,7 +576,7 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 					  state->params, &params);
 	/* the rows came under the statement's snapshot */
 	fit_and_store(state->model, family, "query", &params, &state->triplets, mcxt, start,
-				  elapsed(start), GetActiveSnapshot(), &caller, &sum);
+				  reco_seconds_since(start), GetActiveSnapshot(), &caller, &sum);
 	SPI_finish();
 	reco_become(caller);
 	MemoryContextDelete(mcxt);

@@ -18,36 +18,6 @@
 #include "family/family.h"
 #include "family/als_model.h"
 
-/* Seconds since start */
-static double
-elapsed(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
-/* Dense index of id in the sorted ids[0..n) (it is known to be there) */
-static int32
-dense_index(const int64 *ids, int64 n, int64 id)
-{
-	int64		lo = 0;
-	int64		hi = n - 1;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return (int32) lo;
-}
-
 /*
  * Run a sweep (als.h) over the rows of R on nthreads worker threads, which
  * stop within one piece on cancel; a row that could not be solved is an
@@ -187,7 +157,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
 			u++;
 		rows[i] = (int32) u;
-		cols[i] = dense_index(item_ids, ni, t->rows[i].item);
+		cols[i] = (int32) reco_id_index(item_ids, ni, t->rows[i].item);
 		/* a customer's weight for an item counts up to max_weight */
 		weights[i] = rated ? t->rows[i].weight
 			: (float) Min(t->rows[i].weight, params->max_weight);
@@ -262,7 +232,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 		if (reco_progress)
 			ereport(NOTICE,
 					(errmsg("reco: iteration %d/%d: loss %.6f, %.3f s",
-							it + 1, p.iterations, loss, elapsed(solve_start))));
+							it + 1, p.iterations, loss, reco_seconds_since(solve_start))));
 	}
 	/* popularity: how many users touched each item */
 	for (int64 i = 0; i < ni; i++)
@@ -282,7 +252,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	fit->Rui = Rui;
 	fit->loss = loss;
 	fit->losses = losses.data;
-	fit->solve_seconds = elapsed(solve_start);
+	fit->solve_seconds = reco_seconds_since(solve_start);
 }
 
 /*

@@ -63,37 +63,6 @@ typedef struct MlpModel
 	struct MlpFit *fit;			/* a model fitted in memory: its users, or NULL */
 } MlpModel;
 
-static double
-seconds_since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
-/* Index of id in the sorted ids[0..n), or -1 */
-static int32
-find_id(const int64 *ids, int32 n, int64 id)
-{
-	int32		lo = 0;
-	int32		hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int32		mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 /* Feature lists being gathered per entity row (row 0 has none) */
 typedef struct FeatureBuild
 {
@@ -223,14 +192,14 @@ read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget 
 	/* both lists are sorted: one pass splits the catalogue */
 	*cold_ids = reco_budget_alloc(budget, sizeof(int64) * Max(ncat, 1), "item ids");
 	for (int32 a = 0; a < ncat; a++)
-		if (find_id(event_ids, n_event, cat_ids[a]) < 0)
+		if ((int32) reco_id_index(event_ids, n_event, cat_ids[a]) < 0)
 			nc++;
 	feature_init(&fw, n_event + 1, budget);
 	feature_init(&fc, nc, budget);
 	nc = 0;
 	for (int32 a = 0; a < ncat; a++)
 	{
-		int32		row = find_id(event_ids, n_event, cat_ids[a]);
+		int32		row = (int32) reco_id_index(event_ids, n_event, cat_ids[a]);
 
 		if (row >= 0)
 			feature_row(&fw, row + 1, &cat_tok[a]);
@@ -278,7 +247,7 @@ read_profiles(const int64 *ids, int32 n, int32 buckets, RecoBudget *budget)
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
-			int32		u = find_id(ids, n,
+			int32		u = (int32) reco_id_index(ids, n,
 									DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 																SPI_tuptable->tupdesc, 1, &isnull)));
 
@@ -547,7 +516,7 @@ mlp_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	Rui.indptr[0] = 0;
 	for (int64 i = 0, u = -1; i < n; i++)
 	{
-		int32		it = find_id(item_ids, ni, t->rows[i].item);
+		int32		it = (int32) reco_id_index(item_ids, ni, t->rows[i].item);
 
 		if (u < 0 || user_ids[u] != t->rows[i].user)
 			u++;
@@ -649,7 +618,7 @@ mlp_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 			ereport(NOTICE,
 					(errmsg("reco: %s epoch %d: loss %.5f, validation %s %.5f, %.1f s",
 							what, epoch + 1, last_loss, rated ? "rmse" : "auc",
-							rated ? metric : 1.0 - metric, seconds_since(start))));
+							rated ? metric : 1.0 - metric, reco_seconds_since(start))));
 		if (nval > 0)
 		{
 			if (metric < best - 1e-6)
@@ -685,7 +654,7 @@ mlp_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	f->loss = last_loss;
 	f->losses = losses.data;
 	f->epochs = epoch;
-	f->seconds = seconds_since(start);
+	f->seconds = reco_seconds_since(start);
 }
 
 /*
@@ -1030,7 +999,7 @@ profile_bag(RecoModel *m, int64 user_id, float *f)
 static RecoUserKind
 fit_user(const MlpFit *f, int64 user_id, float *state, ArrayType **seen)
 {
-	int32		u = find_id(f->user_ids, f->nu, user_id);
+	int32		u = (int32) reco_id_index(f->user_ids, f->nu, user_id);
 	int			side = 2 * f->shape.dim;
 
 	if (u < 0)
@@ -1287,7 +1256,7 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 		CHECK_FOR_INTERRUPTS();
 		for (b = a; b < n && pi[b] == pi[a]; b++)
 		{
-			int32		r = find_id(rid, nr, pu[b]);
+			int32		r = (int32) reco_id_index(rid, nr, pu[b]);
 
 			if (r >= 0 && (cnt == 0 || rows[cnt - 1] != r + 1))
 				rows[cnt++] = r + 1;
@@ -1369,7 +1338,7 @@ mlp_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 			deconstruct_array(ia, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &len);
 			for (int h = 0; h < len; h++)
 			{
-				int32		j = find_id(items, (int32) n, DatumGetInt64(ids[h]));
+				int32		j = (int32) reco_id_index(items, (int32) n, DatumGetInt64(ids[h]));
 
 				if (j >= 0)
 					count[j]++;
