@@ -272,21 +272,7 @@ reco_model_version_load(const char *name, int32 version)
 int32
 reco_model_item_index(const RecoModel *m, int64 item_id)
 {
-	int32		lo = 0;
-	int32		hi = m->n_items - 1;
-
-	while (lo <= hi)
-	{
-		int32		mid = lo + (hi - lo) / 2;
-
-		if (m->item_ids[mid] == item_id)
-			return mid;
-		if (m->item_ids[mid] < item_id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return (int32) reco_id_index(m->item_ids, m->n_items, item_id);
 }
 
 /* Index of an item that must be in the model, or a clear error */

@@ -99,36 +99,25 @@ static bool
 fit_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items)
 {
 	const RecoFit *fit = als_model(m)->fit;
-	int64		lo = 0;
-	int64		hi = fit->n_users - 1;
+	int64		u = reco_id_index(fit->user_ids, fit->n_users, user_id);
+	int64		start;
+	int64		len;
 
-	while (lo <= hi)
+	if (u < 0)
+		return false;
+	start = fit->Rui.indptr[u];
+	len = fit->Rui.indptr[u + 1] - start;
+	memcpy(x, fit->X + u * fit->factors, sizeof(float) * fit->factors);
+	if (items != NULL)
 	{
-		int64		mid = lo + (hi - lo) / 2;
+		Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
 
-		if (fit->user_ids[mid] == user_id)
-		{
-			int64		start = fit->Rui.indptr[mid];
-			int64		len = fit->Rui.indptr[mid + 1] - start;
-
-			memcpy(x, fit->X + mid * fit->factors, sizeof(float) * fit->factors);
-			if (items != NULL)
-			{
-				Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
-
-				for (int64 i = 0; i < len; i++)
-					ids[i] = Int64GetDatum(fit->item_ids[fit->Rui.indices[start + i]]);
-				*items = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL,
-										 TYPALIGN_DOUBLE);
-			}
-			return true;
-		}
-		if (fit->user_ids[mid] < user_id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
+		for (int64 i = 0; i < len; i++)
+			ids[i] = Int64GetDatum(fit->item_ids[fit->Rui.indices[start + i]]);
+		*items = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL,
+								 TYPALIGN_DOUBLE);
 	}
-	return false;
+	return true;
 }
 
 /*
