@@ -99,13 +99,13 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 
 /*
  * Read a version's items, by id: their ids and popularity into m (in
- * m->mcxt) and their stored rows of width floats, after lead rows left for
- * the caller, into a buffer in the current context, which is returned.
+ * m->mcxt) and their stored rows of width floats into a buffer in the
+ * current context, which is returned.
  * Every float must be finite: rows are written only by reco, in the
  * server's byte order.  Sets m->n_items.
  */
 float *
-reco_model_read_items(RecoModel *m, int64 expected, int width, int lead)
+reco_model_read_items(RecoModel *m, int64 expected, int width)
 {
 	int64		cap = Max(expected, 16);
 	int32		n = 0;
@@ -116,7 +116,7 @@ reco_model_read_items(RecoModel *m, int64 expected, int width, int lead)
 	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
 	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
 	MemoryContextSwitchTo(old);
-	rows = palloc_extended(sizeof(float) * (cap + lead) * width, MCXT_ALLOC_HUGE);
+	rows = palloc_extended(sizeof(float) * cap * width, MCXT_ALLOC_HUGE);
 
 	portal = reco_storage_items_open(m->version_id);
 	for (;;)
@@ -137,11 +137,11 @@ reco_model_read_items(RecoModel *m, int64 expected, int width, int lead)
 				cap *= 2;
 				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
 				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
-				rows = repalloc_huge(rows, sizeof(float) * (cap + lead) * width);
+				rows = repalloc_huge(rows, sizeof(float) * cap * width);
 			}
 			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			y = rows + (int64) (n + lead) * width;
+			y = rows + (int64) n * width;
 			memcpy(y, reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), width, "item factors"),
 				   sizeof(float) * width);
 			if (!reco_floats_finite(y, width))

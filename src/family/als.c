@@ -37,7 +37,7 @@ static void
 load_items(RecoModel *m, int64 expected)
 {
 	int			f = m->factors;
-	float	   *Y = reco_model_read_items(m, expected, f, 0);
+	float	   *Y = reco_model_read_items(m, expected, f);
 	int32		n = m->n_items;
 
 	als_model(m)->Yt = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(n, 1) * f);

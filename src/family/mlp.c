@@ -59,6 +59,7 @@ typedef struct MlpModel
 	float		range[2];
 	float	   *unknown_user;	/* p_0 */
 	float	   *unit;			/* dim x n_items, unit q, built lazily */
+	float	   *item_features;	/* item_buckets x dim, read by new_item_row */
 	float	   *scratch;		/* rn_score's */
 	struct MlpFit *fit;			/* a model fitted in memory: its users, or NULL */
 } MlpModel;
@@ -773,6 +774,39 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	(void) read_seconds;
 }
 
+/*
+ * The serving item side of s, in the current context: sides0/bias0 with
+ * row 0 the unknown item (its id row unknown_q, no features, bias
+ * unknown_b) and the n items after it, taken from rows [side | b] (row
+ * pos[i] for item i, or row i when pos is NULL); then the items'
+ * first-layer products P and rn_score's scratch
+ */
+static void
+item_side(MlpModel *s, int32 n, const float *rows, const int32 *pos,
+		  const float *unknown_q, float unknown_b)
+{
+	int			dim = s->shape.dim;
+	int			side = s->side;
+
+	s->sides0 = palloc_extended(sizeof(float) * (n + 1) * side, MCXT_ALLOC_HUGE);
+	s->bias0 = palloc_extended(sizeof(float) * (n + 1), MCXT_ALLOC_HUGE);
+	memcpy(s->sides0, unknown_q, sizeof(float) * dim);
+	memset(s->sides0 + dim, 0, sizeof(float) * dim);
+	s->bias0[0] = unknown_b;
+	for (int32 i = 0; i < n; i++)
+	{
+		const float *r = rows + (Size) (pos ? pos[i] : i) * (side + 1);
+
+		memcpy(s->sides0 + (Size) (i + 1) * side, r, sizeof(float) * side);
+		s->bias0[i + 1] = r[side];
+	}
+	s->item_sides = s->sides0 + side;
+	s->item_bias = s->bias0 + 1;
+	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
+	rn_item_side(&s->layers, dim, n, s->item_sides, s->P);
+	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers));
+}
+
 /* An item's id and where mlp_item_rows put it, to sort by id */
 typedef struct ItemPos
 {
@@ -805,6 +839,7 @@ mlp_fit_memory(const RecoTrainParams *params, RecoTriplets *t, const char *what)
 	int64	   *ids;
 	float	   *rows;
 	ItemPos    *order;
+	int32	   *pos;
 	int32		n;
 	int			dim;
 	int			side;
@@ -844,25 +879,14 @@ mlp_fit_memory(const RecoTrainParams *params, RecoTriplets *t, const char *what)
 	m->n_items = n;
 	m->item_ids = palloc_extended(sizeof(int64) * Max(n, 1), MCXT_ALLOC_HUGE);
 	m->popularity = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
-	s->sides0 = palloc_extended(sizeof(float) * (n + 1) * side, MCXT_ALLOC_HUGE);
-	s->bias0 = palloc_extended(sizeof(float) * (n + 1), MCXT_ALLOC_HUGE);
-	memcpy(s->sides0, f->net.item.table, sizeof(float) * dim);
-	memset(s->sides0 + dim, 0, sizeof(float) * dim);
-	s->bias0[0] = s->unknown[1];
+	pos = palloc(sizeof(int32) * Max(n, 1));
 	for (int32 i = 0; i < n; i++)
 	{
-		int32		p = order[i].pos;
-
+		pos[i] = order[i].pos;
 		m->item_ids[i] = order[i].id;
-		m->popularity[i] = p < f->ni ? f->popularity[p] : 0.0f;
-		memcpy(s->sides0 + (Size) (i + 1) * side, rows + (Size) p * (side + 1), sizeof(float) * side);
-		s->bias0[i + 1] = rows[(Size) p * (side + 1) + side];
+		m->popularity[i] = pos[i] < f->ni ? f->popularity[pos[i]] : 0.0f;
 	}
-	s->item_sides = s->sides0 + side;
-	s->item_bias = s->bias0 + 1;
-	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
-	rn_item_side(&s->layers, dim, n, s->item_sides, s->P);
-	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers));
+	item_side(s, n, rows, pos, f->net.item.table, s->unknown[1]);
 	return m;
 }
 
@@ -874,13 +898,12 @@ mlp_load(RecoModel *m, int64 expected)
 	MlpModel   *s = palloc0(sizeof(MlpModel));
 	bool		isnull;
 	Datum		d;
-	int32		n;
 	int			dim;
 	int			side;
 	NnArena		a = {NULL, 0, 0};
 	int			sizes[NN_MLP_MAX_LAYERS + 1];
 	float	   *rows;
-	const float *unknown;
+	float	   *unknown;
 
 	m->fs = s;
 	MemoryContextSwitchTo(old);
@@ -907,26 +930,6 @@ mlp_load(RecoModel *m, int64 expected)
 	layers_copy(&s->layers, (float *) reco_bytea_floats(d, layers_floats(&s->layers), "layers"),
 				false);
 
-	MemoryContextSwitchTo(old);
-	rows = reco_model_read_items(m, expected, side + 1, 1);
-	n = m->n_items;
-	MemoryContextSwitchTo(m->mcxt);
-	s->sides0 = palloc_extended(sizeof(float) * (n + 1) * side, MCXT_ALLOC_HUGE);
-	s->bias0 = palloc_extended(sizeof(float) * (n + 1), MCXT_ALLOC_HUGE);
-	MemoryContextSwitchTo(old);
-	for (int32 i = 1; i <= n; i++)
-	{
-		memcpy(s->sides0 + (Size) i * side, rows + (Size) i * (side + 1), sizeof(float) * side);
-		s->bias0[i] = rows[(Size) i * (side + 1) + side];
-	}
-	pfree(rows);
-	s->item_sides = s->sides0 + side;
-	s->item_bias = s->bias0 + 1;
-
-	MemoryContextSwitchTo(m->mcxt);
-	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
-	rn_item_side(&s->layers, dim, n, s->item_sides, s->P);
-	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers));
 	s->user_features = palloc(sizeof(float) * s->shape.user_buckets * dim);
 	s->unknown_user = palloc(sizeof(float) * dim);
 	MemoryContextSwitchTo(old);
@@ -939,15 +942,21 @@ mlp_load(RecoModel *m, int64 expected)
 		   sizeof(float) * s->shape.user_buckets * dim);
 	if (!reco_storage_blob(m->version_id, "unknown"))
 		elog(ERROR, "reco: version %lld has no unknown entities", (long long) m->version_id);
-	unknown = reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-								2 * dim + 2, "unknown entities");
+	unknown = palloc(sizeof(float) * (2 * dim + 2));
+	memcpy(unknown,
+		   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							 2 * dim + 2, "unknown entities"),
+		   sizeof(float) * (2 * dim + 2));
 	memcpy(s->unknown_user, unknown, sizeof(float) * dim);
 	s->unknown[0] = unknown[dim];
-	/* the unknown item: its id row, no features */
-	memcpy(s->sides0, unknown + dim + 1, sizeof(float) * dim);
-	memset(s->sides0 + dim, 0, sizeof(float) * dim);
-	s->bias0[0] = unknown[2 * dim + 1];
 	s->unknown[1] = unknown[2 * dim + 1];
+
+	rows = reco_model_read_items(m, expected, side + 1);
+	MemoryContextSwitchTo(m->mcxt);
+	item_side(s, m->n_items, rows, NULL, unknown + dim + 1, s->unknown[1]);
+	MemoryContextSwitchTo(old);
+	pfree(rows);
+	pfree(unknown);
 	if (!reco_storage_blob(m->version_id, "mean"))
 		elog(ERROR, "reco: version %lld has no mean", (long long) m->version_id);
 	s->mean = *reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
@@ -1140,18 +1149,37 @@ mlp_unit_items(RecoModel *m, int *dim)
 #define REFRESH_POOL 256
 
 /*
- * A catalogue item's feature bag over the version's item table, or zeros;
- * false when the catalogue lacks it
+ * The row [q | f | b] an item new to the version starts from: the unknown
+ * item's id row and bias, and the feature bag of its catalogue row over the
+ * version's item table (read once per loaded version), zeros when the
+ * catalogue lacks it; false then
  */
 static bool
-catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
+new_item_row(RecoModel *m, int64 item_id, float *row)
 {
 	MlpModel   *s = m->fs;
+	int			dim = s->shape.dim;
 	RecoTokens	tok;
 	bool		nul[5];
 	Datum		d[5];
+	bool		isnull;
 
-	memset(f, 0, sizeof(float) * s->shape.dim);
+	if (s->item_features == NULL)
+	{
+		Size		bytes = sizeof(float) * s->shape.item_buckets * dim;
+
+		if (!reco_storage_blob(m->version_id, "item_features"))
+			elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
+		s->item_features = MemoryContextAllocHuge(m->mcxt, bytes);
+		memcpy(s->item_features,
+			   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+								 (int64) s->shape.item_buckets * dim, "item features"),
+			   bytes);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	memcpy(row, s->sides0, sizeof(float) * dim);
+	memset(row + dim, 0, sizeof(float) * dim);
+	row[s->side] = s->bias0[0];
 	if (SPI_execute_with_args(psprintf("SELECT category, brand, price::pg_catalog.float8, title, attributes "
 									   "FROM %s WHERE item_id OPERATOR(pg_catalog.=) $1",
 									   reco_table("reco_item")),
@@ -1166,7 +1194,7 @@ catalogue_bag(RecoModel *m, const float *table, int64 item_id, float *f)
 	reco_tokens_item(&tok, nul[0] ? NULL : DatumGetTextPP(d[0]), nul[1] ? NULL : DatumGetTextPP(d[1]),
 					 !nul[2], nul[2] ? 0.0 : DatumGetFloat8(d[2]),
 					 nul[3] ? NULL : DatumGetTextPP(d[3]), nul[4] ? NULL : DatumGetJsonbP(d[4]));
-	rn_feature_bag(table, s->shape.dim, tok.ids, tok.n, f);
+	rn_feature_bag(s->item_features, dim, tok.ids, tok.n, row + dim);
 	return true;
 }
 
@@ -1189,6 +1217,7 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	int			side = s->side;
 	int			dim = s->shape.dim;
 	int64		n;
+	int64		nnew = 0;
 	int64	   *pu;
 	int64	   *pi;
 	int64	   *uids;
@@ -1201,7 +1230,6 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	float	   *row = palloc(sizeof(float) * (side + 1));
 	float	   *scratch = NULL;
 	int			scratch_rows = 0;
-	float	   *item_table = NULL;
 	bool		isnull;
 
 	reco_storage_pending_pairs(m->version_id, snap);
@@ -1212,18 +1240,28 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many queued events for one refresh of an \"mlp\" model")));
+	/* only the events on items new to the version change anything */
 	pu = palloc(sizeof(int64) * n);
 	pi = palloc(sizeof(int64) * n);
 	uids = palloc(sizeof(int64) * n);
 	for (int64 i = 0; i < n; i++)
 	{
-		pu[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		pi[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		uids[i] = pu[i];
+		int64		item = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+													   2, &isnull));
+
+		if (reco_model_item_index(m, item) >= 0)
+			continue;
+		pu[nnew] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											   1, &isnull));
+		pi[nnew] = item;
+		uids[nnew] = pu[nnew];
+		nnew++;
 	}
 	SPI_freetuptable(SPI_tuptable);
-	qsort(uids, n, sizeof(int64), reco_cmp_int64);
-	for (int64 i = 0; i < n; i++)
+	if (nnew == 0)
+		return n;				/* nothing to publish: caches stay */
+	qsort(uids, nnew, sizeof(int64), reco_cmp_int64);
+	for (int64 i = 0; i < nnew; i++)
 		if (nu == 0 || uids[nu - 1] != uids[i])
 			uids[nu++] = uids[i];
 
@@ -1247,36 +1285,22 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	rows = palloc(sizeof(int32) * n);
-	for (int64 a = 0, b; a < n; a = b)
+	rows = palloc(sizeof(int32) * nnew);
+	for (int64 a = 0, b; a < nnew; a = b)
 	{
 		int			cnt = 0;
-		int32		idx = reco_model_item_index(m, pi[a]);
 
 		CHECK_FOR_INTERRUPTS();
-		for (b = a; b < n && pi[b] == pi[a]; b++)
+		for (b = a; b < nnew && pi[b] == pi[a]; b++)
 		{
 			int32		r = (int32) reco_id_index(rid, nr, pu[b]);
 
 			if (r >= 0 && (cnt == 0 || rows[cnt - 1] != r + 1))
 				rows[cnt++] = r + 1;
 		}
-		if (cnt == 0 || idx >= 0)
-			continue;			/* their rows are gone (forgotten); trained, see above */
-		if (item_table == NULL)
-		{
-			if (!reco_storage_blob(m->version_id, "item_features"))
-				elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
-			item_table = palloc(sizeof(float) * s->shape.item_buckets * dim);
-			memcpy(item_table,
-				   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-									 (int64) s->shape.item_buckets * dim, "item features"),
-				   sizeof(float) * s->shape.item_buckets * dim);
-			SPI_freetuptable(SPI_tuptable);
-		}
-		memcpy(row, s->sides0, sizeof(float) * dim);
-		(void) catalogue_bag(m, item_table, pi[a], row + dim);
-		row[side] = s->bias0[0];
+		if (cnt == 0)
+			continue;			/* their rows are gone (forgotten) */
+		(void) new_item_row(m, pi[a], row);
 		if (cnt > scratch_rows)
 		{
 			scratch_rows = cnt;
@@ -1293,7 +1317,8 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 		done->items++;
 		done->new_items++;
 	}
-	reco_storage_publish(m->version_id, m->n_items + done->new_items);
+	if (done->new_items > 0)
+		reco_storage_publish(m->version_id, m->n_items + done->new_items);
 	return n;
 }
 
@@ -1310,10 +1335,8 @@ mlp_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 {
 	MlpModel   *s = m->fs;
 	int			side = s->side;
-	int			dim = s->shape.dim;
 	int64	   *count = palloc0(sizeof(int64) * Max(n, 1));
 	float	   *row = palloc(sizeof(float) * (side + 1));
-	float	   *item_table = NULL;
 	Portal		portal;
 	bool		isnull;
 
@@ -1366,20 +1389,7 @@ mlp_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 			done->items++;
 			continue;
 		}
-		if (item_table == NULL)
-		{
-			if (!reco_storage_blob(m->version_id, "item_features"))
-				elog(ERROR, "reco: version %lld has no item features", (long long) m->version_id);
-			item_table = palloc(sizeof(float) * s->shape.item_buckets * dim);
-			memcpy(item_table,
-				   reco_bytea_floats(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-									 (int64) s->shape.item_buckets * dim, "item features"),
-				   sizeof(float) * s->shape.item_buckets * dim);
-			SPI_freetuptable(SPI_tuptable);
-		}
-		memcpy(row, s->sides0, sizeof(float) * dim);
-		in_catalogue = catalogue_bag(m, item_table, items[i], row + dim);
-		row[side] = s->bias0[0];
+		in_catalogue = new_item_row(m, items[i], row);
 		if (in_catalogue)
 		{
 			reco_storage_item_put(m->version_id, items[i], 0.0f, row, side + 1);
