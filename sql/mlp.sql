@@ -201,6 +201,11 @@ SELECT * FROM reco_train('bad_mlp', 'mlp', '{"loss": "mse"}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"activation": "softmax"}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"learning_rate": 0}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"dropout": 1}');
+-- a rating network with no rating events; a profile that is not an object
+SELECT * FROM reco_train('bad_mlp', 'mlp', '{"feedback": "explicit"}');
+\set VERBOSITY terse
+INSERT INTO reco_user (user_id, attributes) VALUES (77777, '["gold"]');
+\set VERBOSITY default
 
 -- Forgetting a customer removes their row and their profile; items only
 -- they touched no longer carry their events: one the catalogue has becomes
