@@ -17,8 +17,10 @@ OBJS = \
 	src/family/als_fit.o \
 	src/family/als_resolve.o \
 	src/family/family.o \
+	src/family/itemknn.o \
 	src/family/mlp.o \
 	src/forget.o \
+	src/knn.o \
 	src/manage.o \
 	src/metrics.o \
 	src/online.o \
@@ -40,7 +42,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp
+REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp itemknn
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item online_opposite_order online_repeatable_read refresh_race cache_follows \
 	train_catch_up refresh_behind_training refresh_behind_refresh drop_in_flight forget_races mlp_online_same_user

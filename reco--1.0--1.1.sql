@@ -547,3 +547,23 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.reco_user TO reco_admin;
 
 COMMENT ON FUNCTION @extschema@.reco_train(text, text, jsonb) IS
 	'Train a new version of a model on reco_event (each event weighted by its kind''s weight times its value) and activate it. Algorithms: ''als'' (matrix factorisation) and ''mlp'' (a neural network over customer and item embeddings, profiles from reco_user and catalogue attributes from reco_item).';
+
+----------------------------------------------------------------------
+-- Item-item families and baskets
+----------------------------------------------------------------------
+
+COMMENT ON FUNCTION @extschema@.reco_train(text, text, jsonb) IS
+	'Train a new version of a model on reco_event (each event weighted by its kind''s weight times its value) and activate it. Algorithms: ''als'' (matrix factorisation), ''mlp'' (a neural network over customer and item embeddings, profiles from reco_user and catalogue attributes from reco_item), ''itemknn'' (each item''s nearest items by BM25, TF-IDF or cosine co-occurrence) and ''ease'' (the closed-form linear item-item model, up to 40,000 items).';
+
+CREATE FUNCTION @extschema@.reco_recommend_items(item_ids bigint[], k int,
+	model text DEFAULT 'default', user_id bigint DEFAULT NULL,
+	exclude_seen boolean DEFAULT true, category text DEFAULT NULL,
+	available_only boolean DEFAULT true, exclude bigint[] DEFAULT NULL)
+RETURNS SETOF @extschema@.reco_result
+AS 'MODULE_PATHNAME', 'reco_recommend_items'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.reco_recommend_items(bigint[], int, text, bigint, boolean, text, boolean, bigint[]) IS
+	'Top-k items for a basket or an anonymous session: its items fold in as cart events (nothing is written) and are never recommended; with user_id, on top of that customer''s history, so their cart shifts their recommendations. The filters of reco_recommend apply; a basket the model knows nothing of gets the most popular items.';
+REVOKE ALL ON FUNCTION @extschema@.reco_recommend_items(bigint[], int, text, bigint, boolean, text, boolean, bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.reco_recommend_items(bigint[], int, text, bigint, boolean, text, boolean, bigint[])
+TO reco_reader;

@@ -36,6 +36,7 @@ SELECT count(*) FROM reco_similar_items(8101, 3, 'sec');
 SET ROLE regress_reco_nobody;
 SELECT pg_temp.try($$SELECT * FROM reco_similar_items(8101, 3, 'sec')$$);
 SELECT pg_temp.try($$SELECT * FROM reco_recommend(8001, 3, 'sec')$$);
+SELECT pg_temp.try($$SELECT * FROM reco_recommend_items(ARRAY[8101], 3, 'sec')$$);
 SELECT pg_temp.try($$INSERT INTO reco_event (user_id, item_id, kind) VALUES (8001, 8101, 'view')$$);
 RESET ROLE;
 
@@ -43,6 +44,7 @@ RESET ROLE;
 SET ROLE regress_reco_app;
 SELECT count(*) AS served FROM reco_recommend(8001, 3, 'sec');
 SELECT count(*) AS similar FROM reco_similar_items(8101, 3, 'sec');
+SELECT count(*) AS basket FROM reco_recommend_items(ARRAY[8101], 3, 'sec');
 SELECT pg_temp.try($$SELECT * FROM reco_user_factors$$);
 SELECT pg_temp.try($$SELECT * FROM reco_item_factors$$);
 SELECT pg_temp.try($$SELECT * FROM reco_model$$);

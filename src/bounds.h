@@ -44,6 +44,10 @@
 
 /* Widest embedding or hidden layer of an 'mlp' model, and most feature buckets */
 #define RECO_MAX_WIDTH 4096
+
+/* neighbours an item-item model keeps per item; items EASE inverts */
+#define RECO_MAX_NEIGHBORS 10000
+#define RECO_MAX_EASE_ITEMS 40000
 #define RECO_MAX_BUCKETS (1 << 22)
 
 /* Threads one training run may use (reco.train_threads; WORKERS_MAX too) */

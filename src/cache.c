@@ -99,24 +99,22 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 
 /*
  * Read a version's items, by id: their ids and popularity into m (in
- * m->mcxt) and their stored rows of width floats into a buffer in the
- * current context, which is returned.
- * Every float must be finite: rows are written only by reco, in the
- * server's byte order.  Sets m->n_items.
+ * m->mcxt) and their stored rows of width bytes each into a buffer in the
+ * current context, which is returned.  Sets m->n_items.
  */
-float *
-reco_model_read_items(RecoModel *m, int64 expected, int width)
+char *
+reco_model_read_rows(RecoModel *m, int64 expected, Size width)
 {
 	int64		cap = Max(expected, 16);
 	int32		n = 0;
-	float	   *rows;
+	char	   *rows;
 	Portal		portal;
 	MemoryContext old = MemoryContextSwitchTo(m->mcxt);
 
 	m->item_ids = palloc_extended(sizeof(int64) * cap, MCXT_ALLOC_HUGE);
 	m->popularity = palloc_extended(sizeof(float) * cap, MCXT_ALLOC_HUGE);
 	MemoryContextSwitchTo(old);
-	rows = palloc_extended(sizeof(float) * cap * width, MCXT_ALLOC_HUGE);
+	rows = palloc_extended(cap * width, MCXT_ALLOC_HUGE);
 
 	portal = reco_storage_items_open(m->version_id);
 	for (;;)
@@ -130,32 +128,50 @@ reco_model_read_items(RecoModel *m, int64 expected, int width)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			float	   *y;
+			bytea	   *b;
 
 			if (n == cap)
 			{
 				cap *= 2;
 				m->item_ids = repalloc_huge(m->item_ids, sizeof(int64) * cap);
 				m->popularity = repalloc_huge(m->popularity, sizeof(float) * cap);
-				rows = repalloc_huge(rows, sizeof(float) * cap * width);
+				rows = repalloc_huge(rows, cap * width);
 			}
 			m->item_ids[n] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 			m->popularity[n] = DatumGetFloat4(SPI_getbinval(tup, desc, 2, &isnull));
-			y = rows + (int64) n * width;
-			memcpy(y, reco_bytea_floats(SPI_getbinval(tup, desc, 3, &isnull), width, "item factors"),
-				   sizeof(float) * width);
-			if (!reco_floats_finite(y, width))
+			b = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
+			if (VARSIZE_ANY_EXHDR(b) != width)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("factors of item %lld in version %lld are not finite",
-								(long long) m->item_ids[n], (long long) m->version_id),
-						 errhint("Factors are float4 values in the server's byte order, as reco_train writes them.")));
+						 errmsg("the row of item %lld in version %lld holds %zu bytes, expected %zu",
+								(long long) m->item_ids[n], (long long) m->version_id,
+								(size_t) VARSIZE_ANY_EXHDR(b), (size_t) width)));
+			memcpy(rows + (Size) n * width, VARDATA_ANY(b), width);
 			n++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	m->n_items = n;
+	return rows;
+}
+
+/*
+ * reco_model_read_rows for rows of width floats, every one finite: rows
+ * are written only by reco, in the server's byte order
+ */
+float *
+reco_model_read_items(RecoModel *m, int64 expected, int width)
+{
+	float	   *rows = (float *) reco_model_read_rows(m, expected, sizeof(float) * width);
+
+	for (int32 i = 0; i < m->n_items; i++)
+		if (!reco_floats_finite(rows + (Size) i * width, width))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("factors of item %lld in version %lld are not finite",
+							(long long) m->item_ids[i], (long long) m->version_id),
+					 errhint("Factors are float4 values in the server's byte order, as reco_train writes them.")));
 	return rows;
 }
 

@@ -39,6 +39,7 @@ extern void reco_cache_init(void);
 extern uint64 reco_registry_generation(void);
 extern RecoModel *reco_model_get(const char *name);
 extern RecoModel *reco_model_version_load(const char *name, int32 version);
+extern char *reco_model_read_rows(RecoModel *m, int64 expected, Size width);
 extern float *reco_model_read_items(RecoModel *m, int64 expected, int width);
 extern void reco_require(const RecoModel *m, const char *what, bool supported);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);

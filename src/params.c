@@ -15,6 +15,9 @@
 #define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
 #define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate"
 
+#define RECO_KNN_KEYS "value, weights, history, max_weight, similarity, neighbors, shrink, k1, b"
+#define RECO_EASE_KEYS "value, weights, history, max_weight, lambda, neighbors"
+
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
 
@@ -319,6 +322,58 @@ apply_mlp(const char *key, JsonbValue *v, RecoTrainParams *out)
 	return true;
 }
 
+static const char *const weighting_names[] = {"cosine", "tfidf", "bm25"};
+
+/* An 'itemknn' or 'ease' key; false if key is not one */
+static bool
+apply_knn(const char *key, JsonbValue *v, RecoTrainParams *out, bool ease)
+{
+	KnnParams  *k = &out->knn;
+
+	if (strcmp(key, "neighbors") == 0)
+		k->neighbors = (int) param_int(key, v, 1, RECO_MAX_NEIGHBORS);
+	else if (ease && strcmp(key, "lambda") == 0)
+		out->ease_lambda = param_range(key, v, 1e-3, RECO_MAX_PARAM);
+	else if (ease)
+		return false;
+	else if (strcmp(key, "similarity") == 0)
+		k->weighting = (KnnWeighting) param_choice(key, v, weighting_names, lengthof(weighting_names),
+												   "\"cosine\", \"tfidf\" or \"bm25\"");
+	else if (strcmp(key, "shrink") == 0)
+		k->shrink = (float) param_range(key, v, 0.0, RECO_MAX_PARAM);
+	else if (strcmp(key, "k1") == 0)
+		k->k1 = (float) param_range(key, v, 0.0, RECO_MAX_PARAM);
+	else if (strcmp(key, "b") == 0)
+		k->b = (float) param_range(key, v, 0.0, 1.0);
+	else
+		return false;
+	return true;
+}
+
+/* The keys a family takes, for hints */
+static const char *
+family_keys(const char *family)
+{
+	if (strcmp(family, "mlp") == 0)
+		return RECO_MLP_KEYS;
+	if (strcmp(family, "itemknn") == 0)
+		return RECO_KNN_KEYS;
+	if (strcmp(family, "ease") == 0)
+		return RECO_EASE_KEYS;
+	return RECO_ALS_KEYS;
+}
+
+/* A key of out's family; false if key is not one */
+static bool
+apply_family(const char *key, JsonbValue *v, RecoTrainParams *out)
+{
+	if (strcmp(out->family, "mlp") == 0)
+		return apply_mlp(key, v, out);
+	if (strcmp(out->family, "itemknn") == 0 || strcmp(out->family, "ease") == 0)
+		return apply_knn(key, v, out, strcmp(out->family, "ease") == 0);
+	return apply_als(key, v, out);
+}
+
 /* Apply every key of one params object on top of out */
 static void
 apply_params(Jsonb *params, RecoTrainParams *out, double *w)
@@ -327,8 +382,7 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 	JsonbValue	k;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	bool		mlp = strcmp(out->family, "mlp") == 0;
-	const char *keys = mlp ? RECO_MLP_KEYS : RECO_ALS_KEYS;
+	const char *keys = family_keys(out->family);
 
 	if (params == NULL)
 		return;
@@ -347,8 +401,7 @@ apply_params(Jsonb *params, RecoTrainParams *out, double *w)
 			continue;
 		key = pnstrdup(k.val.string.val, k.val.string.len);
 		(void) JsonbIteratorNext(&it, &v, true);
-		if (!apply_shared(key, &v, out, w) &&
-			!(mlp ? apply_mlp(key, &v, out) : apply_als(key, &v, out)))
+		if (!apply_shared(key, &v, out, w) && !apply_family(key, &v, out))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown parameter \"%s\"", key),
@@ -405,6 +458,14 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	m->lr_decay = 1.0;
 	m->online_steps = 10;
 	m->online_rate = 1.0;
+	/* neighbourhoods: BM25 as for text retrieval, 100 neighbours an item */
+	out->knn.weighting = KNN_BM25;
+	out->knn.neighbors = 100;
+	out->knn.shrink = 0.0f;
+	out->knn.k1 = 1.2f;
+	out->knn.b = 0.75f;
+	out->ease_lambda = 500.0;
+
 	/* a network's fold-in steps through the layers per item: a shorter window */
 	if (strcmp(family, "mlp") == 0)
 		out->history = RECO_DEFAULT_MLP_HISTORY;
@@ -463,6 +524,25 @@ mlp_jsonb(const RecoTrainParams *p)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
+/* An 'itemknn' or 'ease' version's resolved hyperparameters */
+static Jsonb *
+knn_jsonb(const RecoTrainParams *p)
+{
+	StringInfoData buf;
+	const KnnParams *k = &p->knn;
+
+	initStringInfo(&buf);
+	if (strcmp(p->family, "ease") == 0)
+		appendStringInfo(&buf, "{\"lambda\": %.7g, \"neighbors\": %d, ", p->ease_lambda,
+						 k->neighbors);
+	else
+		appendStringInfo(&buf, "{\"similarity\": \"%s\", \"neighbors\": %d, \"shrink\": %.7g, "
+						 "\"k1\": %.7g, \"b\": %.7g, ", weighting_names[k->weighting],
+						 k->neighbors, k->shrink, k->k1, k->b);
+	append_shared(&buf, p);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
 /* The resolved hyperparameters as a jsonb object, as a version records them */
 Jsonb *
 reco_params_jsonb(const RecoTrainParams *p)
@@ -472,6 +552,8 @@ reco_params_jsonb(const RecoTrainParams *p)
 
 	if (strcmp(p->family, "mlp") == 0)
 		return mlp_jsonb(p);
+	if (strcmp(p->family, "itemknn") == 0 || strcmp(p->family, "ease") == 0)
+		return knn_jsonb(p);
 	initStringInfo(&buf);
 	appendStringInfo(&buf,
 					 "{\"feedback\": \"%s\", \"factors\": %d, \"iterations\": %d, \"regularization\": %.7g, "

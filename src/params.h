@@ -10,6 +10,7 @@
 
 #include "als.h"
 #include "core/recnet.h"
+#include "knn.h"
 
 /* params.c: hyperparameters of a training run */
 #define RECO_NKINDS 6
@@ -41,9 +42,11 @@ typedef struct RecoMlpParams
 
 typedef struct RecoTrainParams
 {
-	char		family[16];		/* "als" or "mlp" (family/family.h) */
+	char		family[16];		/* "als", "mlp", "itemknn" or "ease" (family/family.h) */
 	AlsParams	als;
 	RecoMlpParams mlp;
+	KnnParams	knn;			/* itemknn; ease uses neighbors */
+	double		ease_lambda;	/* EASE's L2 on the item-item weights */
 	bool		explicit_ratings;	/* values are ratings to predict (als.h) */
 	bool		cholesky;		/* exact solver instead of conjugate gradient */
 	RecoValueTransform value;	/* applied to each event's value */

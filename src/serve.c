@@ -16,10 +16,13 @@
 
 #include "topk.h"
 
+#include "storage.h"
+
 #include "model.h"
 #include "family/family.h"
 
 PG_FUNCTION_INFO_V1(reco_recommend);
+PG_FUNCTION_INFO_V1(reco_recommend_items);
 PG_FUNCTION_INFO_V1(reco_score);
 PG_FUNCTION_INFO_V1(reco_rank);
 PG_FUNCTION_INFO_V1(reco_similar_items);
@@ -78,6 +81,67 @@ catalogue_plan(RecoPlan *slot, const char *fmt, int nargs, Oid *types)
 }
 
 /*
+ * The filters of reco_recommend and reco_recommend_items into skip (one bit
+ * an item): the items of exclude, unavailable ones, other categories
+ */
+static void
+mark_filters(RecoModel *m, FunctionCallInfo fcinfo, int category_arg, int available_arg,
+			 int exclude_arg, uint8 *skip, Size nbytes)
+{
+	if (!PG_ARGISNULL(exclude_arg))
+		reco_model_mark_items(m, PG_GETARG_ARRAYTYPE_P(exclude_arg), skip);
+	if (PG_ARGISNULL(available_arg) || PG_GETARG_BOOL(available_arg))
+		mark_query(m, catalogue_plan(&unavailable_plan, "SELECT item_id FROM %s WHERE NOT available",
+									 0, NULL), NULL, skip);
+	if (!PG_ARGISNULL(category_arg))
+	{
+		uint8	   *keep = palloc0(nbytes);
+		Datum		args[1] = {PG_GETARG_DATUM(category_arg)};
+		Oid			types[1] = {TEXTOID};
+
+		mark_query(m, catalogue_plan(&category_plan,
+									 "SELECT item_id FROM %s WHERE category OPERATOR(pg_catalog.=) $1",
+									 1, types), args, keep);
+		for (Size i = 0; i < nbytes; i++)
+			skip[i] |= (uint8) ~keep[i];
+	}
+}
+
+/*
+ * Emit the k best items not in skip: by the state x, or by popularity for
+ * a stranger
+ */
+static void
+emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
+		 const uint8 *skip, int k, const char *source)
+{
+	if (who != RECO_STRANGER)
+	{
+		float	   *scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
+		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
+		int			n;
+
+		m->family->score(m, x, NULL, m->n_items, scores);
+		n = topk_select(scores, m->n_items, skip, k, top);
+		for (int i = 0; i < n; i++)
+			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, source);
+	}
+	else
+	{
+		const int32 *order = reco_model_popular(m);
+		int			rank = 0;
+
+		for (int32 i = 0; i < m->n_items && rank < k; i++)
+		{
+			if (topk_bit_test(skip, order[i]))
+				continue;
+			rank++;
+			emit(rsinfo, m->item_ids[order[i]], m->popularity[order[i]], false, rank, "popular");
+		}
+	}
+}
+
+/*
  * reco_recommend(user_id, k, model, exclude_seen, category, available_only,
  * exclude): top-k for a user, every filter applied before the cut.
  */
@@ -90,7 +154,6 @@ reco_recommend(PG_FUNCTION_ARGS)
 	int			k;
 	char	   *model = reco_text_arg(fcinfo, 2, "model");
 	bool		exclude_seen = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-	bool		available_only = PG_ARGISNULL(5) ? true : PG_GETARG_BOOL(5);
 	RecoModel  *m;
 	float	   *x;
 	ArrayType  *seen = NULL;
@@ -117,49 +180,139 @@ reco_recommend(PG_FUNCTION_ARGS)
 	skip = palloc0(nbytes);
 	if (who == RECO_PERSONAL && exclude_seen)
 		reco_model_mark_items(m, seen, skip);
-	if (!PG_ARGISNULL(6))
-		reco_model_mark_items(m, PG_GETARG_ARRAYTYPE_P(6), skip);
-	if (available_only)
-		mark_query(m, catalogue_plan(&unavailable_plan, "SELECT item_id FROM %s WHERE NOT available",
-									 0, NULL), NULL, skip);
-	if (!PG_ARGISNULL(4))
+	mark_filters(m, fcinfo, 4, 5, 6, skip, nbytes);
+	emit_top(rsinfo, m, who, x, skip, k, source_name(who));
+	SPI_finish();
+	reco_become(caller);
+	return (Datum) 0;
+}
+
+/*
+ * reco_recommend_items(item_ids, k, model, user_id, exclude_seen, category,
+ * available_only, exclude): top-k for a basket or a session, its items
+ * folded in as events of kind cart (the family's own fold-in, written
+ * nowhere) and never recommended; with user_id, on top of that customer's
+ * history (their row, else their profile), so a cart shifts their
+ * recommendations in the same call.
+ */
+Datum
+reco_recommend_items(PG_FUNCTION_ARGS)
+{
+	RecoUser	caller;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *model = reco_text_arg(fcinfo, 2, "model");
+	bool		exclude_seen = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
+	ArrayType  *basket;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nb;
+	int			k;
+	RecoModel  *m;
+	float	   *row = NULL;
+	int64	   *ids;
+	float	   *w;
+	int			n = 0;
+	int			known = 0;
+	float		cart;
+	float	   *x;
+	ArrayType  *seen = NULL;
+	uint8	   *skip;
+	Size		nbytes;
+	RecoUserKind who = RECO_STRANGER;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item_ids and k must not be NULL")));
+	basket = PG_GETARG_ARRAYTYPE_P(0);
+	k = PG_GETARG_INT32(1);
+	reco_check_k(k);
+	deconstruct_array(basket, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &nb);
+	if (nb > RECO_MAX_HISTORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a basket holds at most %d items", RECO_MAX_HISTORY)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	caller = reco_become_owner();
+	SPI_connect();
+	m = reco_model_get(model);
+	reco_require(m, "recommendations for a basket", m->family->state != NULL);
+	cart = (float) m->params.weights[reco_kind("cart", 4)];
+	if (cart <= 0.0f)
+		cart = 1.0f;
+
+	/* the customer's history first, when there is one */
+	if (!PG_ARGISNULL(3))
 	{
-		uint8	   *keep = palloc0(nbytes);
-		Datum		args[1] = {PG_GETARG_DATUM(4)};
-		Oid			types[1] = {TEXTOID};
+		int64		user_id = PG_GETARG_INT64(3);
+		int			f = m->family->row_floats(m);
+		MemoryContext mine = CurrentMemoryContext;
 
-		mark_query(m, catalogue_plan(&category_plan,
-									 "SELECT item_id FROM %s WHERE category OPERATOR(pg_catalog.=) $1",
-									 1, types), args, keep);
-		for (Size i = 0; i < nbytes; i++)
-			skip[i] |= (uint8) ~keep[i];
-	}
-
-	if (who != RECO_STRANGER)
-	{
-		float	   *scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
-		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
-		int			n;
-
-		m->family->score(m, x, NULL, m->n_items, scores);
-		n = topk_select(scores, m->n_items, skip, k, top);
-		for (int i = 0; i < n; i++)
-			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1,
-				 source_name(who));
-	}
-	else
-	{
-		const int32 *order = reco_model_popular(m);
-		int			rank = 0;
-
-		for (int32 i = 0; i < m->n_items && rank < k; i++)
+		row = palloc0(sizeof(float) * Max(f, 1));
+		if (reco_storage_user(m->version_id, user_id))
 		{
-			if (topk_bit_test(skip, order[i]))
-				continue;
-			rank++;
-			emit(rsinfo, m->item_ids[order[i]], m->popularity[order[i]], false, rank, "popular");
+			bool		isnull;
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			HeapTuple	tup = SPI_tuptable->vals[0];
+
+			MemoryContextSwitchTo(mine);
+			memcpy(row, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f, "user factors"),
+				   sizeof(float) * f);
+			seen = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 2, &isnull));
+			{
+				ArrayType  *wa = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull));
+
+				n = ArrayGetNItems(ARR_NDIM(seen), ARR_DIMS(seen));
+				if (ARR_HASNULL(seen) || ARR_HASNULL(wa) ||
+					ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != n)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("history of user %lld in model \"%s\" is malformed",
+									(long long) user_id, reco_name_msg(m->name))));
+				ids = palloc(sizeof(int64) * (n + nb));
+				w = palloc(sizeof(float) * (n + nb));
+				memcpy(ids, ARR_DATA_PTR(seen), sizeof(int64) * n);
+				memcpy(w, ARR_DATA_PTR(wa), sizeof(float) * n);
+			}
+			SPI_freetuptable(SPI_tuptable);
+			who = RECO_PERSONAL;
+			known = n;
+		}
+		else
+		{
+			MemoryContextSwitchTo(mine);
+			SPI_freetuptable(SPI_tuptable);
+			m->family->new_row(m, user_id, row);
 		}
 	}
+	if (who != RECO_PERSONAL)
+	{
+		ids = palloc(sizeof(int64) * Max(nb, 1));
+		w = palloc(sizeof(float) * Max(nb, 1));
+	}
+	for (int i = 0; i < nb; i++)
+		if (!nulls[i])
+		{
+			ids[n] = DatumGetInt64(elems[i]);
+			w[n++] = cart;
+			if (reco_model_item_index(m, ids[n - 1]) >= 0)
+				known++;
+		}
+
+	nbytes = (m->n_items + 7) / 8 + 1;
+	skip = palloc0(nbytes);
+	x = palloc(sizeof(float) * m->family->user_floats(m));
+	if (known > 0)
+	{
+		m->family->state(m, row, ids, w, n, x);
+		who = RECO_PERSONAL;
+	}
+	if (seen != NULL && exclude_seen)
+		reco_model_mark_items(m, seen, skip);
+	reco_model_mark_items(m, basket, skip);
+	mark_filters(m, fcinfo, 5, 6, 7, skip, nbytes);
+	emit_top(rsinfo, m, who, x, skip, k, "basket");
 	SPI_finish();
 	reco_become(caller);
 	return (Datum) 0;
@@ -322,15 +475,20 @@ reco_similar_items(PG_FUNCTION_ARGS)
 	SPI_connect();
 	m = reco_model_get(model);
 	idx = reco_model_known_item(m, item_id);
-	unit = m->family->unit_items(m, &dim);
-	q = palloc(sizeof(float) * dim);
-	for (int j = 0; j < dim; j++)
-		q[j] = unit[(int64) j * m->n_items + idx];
 	scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
 	skip = palloc0((m->n_items + 7) / 8 + 1);
 	topk_bit_set(skip, idx);
 	top = palloc(sizeof(TopkEntry) * k);
-	topk_scores(unit, m->n_items, dim, q, scores);
+	if (m->family->similar != NULL)
+		m->family->similar(m, idx, scores);
+	else
+	{
+		unit = m->family->unit_items(m, &dim);
+		q = palloc(sizeof(float) * dim);
+		for (int j = 0; j < dim; j++)
+			q[j] = unit[(int64) j * m->n_items + idx];
+		topk_scores(unit, m->n_items, dim, q, scores);
+	}
 	n = topk_select(scores, m->n_items, skip, k, top);
 	for (int i = 0; i < n; i++)
 		emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, "similar");

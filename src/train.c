@@ -160,6 +160,88 @@ reco_triplets_merge(RecoTriplets *t, bool ratings)
 }
 
 /*
+ * The run's interactions as matrices: the triplets merged, users and items
+ * given dense ids in ascending order, and the user-item matrix and its
+ * transpose, each implicit weight capped at max_weight.  Every buffer is
+ * charged to t->budget; what names the model in errors.
+ */
+void
+reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets *t,
+				  RecoInteractions *out)
+{
+	RecoBudget *b = t->budget;
+	int64	   *user_ids;
+	int64	   *item_ids;
+	int64		nu;
+	int64		ni;
+	int64		nnz;
+	int32	   *rows;
+	int32	   *cols;
+	float	   *weights;
+
+	if (t->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions to train %s on", what),
+				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
+
+	reco_triplets_merge(t, params->explicit_ratings);
+	if (t->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no interactions with a positive weight to train %s on", what)));
+
+	/* users arrive sorted; items are sorted and deduplicated here */
+	out->user_ids = user_ids = reco_budget_alloc(b, sizeof(int64) * t->n, "user ids");
+	out->item_ids = item_ids = reco_budget_alloc(b, sizeof(int64) * t->n, "item ids");
+	nu = ni = 0;
+	for (int64 i = 0; i < t->n; i++)
+	{
+		if (nu == 0 || user_ids[nu - 1] != t->rows[i].user)
+			user_ids[nu++] = t->rows[i].user;
+		item_ids[i] = t->rows[i].item;
+	}
+	qsort(item_ids, t->n, sizeof(int64), reco_cmp_int64);
+	for (int64 i = 0; i < t->n; i++)
+		if (ni == 0 || item_ids[ni - 1] != item_ids[i])
+			item_ids[ni++] = item_ids[i];
+	if (nu > INT_MAX || ni > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many distinct users or items for one model")));
+	CHECK_FOR_INTERRUPTS();
+
+	/* the dense triplets live until both CSR forms exist */
+	rows = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
+	cols = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
+	weights = reco_budget_alloc(b, sizeof(float) * t->n, "dense interactions");
+	for (int64 i = 0, u = -1; i < t->n; i++)
+	{
+		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
+			u++;
+		rows[i] = (int32) u;
+		cols[i] = (int32) reco_id_index(item_ids, ni, t->rows[i].item);
+		/* a customer's weight for an item counts up to max_weight */
+		weights[i] = params->explicit_ratings ? t->rows[i].weight
+			: (float) Min(t->rows[i].weight, params->max_weight);
+	}
+	out->Rui.indptr = reco_budget_alloc(b, sizeof(int64) * (nu + 1), "the user-item matrix");
+	out->Rui.indices = reco_budget_alloc(b, sizeof(int32) * t->n, "the user-item matrix");
+	out->Rui.data = reco_budget_alloc(b, sizeof(float) * t->n, "the user-item matrix");
+	out->nnz = nnz = csr_from_triplets((int32) nu, (int32) ni, t->n, rows, cols, weights, &out->Rui);
+	reco_budget_free(b, rows, sizeof(int32) * t->n);
+	reco_budget_free(b, cols, sizeof(int32) * t->n);
+	reco_budget_free(b, weights, sizeof(float) * t->n);
+	out->Riu.indptr = reco_budget_alloc(b, sizeof(int64) * (ni + 1), "the item-user matrix");
+	out->Riu.indices = reco_budget_alloc(b, sizeof(int32) * nnz, "the item-user matrix");
+	out->Riu.data = reco_budget_alloc(b, sizeof(float) * nnz, "the item-user matrix");
+	csr_transpose(&out->Rui, &out->Riu);
+	CHECK_FOR_INTERRUPTS();
+	out->nu = nu;
+	out->ni = ni;
+}
+
+/*
  * The interactions of each user in the order they happened (least recent
  * first, ties by item), as histories are stored: the online fold-in window
  * takes their tail.  t is aligned with R (both sorted by user, then item).

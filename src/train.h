@@ -38,6 +38,21 @@ extern void reco_triplets_merge(RecoTriplets *t, bool ratings);
 /* R's rows reordered by time, least recent first, weights the merged sums */
 extern RecoCsr reco_history_by_time(const RecoCsr *R, const RecoTriplets *t);
 
+/* A run's interactions as matrices (reco_interactions) */
+typedef struct RecoInteractions
+{
+	int64	   *user_ids;		/* ascending */
+	int64		nu;
+	int64	   *item_ids;		/* ascending */
+	int64		ni;
+	int64		nnz;
+	RecoCsr		Rui;			/* users x items */
+	RecoCsr		Riu;			/* items x users */
+} RecoInteractions;
+
+extern void reco_interactions(const char *what, const RecoTrainParams *params,
+							  RecoTriplets *t, RecoInteractions *out);
+
 /* reco.progress: training progress as NOTICE messages (train.c) */
 extern bool reco_progress;
 extern void reco_train_init(void);

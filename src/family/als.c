@@ -348,6 +348,27 @@ als_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *x
 	return ok;
 }
 
+/* family->state: the exact fold-in of the events; the stored row plays no part */
+static void
+als_state(RecoModel *m, const float *row, const int64 *ids, const float *w, int n,
+		  float *state)
+{
+	const char *why = NULL;
+
+	if (als_model(m)->gram == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" predicts ratings and folds nothing in", reco_name_msg(m->name)),
+				 errhint("Recommendations for a basket need an implicit-feedback model.")));
+	memset(state, 0, sizeof(float) * m->factors);
+	if (!als_fold(m, ids, w, n, state, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the basket cannot be folded into model \"%s\": %s",
+						reco_name_msg(m->name), why)));
+	(void) row;
+}
+
 /*
  * family->refresh: every touched item re-solved exactly against its users
  * (als_resolve.c), untouched catalogue items given attribute vectors
@@ -435,6 +456,7 @@ const RecoFamily reco_family_als = {
 	.user_floats = als_user_floats,
 	.user = als_user,
 	.score = als_score,
+	.state = als_state,
 	.unit_items = als_unit_items,
 	.row_floats = als_row_floats,
 	.refresh = als_refresh,

@@ -96,9 +96,7 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	int64	   *item_ids;
 	int64		nu;
 	int64		ni;
-	int32	   *rows;
-	int32	   *cols;
-	float	   *weights;
+	RecoInteractions in;
 	RecoCsr		Rui;
 	RecoCsr		Riu;
 	int64		nnz;
@@ -116,64 +114,14 @@ reco_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 	instr_time	solve_start;
 	StringInfoData losses;
 
-	if (t->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no interactions to train %s on", what),
-				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
-
-	reco_triplets_merge(t, params->explicit_ratings);
-	if (t->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no interactions with a positive weight to train %s on", what)));
-
-	/* users arrive sorted; items are sorted and deduplicated here */
-	user_ids = reco_budget_alloc(b, sizeof(int64) * t->n, "user ids");
-	item_ids = reco_budget_alloc(b, sizeof(int64) * t->n, "item ids");
-	nu = ni = 0;
-	for (int64 i = 0; i < t->n; i++)
-	{
-		if (nu == 0 || user_ids[nu - 1] != t->rows[i].user)
-			user_ids[nu++] = t->rows[i].user;
-		item_ids[i] = t->rows[i].item;
-	}
-	qsort(item_ids, t->n, sizeof(int64), reco_cmp_int64);
-	for (int64 i = 0; i < t->n; i++)
-		if (ni == 0 || item_ids[ni - 1] != item_ids[i])
-			item_ids[ni++] = item_ids[i];
-	if (nu > INT_MAX || ni > INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many distinct users or items for one model")));
-	CHECK_FOR_INTERRUPTS();
-
-	/* the dense triplets live until both CSR forms exist */
-	rows = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
-	cols = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
-	weights = reco_budget_alloc(b, sizeof(float) * t->n, "dense interactions");
-	for (int64 i = 0, u = -1; i < t->n; i++)
-	{
-		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
-			u++;
-		rows[i] = (int32) u;
-		cols[i] = (int32) reco_id_index(item_ids, ni, t->rows[i].item);
-		/* a customer's weight for an item counts up to max_weight */
-		weights[i] = rated ? t->rows[i].weight
-			: (float) Min(t->rows[i].weight, params->max_weight);
-	}
-	Rui.indptr = reco_budget_alloc(b, sizeof(int64) * (nu + 1), "the user-item matrix");
-	Rui.indices = reco_budget_alloc(b, sizeof(int32) * t->n, "the user-item matrix");
-	Rui.data = reco_budget_alloc(b, sizeof(float) * t->n, "the user-item matrix");
-	nnz = csr_from_triplets((int32) nu, (int32) ni, t->n, rows, cols, weights, &Rui);
-	reco_budget_free(b, rows, sizeof(int32) * t->n);
-	reco_budget_free(b, cols, sizeof(int32) * t->n);
-	reco_budget_free(b, weights, sizeof(float) * t->n);
-	Riu.indptr = reco_budget_alloc(b, sizeof(int64) * (ni + 1), "the item-user matrix");
-	Riu.indices = reco_budget_alloc(b, sizeof(int32) * nnz, "the item-user matrix");
-	Riu.data = reco_budget_alloc(b, sizeof(float) * nnz, "the item-user matrix");
-	csr_transpose(&Rui, &Riu);
-	CHECK_FOR_INTERRUPTS();
+	reco_interactions(what, params, t, &in);
+	user_ids = in.user_ids;
+	item_ids = in.item_ids;
+	nu = in.nu;
+	ni = in.ni;
+	nnz = in.nnz;
+	Rui = in.Rui;
+	Riu = in.Riu;
 
 	what_factors = psprintf("%lld users, %lld items, %d factors",
 							(long long) nu, (long long) ni, f);

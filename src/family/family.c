@@ -5,7 +5,9 @@
 
 #include "family/family.h"
 
-static const RecoFamily *const families[] = {&reco_family_als, &reco_family_mlp};
+static const RecoFamily *const families[] = {
+	&reco_family_als, &reco_family_mlp, &reco_family_itemknn, &reco_family_ease
+};
 
 const RecoFamily *
 reco_family(const char *name)
@@ -16,6 +18,6 @@ reco_family(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("unknown algorithm \"%s\"", name),
-			 errhint("Available algorithms: als, mlp.")));
+			 errhint("Available algorithms: als, mlp, itemknn, ease.")));
 	return NULL;				/* keep the compiler quiet */
 }

@@ -77,8 +77,22 @@ typedef struct RecoFamily
 	void		(*score) (RecoModel *m, const float *state, const int32 *idx,
 						  int n, float *scores);
 
+	/*
+	 * The serving state of a user whose stored row is row (NULL: someone
+	 * new, nothing known) after the events ids/w, least recent first: a
+	 * basket, or a customer's history with their cart.  Writes nothing.
+	 */
+	void		(*state) (RecoModel *m, const float *row, const int64 *ids,
+						  const float *w, int n, float *state);
+
 	/* Unit item vectors, factor-major (dim x n_items), for similar items */
 	const float *(*unit_items) (RecoModel *m, int *dim);
+
+	/*
+	 * Similarity of every item to item idx into scores (NaN: not similar),
+	 * for families without unit vectors (NULL: unit_items is used)
+	 */
+	void		(*similar) (RecoModel *m, int32 idx, float *scores);
 
 	/*
 	 * Online learning (online.c): a stored user row's floats, the row a
@@ -117,6 +131,8 @@ typedef struct RecoFamily
 
 extern const RecoFamily reco_family_als;
 extern const RecoFamily reco_family_mlp;
+extern const RecoFamily reco_family_itemknn;
+extern const RecoFamily reco_family_ease;
 
 /* The family of that name, or an error listing them (0A000) */
 extern const RecoFamily *reco_family(const char *name);

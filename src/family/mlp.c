@@ -1494,6 +1494,34 @@ mlp_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *r
 	return true;
 }
 
+/*
+ * family->state: the customer's row (or the unknown customer without a
+ * profile) stepped over the events as an online event would, and its
+ * first-layer product, without writing it
+ */
+static void
+mlp_state(RecoModel *m, const float *row, const int64 *ids, const float *w, int n,
+		  float *state)
+{
+	MlpModel   *s = m->fs;
+	const char *why = NULL;
+
+	if (row != NULL)
+		memcpy(state, row, sizeof(float) * (s->side + 1));
+	else
+	{
+		memcpy(state, s->unknown_user, sizeof(float) * s->shape.dim);
+		memset(state + s->shape.dim, 0, sizeof(float) * s->shape.dim);
+		state[s->side] = s->unknown[0];
+	}
+	if (!mlp_fold(m, ids, w, n, state, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the basket cannot be folded into model \"%s\": %s",
+						reco_name_msg(m->name), why)));
+	rn_user_side(&s->layers, s->shape.dim, state, state + s->side + 1);
+}
+
 const RecoFamily reco_family_mlp = {
 	.name = "mlp",
 	.fit_store = mlp_fit_store,
@@ -1502,6 +1530,7 @@ const RecoFamily reco_family_mlp = {
 	.user_floats = mlp_user_floats,
 	.user = mlp_user,
 	.score = mlp_score,
+	.state = mlp_state,
 	.unit_items = mlp_unit_items,
 	.row_floats = mlp_row_floats,
 	.refresh = mlp_refresh,

@@ -1,0 +1,192 @@
+/*
+ * knn.c - item-item models on plain arrays (knn.h)
+ */
+#include "knn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* LAPACK from OpenBLAS (Fortran calling convention) */
+extern void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+extern void spotri_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+
+void
+knn_weight(const KnnParams *p, RecoCsr *Xiu, RecoCsr *Xui, float *norm)
+{
+	int32_t		ni = Xiu->nrows;
+	int32_t		nu = Xui->nrows;
+	double		avg = 0.0;
+	int32_t		nonempty = 0;
+
+	/* an item's length (BM25): the sum of its weights */
+	for (int32_t i = 0; i < ni; i++)
+	{
+		double		len = 0.0;
+
+		for (int64_t e = Xiu->indptr[i]; e < Xiu->indptr[i + 1]; e++)
+			len += Xiu->data[e];
+		norm[i] = (float) len;
+		if (Xiu->indptr[i + 1] > Xiu->indptr[i])
+		{
+			avg += len;
+			nonempty++;
+		}
+	}
+	avg = nonempty > 0 ? avg / nonempty : 1.0;
+	if (avg <= 0.0)
+		avg = 1.0;
+
+	/* user-major: a user's idf is over the items they touched */
+	for (int32_t u = 0; u < nu; u++)
+	{
+		int64_t		df = Xui->indptr[u + 1] - Xui->indptr[u];
+		double		idf = log((1.0 + ni) / (1.0 + df));
+
+		for (int64_t e = Xui->indptr[u]; e < Xui->indptr[u + 1]; e++)
+		{
+			double		w = Xui->data[e];
+			double		len = norm[Xui->indices[e]];
+
+			switch (p->weighting)
+			{
+				case KNN_COSINE:
+					break;
+				case KNN_TFIDF:
+					w = sqrt(w) * idf;
+					break;
+				case KNN_BM25:
+					w = w * (p->k1 + 1.0) /
+						(p->k1 * ((1.0 - p->b) + p->b * len / avg) + w) * idf;
+					break;
+			}
+			Xui->data[e] = (float) w;
+		}
+	}
+	csr_transpose(Xui, Xiu);
+	for (int32_t i = 0; i < ni; i++)
+	{
+		double		ss = 0.0;
+
+		for (int64_t e = Xiu->indptr[i]; e < Xiu->indptr[i + 1]; e++)
+			ss += (double) Xiu->data[e] * Xiu->data[e];
+		norm[i] = p->weighting == KNN_BM25 ? 1.0f : (float) sqrt(ss);
+	}
+}
+
+void
+knn_neighbours(const KnnParams *p, const RecoCsr *Xiu, const RecoCsr *Xui,
+			   const float *norm, int32_t i, KnnScratch *s, int32_t *nbr, float *sim)
+{
+	int32_t		nt = 0;
+	int			k = p->neighbors;
+	int			got;
+	int			kept = 0;
+
+	for (int64_t e = Xiu->indptr[i]; e < Xiu->indptr[i + 1]; e++)
+	{
+		int32_t		u = Xiu->indices[e];
+		float		xi = Xiu->data[e];
+
+		for (int64_t f = Xui->indptr[u]; f < Xui->indptr[u + 1]; f++)
+		{
+			int32_t		j = Xui->indices[f];
+
+			if (s->common[j] == 0)
+				s->touched[nt++] = j;
+			s->acc[j] += xi * Xui->data[f];
+			s->common[j]++;
+		}
+	}
+	for (int32_t t = 0; t < nt; t++)
+	{
+		int32_t		j = s->touched[t];
+		double		v = s->acc[j];
+
+		if (p->weighting != KNN_BM25)
+			v = norm[i] > 0.0f && norm[j] > 0.0f ? v / ((double) norm[i] * norm[j]) : 0.0;
+		if (p->shrink > 0.0f)
+			v *= s->common[j] / (s->common[j] + (double) p->shrink);
+		s->cand[t] = j == i ? NAN : (float) v;
+		s->acc[j] = 0.0f;
+		s->common[j] = 0;
+	}
+	got = topk_select(s->cand, nt, NULL, k, s->top);
+	for (int r = 0; r < got; r++)
+		if (s->top[r].score > 0.0f)
+		{
+			nbr[kept] = s->touched[s->top[r].index];
+			sim[kept++] = s->top[r].score;
+		}
+	for (; kept < k; kept++)
+	{
+		nbr[kept] = -1;
+		sim[kept] = 0.0f;
+	}
+}
+
+void
+knn_gram(const RecoCsr *Xui, int32_t n, float *G)
+{
+	memset(G, 0, sizeof(float) * (size_t) n * n);
+	for (int32_t u = 0; u < Xui->nrows; u++)
+		for (int64_t a = Xui->indptr[u]; a < Xui->indptr[u + 1]; a++)
+		{
+			float	   *row = G + (size_t) Xui->indices[a] * n;
+			float		xa = Xui->data[a];
+
+			for (int64_t b = Xui->indptr[u]; b < Xui->indptr[u + 1]; b++)
+				row[Xui->indices[b]] += xa * Xui->data[b];
+		}
+}
+
+bool
+knn_ease(float *G, int32_t n, float lambda)
+{
+	int			nn = n;
+	int			info = 0;
+
+	for (int32_t i = 0; i < n; i++)
+		G[(size_t) i * n + i] += lambda;
+	/* column-major lower is row-major upper: the inverse lands there */
+	spotrf_("L", &nn, G, &nn, &info);
+	if (info != 0)
+		return false;
+	spotri_("L", &nn, G, &nn, &info);
+	if (info != 0)
+		return false;
+	for (int32_t i = 0; i < n; i++)
+		for (int32_t j = i + 1; j < n; j++)
+			G[(size_t) j * n + i] = G[(size_t) i * n + j];
+	/* column j of B is column j of P over -P_jj; P_jj is read before it goes */
+	for (int32_t j = 0; j < n; j++)
+	{
+		float		d = G[(size_t) j * n + j];
+
+		for (int32_t i = 0; i < n; i++)
+			G[(size_t) i * n + j] = i == j ? 0.0f : -G[(size_t) i * n + j] / d;
+	}
+	return true;
+}
+
+void
+knn_row_top(const float *row, int32_t n, int32_t self, int k, float *cand,
+			TopkEntry *top, int32_t *nbr, float *sim)
+{
+	int			got;
+	int			kept = 0;
+
+	for (int32_t j = 0; j < n; j++)
+		cand[j] = j == self ? NAN : fabsf(row[j]);
+	got = topk_select(cand, n, NULL, k, top);
+	for (int r = 0; r < got; r++)
+		if (top[r].score > 0.0f)
+		{
+			nbr[kept] = top[r].index;
+			sim[kept++] = row[top[r].index];
+		}
+	for (; kept < k; kept++)
+	{
+		nbr[kept] = -1;
+		sim[kept] = 0.0f;
+	}
+}
