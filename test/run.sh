@@ -33,6 +33,7 @@ suite "ALTER EXTENSION reco UPDATE from release 1.0 (test/upgrade.sh)" bash test
 suite "TAP tests (t/*.pl): 20,000 concurrent pgbench events through the trigger" bash test/tap.sh
 suite "a hot standby serves the same recommendations" bash test/standby.sh
 suite "MovieLens 100K ranking quality bar" bash test/quality.sh
+suite "itemknn and ease similarities and basket scores equal NumPy's (test/itemknn_check.py)" bash test/itemknn_check.sh
 suite "reco_evaluate* equal an independent NumPy computation (test/metrics.py), plot.sh draws a PNG" bash test/evaluate_check.sh
 
 echo "$passed passed, $failed failed"
