@@ -1,10 +1,12 @@
 #!/bin/bash
-# serve_families.sh - reco_recommend latency of the 'mlp' family beside
-# ALS's, on catalogues of 10k and 100k items
+# serve_families.sh - serving latency of each model family (ALS, mlp,
+# itemknn) on catalogues of 10k and 100k items: reco_recommend for a
+# customer, and reco_recommend_items for a basket of three items
 #
 # For each catalogue size: USERS customers with HISTORY events each on items
 # drawn with a skew (a few items popular, a long tail), trained briefly as
-# ALS (64 factors) and as mlp (dim 32, hidden [64, 32]): training time is
+# ALS (64 factors), as mlp (dim 32, hidden [64, 32]) and as itemknn (BM25,
+# 100 neighbours an item): training time is
 # not what is measured, and serving cost does not depend on how well the
 # weights fit.  Then, in one session after a warm-up call (which loads the
 # version into the backend's cache, timed apart), CALLS calls of
@@ -28,10 +30,10 @@ db=reco_bench_families
 fresh_db $db
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d $db)
 "${PSQL[@]}" -c "CREATE EXTENSION reco"
-echo "reco_recommend latency by family, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, reco $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
+echo "serving latency by family, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, reco $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1) (serving runs on one thread)"
 echo "$USERS customers x $HISTORY events, $CALLS calls per model, k = 10, default filters"
-printf "%-8s | %-6s | %-12s | %-10s | %-10s | %s\n" items family "first call ms" "median ms" "p90 ms" "median / ALS"
+printf "%-8s | %-7s | %-8s | %-12s | %-10s | %-10s | %s\n" items family call "first call ms" "median ms" "p90 ms" "median / ALS user"
 for n in $SIZES; do
 	"${PSQL[@]}" -v n="$n" -v users="$USERS" -v hist="$HISTORY" >/dev/null <<'SQL'
 SET reco.progress = off;
@@ -47,42 +49,54 @@ SELECT u, least(:n, floor(:n * power(random(), 3))::bigint + 1), 'view'
 FROM generate_series(1, :users) u, generate_series(1, :hist) h;
 SELECT 1 FROM reco_train('als', 'als', '{"factors": 64, "iterations": 2}');
 SELECT 1 FROM reco_train('mlp', 'mlp', '{"dim": 32, "hidden": [64, 32], "epochs": 1, "validation": 0}');
+SELECT 1 FROM reco_train('itemknn', 'itemknn', '{"neighbors": 100}');
 SQL
 	"${PSQL[@]}" -A -t -F ' ' -v n="$n" -v users="$USERS" -v calls="$CALLS" <<'SQL' |
-SELECT set_config('bench.calls', :'calls', false), set_config('bench.users', :'users', false) \g /dev/null
-CREATE TEMP TABLE t (family text, first boolean, ms float8);
+SELECT set_config('bench.calls', :'calls', false), set_config('bench.users', :'users', false),
+	set_config('bench.n', :'n', false) \g /dev/null
+CREATE TEMP TABLE t (family text, call text, first boolean, ms float8);
 DO $$
 DECLARE
 	u bigint;
+	b bigint[];
 	t0 timestamptz;
 	f text;
+	n int := current_setting('bench.n')::int;
 BEGIN
 	PERFORM setseed(0.2);
-	FOREACH f IN ARRAY ARRAY['als', 'mlp'] LOOP
+	FOREACH f IN ARRAY ARRAY['als', 'mlp', 'itemknn'] LOOP
 		t0 := clock_timestamp();
 		PERFORM count(*) FROM reco_recommend(1, 10, f);
-		INSERT INTO t VALUES (f, true, extract(epoch FROM clock_timestamp() - t0) * 1000);
+		INSERT INTO t VALUES (f, 'user', true, extract(epoch FROM clock_timestamp() - t0) * 1000);
+		t0 := clock_timestamp();
+		PERFORM count(*) FROM reco_recommend_items(ARRAY[1, 2, 3]::bigint[], 10, f);
+		INSERT INTO t VALUES (f, 'basket', true, extract(epoch FROM clock_timestamp() - t0) * 1000);
 	END LOOP;
 	FOR c IN 1 .. current_setting('bench.calls')::int LOOP
 		u := 1 + floor(random() * current_setting('bench.users')::int);
-		FOREACH f IN ARRAY ARRAY['als', 'mlp'] LOOP
+		-- basket items drawn as the events are: popular ones more often
+		b := ARRAY(SELECT least(n, floor(n * power(random(), 3))::bigint + 1) FROM generate_series(1, 3));
+		FOREACH f IN ARRAY ARRAY['als', 'mlp', 'itemknn'] LOOP
 			t0 := clock_timestamp();
 			PERFORM count(*) FROM reco_recommend(u, 10, f);
-			INSERT INTO t VALUES (f, false, extract(epoch FROM clock_timestamp() - t0) * 1000);
+			INSERT INTO t VALUES (f, 'user', false, extract(epoch FROM clock_timestamp() - t0) * 1000);
+			t0 := clock_timestamp();
+			PERFORM count(*) FROM reco_recommend_items(b, 10, f);
+			INSERT INTO t VALUES (f, 'basket', false, extract(epoch FROM clock_timestamp() - t0) * 1000);
 		END LOOP;
 	END LOOP;
 END $$;
 WITH s AS (
-	SELECT family,
-		(SELECT ms FROM t f WHERE f.family = t.family AND f.first) AS first_ms,
+	SELECT family, call,
+		(SELECT ms FROM t f WHERE f.family = t.family AND f.call = t.call AND f.first) AS first_ms,
 		percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS med,
 		percentile_cont(0.9) WITHIN GROUP (ORDER BY ms) AS p90
-	FROM t WHERE NOT first GROUP BY family)
-SELECT family, round(first_ms::numeric, 1), round(med::numeric, 3), round(p90::numeric, 3),
-	round((med / (SELECT med FROM s WHERE family = 'als'))::numeric, 2)
-FROM s ORDER BY family;
+	FROM t WHERE NOT first GROUP BY family, call)
+SELECT family, call, round(first_ms::numeric, 1), round(med::numeric, 3), round(p90::numeric, 3),
+	round((med / (SELECT med FROM s WHERE family = 'als' AND call = 'user'))::numeric, 2)
+FROM s ORDER BY family, call DESC;
 SQL
-	while read -r fam first med p90 ratio; do
-		printf "%-8s | %-6s | %-12s | %-10s | %-10s | %s\n" "$n" "$fam" "$first" "$med" "$p90" "$ratio"
+	while read -r fam call first med p90 ratio; do
+		printf "%-8s | %-7s | %-8s | %-12s | %-10s | %-10s | %s\n" "$n" "$fam" "$call" "$first" "$med" "$p90" "$ratio"
 	done
 done
