@@ -215,7 +215,9 @@ reco_recommend_items(PG_FUNCTION_ARGS)
 	int			known = 0;
 	float		cart;
 	float	   *x;
-	ArrayType  *seen = NULL;
+	int64	   *hist = NULL;
+	float	   *hw = NULL;
+	int			nh = 0;			/* of ids, the customer's history */
 	uint8	   *skip;
 	Size		nbytes;
 	RecoUserKind who = RECO_STRANGER;
@@ -247,44 +249,19 @@ reco_recommend_items(PG_FUNCTION_ARGS)
 	{
 		int64		user_id = PG_GETARG_INT64(3);
 		int			f = m->family->row_floats(m);
-		MemoryContext mine = CurrentMemoryContext;
 
 		row = palloc0(sizeof(float) * Max(f, 1));
-		if (reco_storage_user(m->version_id, user_id))
+		if (reco_storage_user_history(m->version_id, user_id, row, f, &hist, &hw, &n))
 		{
-			bool		isnull;
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			HeapTuple	tup = SPI_tuptable->vals[0];
-
-			MemoryContextSwitchTo(mine);
-			memcpy(row, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), f, "user factors"),
-				   sizeof(float) * f);
-			seen = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 2, &isnull));
-			{
-				ArrayType  *wa = DatumGetArrayTypePCopy(SPI_getbinval(tup, desc, 3, &isnull));
-
-				n = ArrayGetNItems(ARR_NDIM(seen), ARR_DIMS(seen));
-				if (ARR_HASNULL(seen) || ARR_HASNULL(wa) ||
-					ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != n)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("history of user %lld in model \"%s\" is malformed",
-									(long long) user_id, reco_name_msg(m->name))));
-				ids = palloc(sizeof(int64) * (n + nb));
-				w = palloc(sizeof(float) * (n + nb));
-				memcpy(ids, ARR_DATA_PTR(seen), sizeof(int64) * n);
-				memcpy(w, ARR_DATA_PTR(wa), sizeof(float) * n);
-			}
-			SPI_freetuptable(SPI_tuptable);
+			ids = palloc(sizeof(int64) * (n + nb));
+			w = palloc(sizeof(float) * (n + nb));
+			memcpy(ids, hist, sizeof(int64) * n);
+			memcpy(w, hw, sizeof(float) * n);
 			who = RECO_PERSONAL;
-			known = n;
+			known = nh = n;
 		}
 		else
-		{
-			MemoryContextSwitchTo(mine);
-			SPI_freetuptable(SPI_tuptable);
 			m->family->new_row(m, user_id, row);
-		}
 	}
 	if (who != RECO_PERSONAL)
 	{
@@ -308,8 +285,14 @@ reco_recommend_items(PG_FUNCTION_ARGS)
 		m->family->state(m, row, ids, w, n, x);
 		who = RECO_PERSONAL;
 	}
-	if (seen != NULL && exclude_seen)
-		reco_model_mark_items(m, seen, skip);
+	if (exclude_seen)
+		for (int i = 0; i < nh; i++)
+		{
+			int32		idx = reco_model_item_index(m, hist[i]);
+
+			if (idx >= 0)
+				topk_bit_set(skip, idx);
+		}
 	reco_model_mark_items(m, basket, skip);
 	mark_filters(m, fcinfo, 5, 6, 7, skip, nbytes);
 	emit_top(rsinfo, m, who, x, skip, k, "basket");

@@ -555,6 +555,53 @@ reco_storage_user(int64 version_id, int64 user_id)
 	return SPI_processed == 1;
 }
 
+/*
+ * A user's row of a version under the active snapshot, copied into the
+ * caller's context: row_floats floats into row (when not NULL) and the
+ * history, least recent first, into *ids and *w (*n of them); false if the
+ * version has no row for them
+ */
+bool
+reco_storage_user_history(int64 version_id, int64 user_id, float *row, int row_floats,
+						  int64 **ids, float **w, int *n)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	ArrayType  *ia;
+	ArrayType  *wa;
+	bool		isnull;
+
+	if (!reco_storage_user(version_id, user_id))
+	{
+		MemoryContextSwitchTo(caller);
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	MemoryContextSwitchTo(caller);
+	desc = SPI_tuptable->tupdesc;
+	tup = SPI_tuptable->vals[0];
+	ia = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull));
+	wa = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
+	*n = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
+	if (ARR_ELEMTYPE(ia) != INT8OID || ARR_HASNULL(ia) || ARR_ELEMTYPE(wa) != FLOAT4OID ||
+		ARR_HASNULL(wa) || ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != *n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("history of user %lld in version %lld is malformed",
+						(long long) user_id, (long long) version_id),
+				 errhint("Retrain the model.")));
+	if (row != NULL)
+		memcpy(row, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), row_floats,
+									  "user factors"), sizeof(float) * row_floats);
+	*ids = palloc(sizeof(int64) * Max(*n, 1));
+	*w = palloc(sizeof(float) * Max(*n, 1));
+	memcpy(*ids, ARR_DATA_PTR(ia), sizeof(int64) * *n);
+	memcpy(*w, ARR_DATA_PTR(wa), sizeof(float) * *n);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
 /* An item's attribute prior in a version (SPI_tuptable's first row), or false */
 bool
 reco_storage_item_prior(int64 version_id, int64 item_id)

@@ -73,6 +73,8 @@ extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, in
 								   Snapshot snap);
 extern Portal reco_storage_users_open(int64 version_id);
 extern bool reco_storage_user(int64 version_id, int64 user_id);
+extern bool reco_storage_user_history(int64 version_id, int64 user_id, float *row,
+									  int row_floats, int64 **ids, float **w, int *n);
 extern bool reco_storage_item_prior(int64 version_id, int64 item_id);
 extern void reco_storage_item_put(int64 version_id, int64 item_id, float popularity,
 								  const float *y, int f);

@@ -393,8 +393,9 @@ static RecoUserKind
 knn_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
 {
 	KnnModel   *s = m->fs;
-	MemoryContext caller = CurrentMemoryContext;
-	bool		isnull;
+	int64	   *ids;
+	float	   *w;
+	int			n;
 
 	if (s->fit != NULL)
 	{
@@ -419,31 +420,16 @@ knn_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
 		}
 		return RECO_PERSONAL;
 	}
-	if (!reco_storage_user(m->version_id, user_id))
-	{
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextSwitchTo(caller);
+	if (!reco_storage_user_history(m->version_id, user_id, NULL, 0, &ids, &w, &n))
 		return RECO_STRANGER;
-	}
-	MemoryContextSwitchTo(caller);
+	knn_state(m, NULL, ids, w, n, state);
+	if (seen != NULL)
 	{
-		ArrayType  *items = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
-																 SPI_tuptable->tupdesc, 2, &isnull));
-		ArrayType  *weights = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0],
-																   SPI_tuptable->tupdesc, 3, &isnull));
-		int			n = ArrayGetNItems(ARR_NDIM(items), ARR_DIMS(items));
+		Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
 
-		SPI_freetuptable(SPI_tuptable);
-		if (ARR_HASNULL(items) || ARR_HASNULL(weights) ||
-			ArrayGetNItems(ARR_NDIM(weights), ARR_DIMS(weights)) != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("history of user %lld in model \"%s\" is malformed",
-							(long long) user_id, reco_name_msg(m->name))));
-		knn_state(m, NULL, (const int64 *) ARR_DATA_PTR(items),
-				  (const float *) ARR_DATA_PTR(weights), n, state);
-		if (seen != NULL)
-			*seen = items;
+		for (int i = 0; i < n; i++)
+			d[i] = Int64GetDatum(ids[i]);
+		*seen = construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	}
 	return RECO_PERSONAL;
 }
