@@ -28,6 +28,7 @@
 #include "params.h"
 #include "train.h"
 #include "model.h"
+#include "repeat.h"
 #include "storage.h"
 #include "family/family.h"
 
@@ -246,6 +247,7 @@ reco_model_get(const char *name)
 									   ALLOCSET_DEFAULT_SIZES);
 	fresh.family = reco_family(v.algorithm);
 	fresh.family->load(&fresh, v.n_items);
+	reco_repeat_load(&fresh);
 	MemoryContextSetParent(fresh.mcxt, TopMemoryContext);
 
 	if (m != NULL)
@@ -281,6 +283,7 @@ reco_model_version_load(const char *name, int32 version)
 	m->mcxt = CurrentMemoryContext;
 	m->family = reco_family(v.algorithm);
 	m->family->load(m, v.n_items);
+	reco_repeat_load(m);
 	return m;
 }
 

@@ -32,6 +32,9 @@ typedef struct RecoModel
 	float	   *popularity;
 	RecoTrainParams params;		/* the version's resolved hyperparameters */
 	int32	   *by_popularity;	/* indexes, most popular first, built lazily */
+	float	   *repeat_p;		/* buying again (repeat.h): each item's propensity, or NULL */
+	float		repeat_weight;
+	float		repeat_half;
 	MemoryContext mcxt;
 } RecoModel;
 

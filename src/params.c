@@ -12,11 +12,11 @@
 
 #include "params.h"
 
-#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate"
+#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, repeat"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat"
 
-#define RECO_KNN_KEYS "value, weights, history, max_weight, similarity, neighbors, shrink, k1, b"
-#define RECO_EASE_KEYS "value, weights, history, max_weight, lambda, neighbors"
+#define RECO_KNN_KEYS "value, weights, history, max_weight, similarity, neighbors, shrink, k1, b, repeat"
+#define RECO_EASE_KEYS "value, weights, history, max_weight, lambda, neighbors, repeat"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -226,6 +226,14 @@ apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 		out->history = (int) param_int(key, v, 1, RECO_MAX_HISTORY);
 	else if (strcmp(key, "max_weight") == 0)
 		out->max_weight = param_range(key, v, 1.0, RECO_MAX_VALUE);
+	else if (strcmp(key, "repeat") == 0)
+	{
+		if (v->type != jbvBool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"repeat\" must be true or false")));
+		out->repeat = v->val.boolean;
+	}
 	else
 		return false;
 	return true;
@@ -432,6 +440,7 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	memcpy(out->weights, default_weights, sizeof(out->weights));
 	out->history = RECO_DEFAULT_HISTORY;
 	out->max_weight = RECO_DEFAULT_MAX_WEIGHT;
+	out->repeat = true;
 
 	/* the 'mlp' family: a feature MLP beside biases and a dot product */
 	m->shape.dim = 32;
@@ -489,8 +498,8 @@ append_shared(StringInfo buf, const RecoTrainParams *p)
 	appendStringInfo(buf, "\"value\": \"%s\", \"weights\": {", value_names[p->value]);
 	for (int i = 0; i < RECO_NKINDS; i++)
 		appendStringInfo(buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
-	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g}", p->history,
-					 p->max_weight);
+	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g, \"repeat\": %s}",
+					 p->history, p->max_weight, p->repeat ? "true" : "false");
 }
 
 /* An 'mlp' version's resolved hyperparameters */

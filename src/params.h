@@ -53,6 +53,7 @@ typedef struct RecoTrainParams
 	double		weights[RECO_NKINDS];	/* per event kind, see reco_kind */
 	int			history;		/* a fold-in solves over the latest this many items */
 	double		max_weight;		/* cap on one customer's summed weight for an item */
+	bool		repeat;			/* fit a buying-again term (repeat.h) */
 } RecoTrainParams;
 
 extern int	reco_kind(const char *kind, int len);

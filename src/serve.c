@@ -16,6 +16,7 @@
 
 #include "topk.h"
 
+#include "repeat.h"
 #include "storage.h"
 
 #include "model.h"
@@ -108,12 +109,14 @@ mark_filters(RecoModel *m, FunctionCallInfo fcinfo, int category_arg, int availa
 }
 
 /*
- * Emit the k best items not in skip: by the state x, or by popularity for
- * a stranger
+ * Emit the k best items not in skip: by the state x (plus the version's
+ * buying-again term over a history of nh items, when hist is not NULL), or
+ * by popularity for a stranger
  */
 static void
 emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
-		 const uint8 *skip, int k, const char *source)
+		 const int64 *hist, const float *hw, int nh, const uint8 *skip, int k,
+		 const char *source)
 {
 	if (who != RECO_STRANGER)
 	{
@@ -122,6 +125,8 @@ emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
 		int			n;
 
 		m->family->score(m, x, NULL, m->n_items, scores);
+		if (hist != NULL)
+			reco_repeat_apply(m, hist, hw, nh, scores);
 		n = topk_select(scores, m->n_items, skip, k, top);
 		for (int i = 0; i < n; i++)
 			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, source);
@@ -160,6 +165,9 @@ reco_recommend(PG_FUNCTION_ARGS)
 	RecoUserKind who;
 	uint8	   *skip;
 	Size		nbytes;
+	int64	   *hist;
+	float	   *hw;
+	int			nh;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -181,7 +189,12 @@ reco_recommend(PG_FUNCTION_ARGS)
 	if (who == RECO_PERSONAL && exclude_seen)
 		reco_model_mark_items(m, seen, skip);
 	mark_filters(m, fcinfo, 4, 5, 6, skip, nbytes);
-	emit_top(rsinfo, m, who, x, skip, k, source_name(who));
+	/* the customer's own items may come back: buying again weighs them */
+	if (who == RECO_PERSONAL && !exclude_seen && m->repeat_p != NULL &&
+		reco_storage_user_history(m->version_id, user_id, NULL, 0, &hist, &hw, &nh))
+		emit_top(rsinfo, m, who, x, hist, hw, nh, skip, k, source_name(who));
+	else
+		emit_top(rsinfo, m, who, x, NULL, NULL, 0, skip, k, source_name(who));
 	SPI_finish();
 	reco_become(caller);
 	return (Datum) 0;
@@ -295,7 +308,7 @@ reco_recommend_items(PG_FUNCTION_ARGS)
 		}
 	reco_model_mark_items(m, basket, skip);
 	mark_filters(m, fcinfo, 5, 6, 7, skip, nbytes);
-	emit_top(rsinfo, m, who, x, skip, k, "basket");
+	emit_top(rsinfo, m, who, x, exclude_seen ? NULL : hist, hw, nh, skip, k, "basket");
 	SPI_finish();
 	reco_become(caller);
 	return (Datum) 0;

@@ -22,6 +22,7 @@
 #include "model.h"
 #include "online.h"
 #include "storage.h"
+#include "repeat.h"
 #include "resources.h"
 #include "family/family.h"
 
@@ -301,6 +302,7 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	RecoFitResult fit = {0};
+	RecoRepeat	repeat = {0};
 	double		write_seconds;
 	StringInfoData metrics;
 	int64		version_id;
@@ -313,6 +315,12 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	Oid			owner;
 
 	version_id = reco_version_id_next();
+	/* buying again is fitted on the events before the family's fit merges them */
+	if (params->repeat && reco_repeat_fit(family, params, t, &repeat) && reco_progress)
+		ereport(NOTICE,
+				(errmsg("reco: buying again for model \"%s\": weight %g, half-life %g (nDCG@10 of %d validation customers %.4f, %.4f without)",
+						model, repeat.weight, repeat.half, repeat.customers, repeat.ndcg_with,
+						repeat.ndcg_without)));
 	family->fit_store(model, params, t, read_seconds, version_id, reader, &fit);
 	online = fit.learns_online;
 	resolved = reco_params_jsonb(params);
@@ -320,6 +328,9 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 									  fit.n_users, fit.n_items, fit.nnz,
 									  DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																		 CStringGetDatum("{}"))));
+	if (repeat.weight > 0.0f)
+		reco_repeat_store(version_id, &repeat);
+
 	/*
 	 * A version trained under row security saw only some events: the
 	 * trigger, which feeds it every event, must not teach it the others.
@@ -368,9 +379,15 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
 					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"solve\": %.6f, "
-					 "\"write\": %.6f, \"per_iteration\": %.6f}, \"caught_up\": %lld}",
+					 "\"write\": %.6f, \"per_iteration\": %.6f}, \"caught_up\": %lld",
 					 fit.losses, read_seconds, fit.solve_seconds, write_seconds,
 					 fit.solve_seconds / Max(fit.steps, 1), (long long) caught_up);
+	if (repeat.customers > 0)
+		appendStringInfo(&metrics, ", \"repeat\": {\"weight\": %g, \"half_life\": %g, "
+						 "\"customers\": %d, \"ndcg\": %.6f, \"ndcg_without\": %.6f}",
+						 repeat.weight, repeat.half, repeat.customers, repeat.ndcg_with,
+						 repeat.ndcg_without);
+	appendStringInfoChar(&metrics, '}');
 	reco_version_set_metrics(version_id,
 							 DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																CStringGetDatum(metrics.data))));

@@ -1,0 +1,451 @@
+/*
+ * repeat.c - buying again (repeat.h): the repeat-purchase term, fitted on
+ * a validation slice in reco_train, stored with the version and added to
+ * the scores of a customer's own items when those may be recommended
+ */
+#include "reco.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "topk.h"
+
+#include "repeat.h"
+#include "resources.h"
+#include "storage.h"
+#include "family/family.h"
+
+#define VALIDATION_SHARE 0.1	/* the latest tenth of the events */
+#define MAX_CUSTOMERS 2000		/* validation customers scored, at most */
+#define SMOOTHING 10.0			/* customers' worth of the overall rate */
+#define TOP 10					/* the list the fit judges */
+#define MIN_EVENTS 100
+
+static const float weight_grid[] = {0.0f, 0.03f, 0.1f, 0.3f, 1.0f, 3.0f, 10.0f, 30.0f};
+static const float half_grid[] = {0.0f, 3.0f, 10.0f, 30.0f};
+
+typedef struct Pair
+{
+	int64		a;
+	int64		b;
+} Pair;
+
+static int
+cmp_pair(const void *x, const void *y)
+{
+	const Pair *p = x;
+	const Pair *q = y;
+
+	if (p->a != q->a)
+		return (p->a > q->a) - (p->a < q->a);
+	return (p->b > q->b) - (p->b < q->b);
+}
+
+/*
+ * Each item's share of its customers who bought it more than once (more
+ * than one event), pulled toward the overall share by SMOOTHING customers
+ */
+static void
+propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out)
+{
+	Pair	   *pc = reco_budget_alloc(b, sizeof(Pair) * t->n, "repeat purchases");
+	int64	   *buyers;
+	int64	   *again;
+	int64		all = 0;
+	int64		all_again = 0;
+	int32		n = 0;
+
+	for (int64 i = 0; i < t->n; i++)
+	{
+		pc[i].a = t->rows[i].item;
+		pc[i].b = t->rows[i].user;
+	}
+	qsort(pc, t->n, sizeof(Pair), cmp_pair);
+	out->ids = palloc(sizeof(int64) * t->n);
+	buyers = palloc0(sizeof(int64) * t->n);
+	again = palloc0(sizeof(int64) * t->n);
+	for (int64 i = 0, run; i < t->n; i += run)
+	{
+		for (run = 1; i + run < t->n && cmp_pair(&pc[i], &pc[i + run]) == 0; run++)
+			;
+		if (n == 0 || out->ids[n - 1] != pc[i].a)
+			out->ids[n++] = pc[i].a;
+		buyers[n - 1]++;
+		again[n - 1] += run > 1;
+	}
+	for (int32 j = 0; j < n; j++)
+	{
+		all += buyers[j];
+		all_again += again[j];
+	}
+	out->prior = all > 0 ? (float) ((double) all_again / all) : 0.0f;
+	out->n = n;
+	out->p = palloc(sizeof(float) * Max(n, 1));
+	for (int32 j = 0; j < n; j++)
+		out->p[j] = (float) ((again[j] + SMOOTHING * out->prior) / (buyers[j] + SMOOTHING));
+	reco_budget_free(b, pc, sizeof(Pair) * t->n);
+}
+
+/* One validation customer as the fit without the slice saw them */
+typedef struct Judged
+{
+	int			ntop;
+	int32		top[TOP];		/* their best items they had not bought */
+	float		top_s[TOP];
+	int			nseen;
+	int32	   *seen;			/* what they had bought, with its */
+	float	   *seen_s;			/* score, */
+	float	   *seen_c;			/* p x log(1 + weight), */
+	int32	   *seen_age;		/* and position from the end of their history */
+	float		scale;			/* largest |score| */
+	int			nrel;
+	int32	   *rel;			/* what they bought in the slice (sorted) */
+	double		ideal;			/* DCG of a perfect list */
+} Judged;
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static float
+decay(float half, int32 age)
+{
+	return half > 0.0f ? exp2f(-(float) age / half) : 1.0f;
+}
+
+/* nDCG@TOP of one customer's list with the term at (weight, half) */
+static double
+judge(const Judged *j, float weight, float half, float *cand, int32 *idx, TopkEntry *top)
+{
+	int			n = 0;
+	int			got;
+	double		dcg = 0.0;
+
+	for (int i = 0; i < j->ntop; i++)
+	{
+		cand[n] = j->top_s[i];
+		idx[n++] = j->top[i];
+	}
+	for (int i = 0; i < j->nseen; i++)
+	{
+		cand[n] = j->seen_s[i] + weight * j->scale * j->seen_c[i] * decay(half, j->seen_age[i]);
+		idx[n++] = j->seen[i];
+	}
+	got = topk_select(cand, n, NULL, TOP, top);
+	for (int r = 0; r < got; r++)
+		if (bsearch(&idx[top[r].index], j->rel, j->nrel, sizeof(int32), cmp_int32) != NULL)
+			dcg += 1.0 / log2(r + 2.0);
+	return dcg / j->ideal;
+}
+
+/* The row of item in a customer's merged rows (sorted by item) */
+static const RecoTriplet *
+row_of_item(const RecoTriplet *rows, int n, int64 item)
+{
+	int			lo = 0;
+	int			hi = n - 1;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (rows[mid].item < item)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return &rows[lo];
+}
+
+/* The propensity of item id, or the prior */
+static float
+item_propensity(const RecoRepeat *r, int64 id)
+{
+	int64		j = reco_id_index(r->ids, r->n, id);
+
+	return j >= 0 ? r->p[j] : r->prior;
+}
+
+bool
+reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTriplets *t,
+				RecoRepeat *out)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work;
+	RecoBudget	vb = *t->budget;	/* what the fit allocates is all freed with work */
+	RecoBudget *b = &vb;
+	RecoTriplets train;
+	int64	   *ts;
+	int64		cut;
+	int64		earliest;
+	Pair	   *val;
+	int64		nval = 0;
+	int64		step;
+	int64		ncust = 0;
+	RecoModel  *m;
+	Judged	   *judged;
+	int			nj = 0;
+	float	   *x;
+	float	   *scores;
+	uint8	   *skip;
+	float	   *cand;
+	int32	   *cidx;
+	TopkEntry	top[TOP];
+	double		best = -1.0;
+
+	memset(out, 0, sizeof(*out));
+	if (params->explicit_ratings || t->n < MIN_EVENTS)
+		return false;
+	work = AllocSetContextCreate(caller, "reco buying again", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(work);
+
+	/* the slice: events at or after the time of the latest tenth */
+	ts = reco_budget_alloc(b, sizeof(int64) * t->n, "the validation slice");
+	for (int64 i = 0; i < t->n; i++)
+		ts[i] = t->rows[i].ts;
+	qsort(ts, t->n, sizeof(int64), reco_cmp_int64);
+	cut = ts[(int64) floor((1.0 - VALIDATION_SHARE) * t->n)];
+	earliest = ts[0];
+	reco_budget_free(b, ts, sizeof(int64) * t->n);
+	if (cut == earliest)
+		goto none;				/* no time order to hold out by */
+	reco_triplets_init(&train, b);
+	val = reco_budget_alloc(b, sizeof(Pair) * t->n, "the validation slice");
+	for (int64 i = 0; i < t->n; i++)
+	{
+		const RecoTriplet *r = &t->rows[i];
+
+		if (r->ts < cut)
+			reco_triplets_add_at(&train, r->user, r->item, r->weight, r->ts);
+		else
+		{
+			val[nval].a = r->user;
+			val[nval++].b = r->item;
+		}
+	}
+	qsort(val, nval, sizeof(Pair), cmp_pair);
+	for (int64 i = 0; i < nval; i++)
+		ncust += i == 0 || val[i].a != val[i - 1].a;
+	if (train.n < MIN_EVENTS || ncust == 0)
+		goto none;
+
+	m = family->fit_memory(params, &train, "buying-again validation");
+	/* the fit merged train: by (user, item), one row a pair */
+
+	x = palloc(sizeof(float) * family->user_floats(m));
+	scores = palloc_extended(sizeof(float) * Max(m->n_items, 1), MCXT_ALLOC_HUGE);
+	skip = palloc((m->n_items + 7) / 8 + 1);
+	judged = palloc0(sizeof(Judged) * Min(ncust, MAX_CUSTOMERS));
+	step = (ncust + MAX_CUSTOMERS - 1) / MAX_CUSTOMERS;
+	for (int64 i = 0, c = 0, end; i < nval; i = end, c++)
+	{
+		int64		user = val[i].a;
+		Judged	   *j = &judged[nj];
+		int64		lo = 0;
+		int64		hi = train.n;
+		int64		first;
+		int			nhist;
+		Pair	   *order;
+
+		for (end = i; end < nval && val[end].a == user; end++)
+			;
+		if (c % step != 0)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		if (family->user(m, user, x, NULL) == RECO_STRANGER)
+			continue;
+		family->score(m, x, NULL, m->n_items, scores);
+
+		/* their history in the fit: a range of the merged rows */
+		while (lo < hi)
+		{
+			int64		mid = (lo + hi) / 2;
+
+			if (train.rows[mid].user < user)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		first = lo;
+		for (nhist = 0; first + nhist < train.n && train.rows[first + nhist].user == user; nhist++)
+			;
+		memset(skip, 0, (m->n_items + 7) / 8 + 1);
+		j->seen = palloc(sizeof(int32) * Max(nhist, 1));
+		j->seen_s = palloc(sizeof(float) * Max(nhist, 1));
+		j->seen_c = palloc(sizeof(float) * Max(nhist, 1));
+		j->seen_age = palloc(sizeof(int32) * Max(nhist, 1));
+		/* the history least recent first, as it is stored */
+		order = palloc(sizeof(Pair) * Max(nhist, 1));
+		for (int h = 0; h < nhist; h++)
+		{
+			order[h].a = train.rows[first + h].ts;
+			order[h].b = train.rows[first + h].item;
+		}
+		qsort(order, nhist, sizeof(Pair), cmp_pair);
+		for (int h = 0; h < nhist; h++)
+		{
+			const RecoTriplet *r = row_of_item(train.rows + first, nhist, order[h].b);
+			int32		idx = reco_model_item_index(m, r->item);
+
+			if (idx < 0)
+				continue;
+			topk_bit_set(skip, idx);
+			j->seen[j->nseen] = idx;
+			j->seen_s[j->nseen] = scores[idx];
+			/* times the item's propensity, once known */
+			j->seen_c[j->nseen] = (float) log1p(Min(r->weight, params->max_weight));
+			j->seen_age[j->nseen] = nhist - 1 - h;
+			j->nseen++;
+		}
+		j->ntop = topk_select(scores, m->n_items, skip, TOP, top);
+		for (int r = 0; r < j->ntop; r++)
+		{
+			j->top[r] = top[r].index;
+			j->top_s[r] = top[r].score;
+		}
+		j->scale = 0.0f;
+		for (int32 k = 0; k < m->n_items; k++)
+			j->scale = Max(j->scale, fabsf(scores[k]));
+		/* what they bought in the slice: the list's relevant items */
+		j->rel = palloc(sizeof(int32) * (end - i));
+		for (int64 v = i, distinct = 0; v < end; v++)
+		{
+			int32		idx;
+
+			if (v > i && val[v].b == val[v - 1].b)
+				continue;
+			if (distinct++ < TOP)
+				j->ideal += 1.0 / log2(distinct + 1.0);
+			idx = reco_model_item_index(m, val[v].b);
+			if (idx >= 0)
+				j->rel[j->nrel++] = idx;
+		}
+		qsort(j->rel, j->nrel, sizeof(int32), cmp_int32);
+		nj++;
+	}
+	if (nj == 0)
+		goto none;
+
+	/* the propensities, of every event: what serving will use */
+	MemoryContextSwitchTo(caller);
+	propensity(t, b, out);
+	MemoryContextSwitchTo(work);
+	for (int c = 0; c < nj; c++)
+		for (int s = 0; s < judged[c].nseen; s++)
+			judged[c].seen_c[s] *= item_propensity(out, m->item_ids[judged[c].seen[s]]);
+
+	cand = palloc(sizeof(float) * (TOP + train.n));
+	cidx = palloc(sizeof(int32) * (TOP + train.n));
+	for (int a = 0; a < lengthof(weight_grid); a++)
+		for (int h = 0; h < lengthof(half_grid); h++)
+		{
+			double		sum = 0.0;
+
+			if (a == 0 && h > 0)
+				continue;		/* no term: the half-life does not matter */
+			for (int c = 0; c < nj; c++)
+				sum += judge(&judged[c], weight_grid[a], half_grid[h], cand, cidx, top);
+			sum /= nj;
+			if (a == 0)
+				out->ndcg_without = sum;
+			/* a term must earn its place: ties keep the smaller weight */
+			if (sum > best + 1e-9)
+			{
+				best = sum;
+				out->weight = weight_grid[a];
+				out->half = half_grid[h];
+			}
+		}
+	out->ndcg_with = best;
+	out->customers = nj;
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(work);
+	t->budget->peak = Max(t->budget->peak, vb.peak);
+	return true;
+
+none:
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(work);
+	t->budget->peak = Max(t->budget->peak, vb.peak);
+	return false;
+}
+
+void
+reco_repeat_store(int64 version_id, const RecoRepeat *r)
+{
+	Size		bytes = sizeof(float) * 3 + (sizeof(int64) + sizeof(float)) * r->n;
+	char	   *buf = palloc(bytes);
+	float		head[3] = {r->weight, r->half, r->prior};
+
+	memcpy(buf, head, sizeof(head));
+	memcpy(buf + sizeof(head), r->ids, sizeof(int64) * r->n);
+	memcpy(buf + sizeof(head) + sizeof(int64) * r->n, r->p, sizeof(float) * r->n);
+	reco_store_blob(version_id, "repeat", buf, bytes);
+}
+
+void
+reco_repeat_load(RecoModel *m)
+{
+	bool		isnull;
+	bytea	   *b;
+	Size		len;
+	float		head[3];
+	RecoRepeat	r;
+
+	m->repeat_p = NULL;
+	if (!reco_storage_blob(m->version_id, "repeat"))
+		return;
+	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	len = VARSIZE_ANY_EXHDR(b);
+	if (len < sizeof(head) || (len - sizeof(head)) % (sizeof(int64) + sizeof(float)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the repeat-purchase term of version %lld is malformed",
+						(long long) m->version_id)));
+	memcpy(head, VARDATA_ANY(b), sizeof(head));
+	r.n = (int32) ((len - sizeof(head)) / (sizeof(int64) + sizeof(float)));
+	r.ids = palloc(sizeof(int64) * Max(r.n, 1));
+	r.p = palloc(sizeof(float) * Max(r.n, 1));
+	memcpy(r.ids, VARDATA_ANY(b) + sizeof(head), sizeof(int64) * r.n);
+	memcpy(r.p, VARDATA_ANY(b) + sizeof(head) + sizeof(int64) * r.n, sizeof(float) * r.n);
+	r.prior = head[2];
+	if (!isfinite(head[0]) || !isfinite(head[1]) || !isfinite(head[2]) ||
+		!reco_floats_finite(r.p, r.n))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the repeat-purchase term of version %lld is not finite",
+						(long long) m->version_id)));
+	m->repeat_weight = head[0];
+	m->repeat_half = head[1];
+	m->repeat_p = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(m->n_items, 1));
+	for (int32 i = 0; i < m->n_items; i++)
+		m->repeat_p[i] = item_propensity(&r, m->item_ids[i]);
+	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+reco_repeat_apply(const RecoModel *m, const int64 *ids, const float *w, int n, float *scores)
+{
+	float		scale = 0.0f;
+
+	if (m->repeat_p == NULL || m->repeat_weight == 0.0f)
+		return;
+	for (int32 i = 0; i < m->n_items; i++)
+		scale = Max(scale, fabsf(scores[i]));
+	for (int h = 0; h < n; h++)
+	{
+		int32		idx = reco_model_item_index(m, ids[h]);
+
+		if (idx < 0)
+			continue;
+		scores[idx] += m->repeat_weight * scale * m->repeat_p[idx] *
+			(float) log1p(Min(w[h], m->params.max_weight)) * decay(m->repeat_half, n - 1 - h);
+	}
+}
