@@ -62,3 +62,10 @@ SELECT * FROM reco_train('gifts', 'itemknn', '{"repeat": 1}');
 
 SELECT reco_drop_model(m) FROM unnest(ARRAY['staples', 'staples_off', 'gifts']) m;
 TRUNCATE reco_event;
+
+-- its fit counts toward reco.max_train_memory like the training's own
+CREATE TEMP TABLE many AS
+SELECT (i % 5000)::bigint AS u, (i * 7919) % 20000 AS i FROM generate_series(1, 300000::bigint) i;
+SET reco.max_train_memory = '24MB';
+SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 4}') FROM many;
+RESET reco.max_train_memory;

@@ -17,7 +17,7 @@ UNION ALL SELECT u, 1000 FROM generate_series(1, 20000) u;
 
 -- training: the factors do not fit, and the run stops before allocating them
 SET reco.max_train_memory = '8MB';
-SELECT pg_temp.outcome($$SELECT reco_train_agg(u, i, 1, 'res', '{"factors": 1024}') FROM res_events$$);
+SELECT pg_temp.outcome($$SELECT reco_train_agg(u, i, 1, 'res', '{"factors": 1024, "repeat": false}') FROM res_events$$);
 -- the per-thread scratch counts too (each thread holds a 512 x 512 system)
 SET reco.max_train_memory = '32MB';
 SET reco.train_threads = 64;
@@ -80,7 +80,7 @@ SELECT u::bigint AS u, i::bigint AS i FROM generate_series(1, 2000) u, generate_
 WHERE (u * 7 + i * 13) % 100 = 0;
 CREATE FUNCTION pg_temp.cancelled_fit() RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM reco_train_agg(u, i, 1, 'res_cancel', '{"factors": 1024, "solver": "cholesky", "iterations": 3}')
+	PERFORM reco_train_agg(u, i, 1, 'res_cancel', '{"factors": 1024, "solver": "cholesky", "iterations": 3, "repeat": false}')
 	FROM res_big;
 	RETURN 'finished: the fit was expected to outlast the timeout';
 EXCEPTION WHEN query_canceled THEN

@@ -102,9 +102,9 @@ SELECT count(*) FROM reco_model WHERE name = 'bad';
 CREATE TABLE many AS
 SELECT (i % 5000)::bigint AS u, (i * 7919) % 20000 AS i FROM generate_series(1, 300000::bigint) i;
 SET reco.max_train_memory = '1MB';
-SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 1024}') FROM many;
+SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 1024, "repeat": false}') FROM many;
 SET reco.max_train_memory = '32MB';
-SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 1024}') FROM many;
+SELECT reco_train_agg(u, i, 1, 'big', '{"factors": 1024, "repeat": false}') FROM many;
 RESET reco.max_train_memory;
 
 -- training is cancellable (statement_timeout), and the served model stays

@@ -17,7 +17,6 @@
 #include "storage.h"
 #include "family/family.h"
 
-#define VALIDATION_SHARE 0.1	/* the latest tenth of the events */
 #define MAX_CUSTOMERS 2000		/* validation customers scored, at most */
 #define SMOOTHING 10.0			/* customers' worth of the overall rate */
 #define TOP 10					/* the list the fit judges */
@@ -182,14 +181,14 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 	RecoBudget	vb = *t->budget;	/* what the fit allocates is all freed with work */
 	RecoBudget *b = &vb;
 	RecoTriplets train;
-	int64	   *ts;
-	int64		cut;
-	int64		earliest;
+	Pair	   *last;
+	int64		nlast = 0;
 	Pair	   *val;
 	int64		nval = 0;
 	int64		step;
 	int64		ncust = 0;
 	RecoModel  *m;
+	RecoRepeat	before = {0};
 	Judged	   *judged;
 	int			nj = 0;
 	float	   *x;
@@ -206,23 +205,33 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 	work = AllocSetContextCreate(caller, "reco buying again", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(work);
 
-	/* the slice: events at or after the time of the latest tenth */
-	ts = reco_budget_alloc(b, sizeof(int64) * t->n, "the validation slice");
+	/*
+	 * The slice: each customer's latest moment (a basket, an invoice: their
+	 * events at their latest time), when they have events before it
+	 */
+	last = reco_budget_alloc(b, sizeof(Pair) * t->n, "the validation slice");
 	for (int64 i = 0; i < t->n; i++)
-		ts[i] = t->rows[i].ts;
-	qsort(ts, t->n, sizeof(int64), reco_cmp_int64);
-	cut = ts[(int64) floor((1.0 - VALIDATION_SHARE) * t->n)];
-	earliest = ts[0];
-	reco_budget_free(b, ts, sizeof(int64) * t->n);
-	if (cut == earliest)
-		goto none;				/* no time order to hold out by */
+	{
+		last[i].a = t->rows[i].user;
+		last[i].b = t->rows[i].ts;
+	}
+	qsort(last, t->n, sizeof(Pair), cmp_pair);
+	/* keep, per customer, (user, latest time) when an earlier time exists */
+	for (int64 i = 0, end; i < t->n; i = end)
+	{
+		for (end = i; end < t->n && last[end].a == last[i].a; end++)
+			;
+		if (last[i].b != last[end - 1].b)
+			last[nlast++] = last[end - 1];
+	}
 	reco_triplets_init(&train, b);
 	val = reco_budget_alloc(b, sizeof(Pair) * t->n, "the validation slice");
 	for (int64 i = 0; i < t->n; i++)
 	{
 		const RecoTriplet *r = &t->rows[i];
+		Pair		key = {r->user, r->ts};
 
-		if (r->ts < cut)
+		if (bsearch(&key, last, nlast, sizeof(Pair), cmp_pair) == NULL)
 			reco_triplets_add_at(&train, r->user, r->item, r->weight, r->ts);
 		else
 		{
@@ -236,6 +245,8 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 	if (train.n < MIN_EVENTS || ncust == 0)
 		goto none;
 
+	/* judged by propensities of the events before the slice alone */
+	propensity(&train, b, &before);
 	m = family->fit_memory(params, &train, "buying-again validation");
 	/* the fit merged train: by (user, item), one row a pair */
 
@@ -333,13 +344,9 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 	if (nj == 0)
 		goto none;
 
-	/* the propensities, of every event: what serving will use */
-	MemoryContextSwitchTo(caller);
-	propensity(t, b, out);
-	MemoryContextSwitchTo(work);
 	for (int c = 0; c < nj; c++)
 		for (int s = 0; s < judged[c].nseen; s++)
-			judged[c].seen_c[s] *= item_propensity(out, m->item_ids[judged[c].seen[s]]);
+			judged[c].seen_c[s] *= item_propensity(&before, m->item_ids[judged[c].seen[s]]);
 
 	cand = palloc(sizeof(float) * (TOP + train.n));
 	cidx = palloc(sizeof(int32) * (TOP + train.n));
@@ -365,7 +372,9 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 		}
 	out->ndcg_with = best;
 	out->customers = nj;
+	/* serving's propensities count every event */
 	MemoryContextSwitchTo(caller);
+	propensity(t, b, out);
 	MemoryContextDelete(work);
 	t->budget->peak = Max(t->budget->peak, vb.peak);
 	return true;
