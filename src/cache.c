@@ -28,6 +28,7 @@
 #include "params.h"
 #include "train.h"
 #include "model.h"
+#include "fresh.h"
 #include "repeat.h"
 #include "storage.h"
 #include "family/family.h"
@@ -248,6 +249,7 @@ reco_model_get(const char *name)
 	fresh.family = reco_family(v.algorithm);
 	fresh.family->load(&fresh, v.n_items);
 	reco_repeat_load(&fresh);
+	reco_fresh_load(&fresh);
 	MemoryContextSetParent(fresh.mcxt, TopMemoryContext);
 
 	if (m != NULL)
@@ -284,6 +286,7 @@ reco_model_version_load(const char *name, int32 version)
 	m->family = reco_family(v.algorithm);
 	m->family->load(m, v.n_items);
 	reco_repeat_load(m);
+	reco_fresh_load(m);
 	return m;
 }
 

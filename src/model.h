@@ -35,6 +35,7 @@ typedef struct RecoModel
 	float	   *repeat_p;		/* buying again (repeat.h): each item's propensity, or NULL */
 	float		repeat_weight;
 	float		repeat_half;
+	TimestampTz *created;		/* fresh.h: each item's reco_item.created, or NULL */
 	MemoryContext mcxt;
 } RecoModel;
 

@@ -12,11 +12,11 @@
 
 #include "params.h"
 
-#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, repeat"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat"
+#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, repeat, fresh_days, fresh_boost"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat, fresh_days, fresh_boost"
 
-#define RECO_KNN_KEYS "value, weights, history, max_weight, similarity, neighbors, shrink, k1, b, repeat"
-#define RECO_EASE_KEYS "value, weights, history, max_weight, lambda, neighbors, repeat"
+#define RECO_KNN_KEYS "value, weights, history, max_weight, similarity, neighbors, shrink, k1, b, repeat, fresh_days, fresh_boost"
+#define RECO_EASE_KEYS "value, weights, history, max_weight, lambda, neighbors, repeat, fresh_days, fresh_boost"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -226,6 +226,10 @@ apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 		out->history = (int) param_int(key, v, 1, RECO_MAX_HISTORY);
 	else if (strcmp(key, "max_weight") == 0)
 		out->max_weight = param_range(key, v, 1.0, RECO_MAX_VALUE);
+	else if (strcmp(key, "fresh_days") == 0)
+		out->fresh_days = param_range(key, v, 0.0, 3650.0);
+	else if (strcmp(key, "fresh_boost") == 0)
+		out->fresh_boost = param_range(key, v, 0.0, 100.0);
 	else if (strcmp(key, "repeat") == 0)
 	{
 		if (v->type != jbvBool)
@@ -441,6 +445,8 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	out->history = RECO_DEFAULT_HISTORY;
 	out->max_weight = RECO_DEFAULT_MAX_WEIGHT;
 	out->repeat = true;
+	out->fresh_days = 0.0;
+	out->fresh_boost = 0.1;
 
 	/* the 'mlp' family: a feature MLP beside biases and a dot product */
 	m->shape.dim = 32;
@@ -498,8 +504,10 @@ append_shared(StringInfo buf, const RecoTrainParams *p)
 	appendStringInfo(buf, "\"value\": \"%s\", \"weights\": {", value_names[p->value]);
 	for (int i = 0; i < RECO_NKINDS; i++)
 		appendStringInfo(buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
-	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g, \"repeat\": %s}",
-					 p->history, p->max_weight, p->repeat ? "true" : "false");
+	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g, \"repeat\": %s, "
+					 "\"fresh_days\": %.7g, \"fresh_boost\": %.7g}",
+					 p->history, p->max_weight, p->repeat ? "true" : "false", p->fresh_days,
+					 p->fresh_boost);
 }
 
 /* An 'mlp' version's resolved hyperparameters */

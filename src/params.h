@@ -54,6 +54,8 @@ typedef struct RecoTrainParams
 	int			history;		/* a fold-in solves over the latest this many items */
 	double		max_weight;		/* cap on one customer's summed weight for an item */
 	bool		repeat;			/* fit a buying-again term (repeat.h) */
+	double		fresh_days;		/* items created within: boosted at serving (fresh.h) */
+	double		fresh_boost;	/* times the customer's largest |score| */
 } RecoTrainParams;
 
 extern int	reco_kind(const char *kind, int len);

@@ -16,6 +16,7 @@
 
 #include "topk.h"
 
+#include "fresh.h"
 #include "repeat.h"
 #include "storage.h"
 
@@ -110,8 +111,8 @@ mark_filters(RecoModel *m, FunctionCallInfo fcinfo, int category_arg, int availa
 
 /*
  * Emit the k best items not in skip: by the state x (plus the version's
- * buying-again term over a history of nh items, when hist is not NULL), or
- * by popularity for a stranger
+ * buying-again term over a history of nh items, when hist is not NULL, and
+ * its boost of fresh items), or by popularity for a stranger
  */
 static void
 emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
@@ -127,6 +128,7 @@ emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
 		m->family->score(m, x, NULL, m->n_items, scores);
 		if (hist != NULL)
 			reco_repeat_apply(m, hist, hw, nh, scores);
+		reco_fresh_apply(m, scores);
 		n = topk_select(scores, m->n_items, skip, k, top);
 		for (int i = 0; i < n; i++)
 			emit(rsinfo, m->item_ids[top[i].index], top[i].score, false, i + 1, source);
