@@ -42,6 +42,14 @@
 #define RECO_DEFAULT_MAX_WEIGHT 1000.0
 #define RECO_MAX_HISTORY 100000
 
+/*
+ * Event hygiene at training (model parameters "half_life" and
+ * "dedup_window", in seconds; 0 turns each off): at most a century, at
+ * least a second
+ */
+#define RECO_MIN_TIME_PARAM 1.0
+#define RECO_MAX_TIME_PARAM (100.0 * 365.25 * 86400.0)
+
 /* Widest embedding or hidden layer of an 'mlp' model, and most feature buckets */
 #define RECO_MAX_WIDTH 4096
 

@@ -54,6 +54,8 @@ typedef struct RecoTrainParams
 	int			history;		/* a fold-in solves over the latest this many items */
 	double		max_weight;		/* cap on one customer's summed weight for an item */
 	bool		repeat;			/* fit a buying-again term (repeat.h) */
+	double		half_life;		/* seconds: events weigh 2^(-age/half_life); 0: off */
+	double		dedup_window;	/* seconds: repeats of (user, item, kind) within it count once; 0: off */
 } RecoTrainParams;
 
 extern int	reco_kind(const char *kind, int len);
