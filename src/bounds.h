@@ -37,9 +37,12 @@
 /*
  * A customer's summed weight for one item is capped (model parameter
  * "max_weight"): a bot or a bulk buyer repeating one event cannot make an
- * item's vector, or the float Cholesky of every fold-in, theirs.
+ * item's vector, or the float Cholesky of every fold-in, theirs.  16 is two
+ * one-unit purchases at the default kind weights: on Online Retail (issue
+ * 10, bench/retail.sh) it lifts default ALS over the former 1000, since a
+ * wholesaler's quantities no longer outweigh everyone's repeat purchases.
  */
-#define RECO_DEFAULT_MAX_WEIGHT 1000.0
+#define RECO_DEFAULT_MAX_WEIGHT 16.0
 #define RECO_MAX_HISTORY 100000
 
 /*
