@@ -17,12 +17,12 @@ fresh_db $db
 psql() { command psql -X -q -v ON_ERROR_STOP=1 -d $db "$@"; }
 
 psql -f bench/retail.sql
-printf "%-40s | %-13s | %-13s | %s\n" model "new nDCG / HR" "any nDCG / HR" "train s"
+printf "%-50s | %-13s | %-13s | %s\n" model "new nDCG / HR" "any nDCG / HR" "train s"
 report() {
 	psql -A -t -F' ' -c "SELECT variant, ndcg, hit_rate, customers FROM retail.score('$1')" |
 		awk -v label="$1" -v secs="$2" '
 			{ v[$1] = sprintf("%.3f / %.3f", $2, $3); n[$1] = $4 }
-			END { printf "%-40s | %-13s | %-13s | %s   (customers: new %s, any %s)\n",
+			END { printf "%-50s | %-13s | %-13s | %s   (customers: new %s, any %s)\n",
 			      label, v["new"], v["any"], secs, n["new"], n["any"] }'
 }
 report popularity -
