@@ -24,7 +24,8 @@ WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'plain') 
 SELECT version FROM reco_train('decayed', 'als', '{"factors": 2, "seed": 1, "half_life": "30 days"}');
 SELECT items, weights FROM reco_user_factors
 WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'decayed') AND user_id = 1;
-SELECT params->'half_life' AS half_life, params->'dedup_window' AS dedup_window
+SELECT params->'half_life' AS half_life, params->'dedup_window' AS dedup_window,
+	to_timestamp((params->>'half_life_origin')::float8) AS half_life_origin
 FROM reco_model_version WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'decayed');
 SELECT version FROM reco_train('decayed_s', 'als', '{"factors": 2, "seed": 1, "half_life": 2592000}');
 SELECT a.weights = b.weights AS same_weights, a.factors = b.factors AS same_factors
@@ -37,14 +38,21 @@ WHERE a.version_id = (SELECT active_version FROM reco_model WHERE name = 'decaye
 SELECT round((reco_score(1, 11, 'decayed') - reco_score(1, 10, 'decayed'))::numeric, 3) >
        round((reco_score(1, 11, 'plain') - reco_score(1, 10, 'plain'))::numeric, 3) AS recent_gains;
 
--- online, an event counts at its full weight when it arrives (it is the
--- newest); the older weights stay as training decayed them
+-- online, an event weighs what it will weigh against the trained ones at
+-- the next training: the stored weights are relative to the newest
+-- training event (the version's half_life_origin), so a purchase one
+-- half-life after it weighs 2 x 8 = 16 (added to item 10's 2), and one
+-- backfilled a half-life before it 8 / 2 = 4
 SET reco.online = on;
-INSERT INTO reco_event (user_id, item_id, kind, value, ts) VALUES (1, 10, 'purchase', 1, '2026-03-03');
+INSERT INTO reco_event (user_id, item_id, kind, value, ts) VALUES (1, 10, 'purchase', 1, '2026-04-01');
+INSERT INTO reco_event (user_id, item_id, kind, value, ts) VALUES (1, 12, 'purchase', 1, '2026-01-31');
 SET reco.online = off;
 SELECT items, weights FROM reco_user_factors
 WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'decayed') AND user_id = 1;
-DELETE FROM reco_event WHERE ts = '2026-03-03';
+-- the model trained without half_life takes both at full weight
+SELECT items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'plain') AND user_id = 1;
+DELETE FROM reco_event WHERE ts IN ('2026-04-01', '2026-01-31');
 
 -- dedup_window: user 5 buys item 12 three times within an hour (a double
 -- click, a retried order) and once more two days later; with a window of a

@@ -53,6 +53,14 @@
 #define RECO_MIN_TIME_PARAM 1.0
 #define RECO_MAX_TIME_PARAM (100.0 * 365.25 * 86400.0)
 
+/*
+ * An online event of a version trained with half_life weighs up to 2^this
+ * times its trained weight (events newer than the training gain, see
+ * reco_decay_factor): about 1e6, as RECO_MAX_PARAM, so no confidence
+ * leaves float4
+ */
+#define RECO_MAX_DECAY_DOUBLINGS 20.0
+
 /* Widest embedding or hidden layer of an 'mlp' model, and most feature buckets */
 #define RECO_MAX_WIDTH 4096
 

@@ -284,7 +284,7 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
  * with what naming the rows in messages
  */
 static void
-rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
+rows_triplets(const RecoEventRow *rows, int64 n, RecoTrainParams *params,
 			  const char *what, RecoBudget *budget, RecoTriplets *t)
 {
 	reco_triplets_init(t, budget);

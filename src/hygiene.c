@@ -84,9 +84,13 @@ decay(RecoTriplets *t, double half_life_us)
 	return newest;
 }
 
-/* Apply the run's dedup_window, then its half_life, to the events of t */
+/*
+ * Apply the run's dedup_window, then its half_life, to the events of t;
+ * with half_life, p records the time ages count from (the version stores
+ * it, and online events are weighed against it)
+ */
 void
-reco_triplets_hygiene(RecoTriplets *t, const RecoTrainParams *p)
+reco_triplets_hygiene(RecoTriplets *t, RecoTrainParams *p)
 {
 	int64		dropped = 0;
 	int64		newest;
@@ -102,6 +106,8 @@ reco_triplets_hygiene(RecoTriplets *t, const RecoTrainParams *p)
 	if (p->half_life > 0.0 && t->n > 0)
 	{
 		newest = decay(t, p->half_life * USECS_PER_SEC);
+		p->has_origin = true;
+		p->time_origin = newest;
 		if (reco_progress)
 			ereport(NOTICE,
 					(errmsg("reco: event weights halve every %g s before the newest event, at %s",

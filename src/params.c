@@ -13,11 +13,11 @@
 
 #include "params.h"
 
-#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, half_life, dedup_window, repeat"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat"
+#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, repeat"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat"
 
-#define RECO_KNN_KEYS "value, weights, history, max_weight, half_life, dedup_window, similarity, neighbors, shrink, k1, b, repeat"
-#define RECO_EASE_KEYS "value, weights, history, max_weight, half_life, dedup_window, lambda, neighbors, repeat"
+#define RECO_KNN_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, similarity, neighbors, shrink, k1, b, repeat"
+#define RECO_EASE_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, lambda, neighbors, repeat"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -48,6 +48,25 @@ reco_event_value(const RecoTrainParams *p, double value)
 		default:
 			return value;
 	}
+}
+
+/*
+ * The factor an event at ts weighs by in a version trained with half_life:
+ * 2^((ts - origin) / half_life), origin the newest event the training read,
+ * so an online event weighs what it will weigh relative to the trained ones
+ * at the next training.  The exponent is capped (RECO_MAX_DECAY_DOUBLINGS):
+ * past that many half-lives without a training, new events stop gaining.
+ * 1 without half_life.
+ */
+double
+reco_decay_factor(const RecoTrainParams *p, TimestampTz ts)
+{
+	double		doublings;
+
+	if (p->half_life <= 0.0 || !p->has_origin)
+		return 1.0;
+	doublings = (double) (ts - p->time_origin) / ((double) USECS_PER_SEC * p->half_life);
+	return exp2(Min(doublings, RECO_MAX_DECAY_DOUBLINGS));
 }
 
 /* A string parameter that must be one of names[0..n) */
@@ -293,6 +312,15 @@ apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 		out->half_life = param_seconds(key, v);
 	else if (strcmp(key, "dedup_window") == 0)
 		out->dedup_window = param_seconds(key, v);
+	else if (strcmp(key, "half_life_origin") == 0)
+	{
+		/* recorded by a training (epoch seconds); the next one sets its own */
+		double		secs = param_range(key, v, -RECO_MAX_TIME_PARAM, 3.0 * RECO_MAX_TIME_PARAM);
+
+		out->has_origin = true;
+		out->time_origin = (TimestampTz) ((secs - (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+										   SECS_PER_DAY) * USECS_PER_SEC);
+	}
 	else
 		return false;
 	return true;
@@ -558,8 +586,13 @@ append_shared(StringInfo buf, const RecoTrainParams *p)
 	for (int i = 0; i < RECO_NKINDS; i++)
 		appendStringInfo(buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
 	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g, \"half_life\": %.10g, "
-					 "\"dedup_window\": %.10g, \"repeat\": %s}", p->history, p->max_weight,
+					 "\"dedup_window\": %.10g, \"repeat\": %s", p->history, p->max_weight,
 					 p->half_life, p->dedup_window, p->repeat ? "true" : "false");
+	if (p->half_life > 0.0 && p->has_origin)
+		appendStringInfo(buf, ", \"half_life_origin\": %.6f",
+						 (double) p->time_origin / USECS_PER_SEC +
+						 (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+	appendStringInfoChar(buf, '}');
 }
 
 /* An 'mlp' version's resolved hyperparameters */

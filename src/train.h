@@ -36,7 +36,7 @@ extern void reco_triplets_add_event(RecoTriplets *t, int64 user, int64 item, flo
 									int64 ts, int kind);
 
 /* hygiene.c: de-duplication and time decay of the events before they merge */
-extern void reco_triplets_hygiene(RecoTriplets *t, const RecoTrainParams *p);
+extern void reco_triplets_hygiene(RecoTriplets *t, RecoTrainParams *p);
 extern void reco_hygiene_needs_times(const RecoTrainParams *p, const char *why);
 
 /* Sort by (user, item) and merge repeated pairs (sum, or average ratings) */
