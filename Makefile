@@ -22,6 +22,7 @@ OBJS = \
 	src/forget.o \
 	src/fresh.o \
 	src/knn.o \
+	src/hygiene.o \
 	src/manage.o \
 	src/metrics.o \
 	src/online.o \
@@ -44,7 +45,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp itemknn repeat fresh
+REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp itemknn repeat fresh hygiene
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item online_opposite_order online_repeatable_read refresh_race cache_follows \
 	train_catch_up refresh_behind_training refresh_behind_refresh drop_in_flight forget_races mlp_online_same_user

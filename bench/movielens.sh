@@ -2,12 +2,13 @@
 # MovieLens 100K ranking quality of ALS (Microsoft Recommenders protocol) over
 # several split seeds, against the database the PG* variables name.
 #   bash bench/movielens.sh [seed ...]          (default seeds: 42 1 2 3)
-# Prints one metrics row per seed; params come from bench/movielens-params.json.
+# Prints one metrics row per seed; params come from bench/movielens-params.json,
+# or from $PARAMS (PARAMS='{}' measures the default parameters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 data=${RECO_SHARED_DATA:-../shared/data}/movielens-100k/u.data
-params=$(cat bench/movielens-params.json)
+params=${PARAMS:-$(cat bench/movielens-params.json)}
 db=reco_bench_movielens
 seeds=${*:-42 1 2 3}
 

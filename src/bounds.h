@@ -37,10 +37,29 @@
 /*
  * A customer's summed weight for one item is capped (model parameter
  * "max_weight"): a bot or a bulk buyer repeating one event cannot make an
- * item's vector, or the float Cholesky of every fold-in, theirs.
+ * item's vector, or the float Cholesky of every fold-in, theirs.  16 is two
+ * one-unit purchases at the default kind weights: on Online Retail (issue
+ * 10, bench/retail.sh) it lifts default ALS over the former 1000, since a
+ * wholesaler's quantities no longer outweigh everyone's repeat purchases.
  */
-#define RECO_DEFAULT_MAX_WEIGHT 1000.0
+#define RECO_DEFAULT_MAX_WEIGHT 16.0
 #define RECO_MAX_HISTORY 100000
+
+/*
+ * Event hygiene at training (model parameters "half_life" and
+ * "dedup_window", in seconds; 0 turns each off): at most a century, at
+ * least a second
+ */
+#define RECO_MIN_TIME_PARAM 1.0
+#define RECO_MAX_TIME_PARAM (100.0 * 365.25 * 86400.0)
+
+/*
+ * An online event of a version trained with half_life weighs up to 2^this
+ * times its trained weight (events newer than the training gain, see
+ * reco_decay_factor): about 1e6, as RECO_MAX_PARAM, so no confidence
+ * leaves float4
+ */
+#define RECO_MAX_DECAY_DOUBLINGS 20.0
 
 /* Widest embedding or hidden layer of an 'mlp' model, and most feature buckets */
 #define RECO_MAX_WIDTH 4096

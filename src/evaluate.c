@@ -280,11 +280,11 @@ evaluate_row(FunctionCallInfo fcinfo, RecoModel *m, const char *test, int k,
 }
 
 /*
- * The interactions of n training rows (user, item [, weight or rating]),
+ * The interactions of n training rows (user, item [, weight or rating [, ts]]),
  * with what naming the rows in messages
  */
 static void
-rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
+rows_triplets(const RecoEventRow *rows, int64 n, RecoTrainParams *params,
 			  const char *what, RecoBudget *budget, RecoTriplets *t)
 {
 	reco_triplets_init(t, budget);
@@ -295,10 +295,15 @@ rows_triplets(const RecoEventRow *rows, int64 n, const RecoTrainParams *params,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a rating model needs the rating of every training event"),
 					 errhint("Return it as the third column of the %s query.", what)));
+		if (!rows[i].has_ts)
+			reco_hygiene_needs_times(params, psprintf("A row of the %s query has no time (fourth column, ts)", what));
 		/* implicit feedback without a third column: one count per event */
-		reco_triplets_add(t, rows[i].user, rows[i].item,
-						  rows[i].has_value ? (float) rows[i].value : 1.0f);
+		reco_triplets_add_at(t, rows[i].user, rows[i].item,
+							 rows[i].has_value ? (float) rows[i].value : 1.0f,
+							 rows[i].has_ts ? rows[i].ts : i);
 	}
+	/* the query's events are all of one kind: dedup_window per (user, item) */
+	reco_triplets_hygiene(t, params);
 }
 
 /* A model fitted in memory to the interactions (charged to their budget) */
@@ -361,7 +366,10 @@ reco_evaluate_params(PG_FUNCTION_ARGS)
 	reco_parse_params(reco_params_family(given), NULL, given, &params);
 	SPI_connect();
 	reco_budget_init(&budget, "evaluation");
-	rows = reco_query_events(train, "train", 3, &budget, &nrows);
+	/* the time (fourth column) only when hygiene needs it: else ignored, as ever */
+	rows = reco_query_events(train, "train",
+							 params.half_life > 0.0 || params.dedup_window > 0.0 ? 4 : 3,
+							 &budget, &nrows);
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -299,11 +299,16 @@ apply_weight(const RecoModel *m, int64 user_id, int64 item_id, double w, int kin
 	apply_events(m, user_id, &ev, 1);
 }
 
-/* The weight a model gives an event of a kind and value (0: none) */
+/*
+ * The weight a model gives an event of a kind and value that happened at ts
+ * (0: none): in a version trained with half_life, relative to the newest
+ * event it trained on, as the trained weights are (reco_decay_factor)
+ */
 static double
-event_weight(const RecoModel *m, int kind, double value)
+event_weight(const RecoModel *m, int kind, double value, TimestampTz ts)
 {
-	return m->params.weights[kind] * reco_event_value(&m->params, value);
+	return m->params.weights[kind] * reco_event_value(&m->params, value) *
+		reco_decay_factor(&m->params, ts);
 }
 
 /*
@@ -323,7 +328,8 @@ reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
 		return false;
 	}
 	reco_require(m, "online learning", m->family->fold != NULL);
-	w = event_weight(m, kind, value);
+	/* an event given without its time happens now */
+	w = event_weight(m, kind, value, GetCurrentStatementStartTimestamp());
 	if (w == 0.0)
 		return false;
 	apply_weight(m, user_id, item_id, w, kind, value);
@@ -378,6 +384,7 @@ typedef struct NewEvent
 	int			kind;
 	double		value;
 	int64		seq;			/* its order: arrival in the statement, or its time */
+	TimestampTz ts;				/* its time */
 } NewEvent;
 
 /* Users in id order, each user's events in order (ties by item) */
@@ -420,7 +427,7 @@ apply_statement(const RecoModel *m, const NewEvent *ev, int64 n)
 		CHECK_FOR_INTERRUPTS();
 		for (end = start; end < n && ev[end].user == ev[start].user; end++)
 		{
-			double		w = event_weight(m, ev[end].kind, ev[end].value);
+			double		w = event_weight(m, ev[end].kind, ev[end].value, ev[end].ts);
 
 			if (w == 0.0)
 				continue;		/* the model gives this event no weight */
@@ -459,6 +466,7 @@ add_missed(NewEvent **missed, int64 *n, int64 *cap, int64 user, int64 item,
 	e->kind = reco_kind(VARDATA_ANY(kind), VARSIZE_ANY_EXHDR(kind));
 	e->value = value;
 	e->seq = ts;
+	e->ts = ts;
 }
 
 /*
@@ -762,16 +770,18 @@ read_new_events(TriggerData *td, int64 *n)
 	int			ia = trigger_column(td, "item_id");
 	int			ka = trigger_column(td, "kind");
 	int			va = trigger_column(td, "value");
+	int			ta = trigger_column(td, "ts");
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	int64		cap = Max(tuplestore_tuple_count(ts), 1);
 	NewEvent   *ev = palloc_extended(sizeof(NewEvent) * cap, MCXT_ALLOC_HUGE);
 	int64		count = 0;
 
 	if (TupleDescAttr(desc, ka - 1)->atttypid != TEXTOID ||
-		TupleDescAttr(desc, va - 1)->atttypid != FLOAT4OID)
+		TupleDescAttr(desc, va - 1)->atttypid != FLOAT4OID ||
+		TupleDescAttr(desc, ta - 1)->atttypid != TIMESTAMPTZOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("columns kind and value of a reco statement trigger must be text and real")));
+				 errmsg("columns kind, value and ts of a reco statement trigger must be text, real and timestamptz")));
 
 	tuplestore_select_read_pointer(ts, tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND));
 	tuplestore_rescan(ts);
@@ -780,9 +790,11 @@ read_new_events(TriggerData *td, int64 *n)
 		bool		unull,
 					inull,
 					knull,
-					vnull;
+					vnull,
+					tnull;
 		Datum		kd = slot_getattr(slot, ka, &knull);
 		Datum		vd = slot_getattr(slot, va, &vnull);
+		Datum		tsd = slot_getattr(slot, ta, &tnull);
 		text	   *kind = knull ? NULL : DatumGetTextPP(kd);
 		NewEvent   *e;
 
@@ -799,6 +811,7 @@ read_new_events(TriggerData *td, int64 *n)
 		e->value = vnull ? 1.0 : DatumGetFloat4(vd);
 		e->kind = check_event(unull, inull, kind ? VARDATA_ANY(kind) : NULL,
 							  kind ? VARSIZE_ANY_EXHDR(kind) : 0, vnull, e->value);
+		e->ts = tnull ? GetCurrentStatementStartTimestamp() : DatumGetTimestampTz(tsd);
 		e->seq = count++;
 	}
 	ExecDropSingleTupleTableSlot(slot);

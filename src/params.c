@@ -9,14 +9,15 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "params.h"
 
-#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, repeat, fresh_days, fresh_boost"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat, fresh_days, fresh_boost"
+#define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, repeat, fresh_days, fresh_boost"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat, fresh_days, fresh_boost"
 
-#define RECO_KNN_KEYS "value, weights, history, max_weight, similarity, neighbors, shrink, k1, b, repeat, fresh_days, fresh_boost"
-#define RECO_EASE_KEYS "value, weights, history, max_weight, lambda, neighbors, repeat, fresh_days, fresh_boost"
+#define RECO_KNN_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, similarity, neighbors, shrink, k1, b, repeat, fresh_days, fresh_boost"
+#define RECO_EASE_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, lambda, neighbors, repeat, fresh_days, fresh_boost"
 
 static const char *const kinds[RECO_NKINDS] = {"view", "click", "cart", "purchase", "rating", "search"};
 static const double default_weights[RECO_NKINDS] = {1.0, 2.0, 4.0, 8.0, 1.0, 0.5};
@@ -47,6 +48,25 @@ reco_event_value(const RecoTrainParams *p, double value)
 		default:
 			return value;
 	}
+}
+
+/*
+ * The factor an event at ts weighs by in a version trained with half_life:
+ * 2^((ts - origin) / half_life), origin the newest event the training read,
+ * so an online event weighs what it will weigh relative to the trained ones
+ * at the next training.  The exponent is capped (RECO_MAX_DECAY_DOUBLINGS):
+ * past that many half-lives without a training, new events stop gaining.
+ * 1 without half_life.
+ */
+double
+reco_decay_factor(const RecoTrainParams *p, TimestampTz ts)
+{
+	double		doublings;
+
+	if (p->half_life <= 0.0 || !p->has_origin)
+		return 1.0;
+	doublings = (double) (ts - p->time_origin) / ((double) USECS_PER_SEC * p->half_life);
+	return exp2(Min(doublings, RECO_MAX_DECAY_DOUBLINGS));
 }
 
 /* A string parameter that must be one of names[0..n) */
@@ -106,6 +126,60 @@ param_int(const char *key, JsonbValue *v, int64 lo, int64 hi)
 				 errmsg("parameter \"%s\" must be an integer", key),
 				 errdetail("It was %g.", d)));
 	return (int64) d;
+}
+
+/*
+ * A span of time in seconds: a number of seconds, or a string PostgreSQL
+ * reads as an interval ('30 days', '12 hours'; a month is 30 days, as
+ * EXTRACT(epoch) counts it).  0 turns the setting off; otherwise 1 second
+ * to 100 years.
+ */
+static double
+param_seconds(const char *key, JsonbValue *v)
+{
+	double		d;
+
+	if (v->type == jbvString)
+	{
+		char	   *text = pnstrdup(v->val.string.val, v->val.string.len);
+		MemoryContext mcxt = CurrentMemoryContext;
+		Datum		span = (Datum) 0;
+
+		/* interval_in only parses: catching its error leaves nothing behind */
+		PG_TRY();
+		{
+			span = DirectFunctionCall3(interval_in, CStringGetDatum(text),
+									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		}
+		PG_CATCH();
+		{
+			ErrorData  *e;
+
+			MemoryContextSwitchTo(mcxt);
+			e = CopyErrorData();
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("parameter \"%s\" must be a number of seconds or an interval", key),
+					 errdetail("%s", e->message),
+					 errhint("For example {\"%s\": \"30 days\"} or {\"%s\": 2592000}.", key, key)));
+		}
+		PG_END_TRY();
+		d = DatumGetFloat8(DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"), span));
+	}
+	else if (v->type == jbvNumeric)
+		d = param_number(key, v);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"%s\" must be a number of seconds or an interval", key),
+				 errhint("For example {\"%s\": \"30 days\"} or {\"%s\": 2592000}.", key, key)));
+	if (d != 0.0 && !(d >= RECO_MIN_TIME_PARAM && d <= RECO_MAX_TIME_PARAM))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"%s\" must be 0 (off) or between 1 second and 100 years", key),
+				 errdetail("It was %g seconds.", d)));
+	return d;
 }
 
 /* Apply one "weights" object: kind -> non-negative weight */
@@ -237,6 +311,19 @@ apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("parameter \"repeat\" must be true or false")));
 		out->repeat = v->val.boolean;
+	}
+	else if (strcmp(key, "half_life") == 0)
+		out->half_life = param_seconds(key, v);
+	else if (strcmp(key, "dedup_window") == 0)
+		out->dedup_window = param_seconds(key, v);
+	else if (strcmp(key, "half_life_origin") == 0)
+	{
+		/* recorded by a training (epoch seconds); the next one sets its own */
+		double		secs = param_range(key, v, -RECO_MAX_TIME_PARAM, 3.0 * RECO_MAX_TIME_PARAM);
+
+		out->has_origin = true;
+		out->time_origin = (TimestampTz) ((secs - (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+										   SECS_PER_DAY) * USECS_PER_SEC);
 	}
 	else
 		return false;
@@ -497,17 +584,22 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 				 errhint("Implicit feedback trains with \"bce\" or \"bpr\" against sampled negatives.")));
 }
 
-/* The shared keys' tail: value, weights, history, max_weight */
+/* The shared keys' tail: value, weights, history, max_weight, half_life, dedup_window */
 static void
 append_shared(StringInfo buf, const RecoTrainParams *p)
 {
 	appendStringInfo(buf, "\"value\": \"%s\", \"weights\": {", value_names[p->value]);
 	for (int i = 0; i < RECO_NKINDS; i++)
 		appendStringInfo(buf, "%s\"%s\": %.7g", i ? ", " : "", kinds[i], p->weights[i]);
-	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g, \"repeat\": %s, "
-					 "\"fresh_days\": %.7g, \"fresh_boost\": %.7g}",
-					 p->history, p->max_weight, p->repeat ? "true" : "false", p->fresh_days,
-					 p->fresh_boost);
+	appendStringInfo(buf, "}, \"history\": %d, \"max_weight\": %.7g, \"half_life\": %.10g, "
+					 "\"dedup_window\": %.10g, \"repeat\": %s, \"fresh_days\": %.7g, "
+					 "\"fresh_boost\": %.7g", p->history, p->max_weight, p->half_life,
+					 p->dedup_window, p->repeat ? "true" : "false", p->fresh_days, p->fresh_boost);
+	if (p->half_life > 0.0 && p->has_origin)
+		appendStringInfo(buf, ", \"half_life_origin\": %.6f",
+						 (double) p->time_origin / USECS_PER_SEC +
+						 (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY);
+	appendStringInfoChar(buf, '}');
 }
 
 /* An 'mlp' version's resolved hyperparameters */

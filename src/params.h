@@ -6,6 +6,7 @@
 
 #include "reco.h"
 
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 #include "als.h"
@@ -56,10 +57,15 @@ typedef struct RecoTrainParams
 	bool		repeat;			/* fit a buying-again term (repeat.h) */
 	double		fresh_days;		/* items created within: boosted at serving (fresh.h) */
 	double		fresh_boost;	/* times the customer's largest |score| */
+	double		half_life;		/* seconds: events weigh 2^(-age/half_life); 0: off */
+	double		dedup_window;	/* seconds: repeats of (user, item, kind) within it count once; 0: off */
+	bool		has_origin;		/* half_life: the training recorded time_origin */
+	TimestampTz time_origin;	/* half_life: ages count from here (the newest training event) */
 } RecoTrainParams;
 
 extern int	reco_kind(const char *kind, int len);
 extern double reco_event_value(const RecoTrainParams *p, double value);
+extern double reco_decay_factor(const RecoTrainParams *p, TimestampTz ts);
 extern void reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 							  RecoTrainParams *out);
 extern Jsonb *reco_params_jsonb(const RecoTrainParams *p);

@@ -310,8 +310,12 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 			topk_bit_set(skip, idx);
 			j->seen[j->nseen] = idx;
 			j->seen_s[j->nseen] = scores[idx];
-			/* times the item's propensity, once known */
-			j->seen_c[j->nseen] = (float) log1p(Min(r->weight, params->max_weight));
+			/*
+			 * times the item's propensity, once known.  The customer's whole
+			 * weight: max_weight keeps one customer from owning an item's
+			 * vector, but their own repeat signal is theirs (log1p damps it)
+			 */
+			j->seen_c[j->nseen] = (float) log1p(r->weight);
 			j->seen_age[j->nseen] = nhist - 1 - h;
 			j->nseen++;
 		}
@@ -455,6 +459,6 @@ reco_repeat_apply(const RecoModel *m, const int64 *ids, const float *w, int n, f
 		if (idx < 0)
 			continue;
 		scores[idx] += m->repeat_weight * scale * m->repeat_p[idx] *
-			(float) log1p(Min(w[h], m->params.max_weight)) * decay(m->repeat_half, n - 1 - h);
+			(float) log1p(w[h]) * decay(m->repeat_half, n - 1 - h);
 	}
 }

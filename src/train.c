@@ -82,9 +82,13 @@ reco_triplets_init(RecoTriplets *t, RecoBudget *budget)
 								"collecting interactions");
 }
 
-/* Append one interaction that happened at ts, within the memory limit */
+/*
+ * Append one event of a kind (-1: not known) that happened at ts, within
+ * the memory limit
+ */
 void
-reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight, int64 ts)
+reco_triplets_add_event(RecoTriplets *t, int64 user, int64 item, float weight, int64 ts,
+						int kind)
 {
 	if (t->n == t->cap)
 	{
@@ -100,8 +104,16 @@ reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight, int6
 	t->rows[t->n].user = user;
 	t->rows[t->n].item = item;
 	t->rows[t->n].weight = weight;
+	t->rows[t->n].kind = (int16) kind;
 	t->rows[t->n].ts = ts;
 	t->n++;
+}
+
+/* Append one interaction that happened at ts */
+void
+reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight, int64 ts)
+{
+	reco_triplets_add_event(t, user, item, weight, ts, -1);
 }
 
 /* Append one interaction; its arrival order stands for its time */
@@ -537,17 +549,21 @@ reco_train(PG_FUNCTION_ARGS)
 						 errhint("Correct or delete the event; it was inserted with triggers disabled.")));
 			if (!params.explicit_ratings)
 				w = params.weights[k] * reco_event_value(&params, w);
-			reco_triplets_add_at(&t,
-								 DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
-								 DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
-								 (float) w,
-								 DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
+			reco_triplets_add_event(&t,
+									DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)),
+									DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)),
+									(float) w,
+									DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)),
+									k);
 		}
 		MemoryContextSwitchTo(old);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	PopActiveSnapshot();
+	old = MemoryContextSwitchTo(mcxt);
+	reco_triplets_hygiene(&t, &params);
+	MemoryContextSwitchTo(old);
 
 	(void) reco_become_owner();
 	fit_and_store(model, family, "reco_event", &params, &t, mcxt, start,
@@ -673,6 +689,7 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	family = reco_family(reco_params_family(state->params));
 	reco_parse_params(family->name, reco_model_lock(state->model, family->name, caller.userid),
 					  state->params, &params);
+	reco_hygiene_needs_times(&params, "reco_train_agg's rows carry no time");
 	/* the rows came under the statement's snapshot */
 	fit_and_store(state->model, family, "query", &params, &state->triplets, mcxt, start,
 				  reco_seconds_since(start), GetActiveSnapshot(), &caller, &sum);

@@ -16,6 +16,7 @@ typedef struct RecoTriplet
 	int64		user;
 	int64		item;
 	float		weight;
+	int16		kind;			/* the event's kind (params.h), -1: not known */
 	int64		ts;				/* when it happened (or arrival order): latest wins */
 } RecoTriplet;
 
@@ -31,6 +32,12 @@ extern void reco_triplets_init(RecoTriplets *t, RecoBudget *budget);
 extern void reco_triplets_add(RecoTriplets *t, int64 user, int64 item, float weight);
 extern void reco_triplets_add_at(RecoTriplets *t, int64 user, int64 item, float weight,
 								 int64 ts);
+extern void reco_triplets_add_event(RecoTriplets *t, int64 user, int64 item, float weight,
+									int64 ts, int kind);
+
+/* hygiene.c: de-duplication and time decay of the events before they merge */
+extern void reco_triplets_hygiene(RecoTriplets *t, RecoTrainParams *p);
+extern void reco_hygiene_needs_times(const RecoTrainParams *p, const char *why);
 
 /* Sort by (user, item) and merge repeated pairs (sum, or average ratings) */
 extern void reco_triplets_merge(RecoTriplets *t, bool ratings);
