@@ -533,7 +533,7 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	out->max_weight = RECO_DEFAULT_MAX_WEIGHT;
 	out->repeat = true;
 	out->fresh_days = 0.0;
-	out->fresh_boost = 0.1;
+	out->fresh_boost = 0.3;
 
 	/* the 'mlp' family: a feature MLP beside biases and a dot product */
 	m->shape.dim = 32;
