@@ -113,6 +113,14 @@ FROM reco_evaluate_params(
 	'SELECT user_id, item_id FROM reco_event WHERE event_id % 4 = 0',
 	'{"algorithm": "itemknn"}', 5);
 
+SELECT metric, mean > 0 AS positive FROM reco_cross_validate(
+	'SELECT user_id, item_id FROM reco_event', '{"algorithm": "ease", "lambda": 10}', 3)
+WHERE metric = 'ndcg';
+SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS best
+FROM reco_tune('knn_tuned', 'SELECT user_id, item_id FROM reco_event',
+	'{"neighbors": [3, 20], "similarity": ["bm25", "cosine"]}', '{"algorithm": "itemknn"}', folds => 2);
+SELECT algorithm FROM reco_model WHERE name = 'knn_tuned';
+
 -- Bad input
 SELECT * FROM reco_train('knn_bad', 'itemknn', '{"similarity": "jaccard"}');
 SELECT * FROM reco_train('knn_bad', 'itemknn', '{"neighbors": 0}');
@@ -122,5 +130,5 @@ SELECT * FROM reco_train('knn_bad', 'ease', '{"lambda": 0}');
 SELECT * FROM reco_recommend_items(NULL, 5, 'knn');
 SELECT * FROM reco_recommend_items(ARRAY[1], 0, 'knn');
 
-SELECT reco_drop_model(m) FROM unnest(ARRAY['knn', 'knn_bm25', 'knn_tfidf', 'ease', 'als_b']) m;
+SELECT reco_drop_model(m) FROM unnest(ARRAY['knn', 'knn_bm25', 'knn_tfidf', 'ease', 'als_b', 'knn_tuned']) m;
 TRUNCATE reco_event;
