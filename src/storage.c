@@ -667,17 +667,31 @@ reco_storage_publish(int64 version_id, int64 n_items)
 
 /*
  * Take a version's queue under snap (rows committed later stay for the
- * next refresh): the touched items in id order and how many events each
- * had, in SPI_tuptable (item_id, count)
+ * next refresh): the touched items in id order into *items (*n of them, in
+ * the caller's context); returns how many events there were
  */
-void
-reco_storage_pending_take(int64 version_id, Snapshot snap)
+int64
+reco_storage_pending_take(int64 version_id, Snapshot snap, int64 **items, int64 *n)
 {
+	MemoryContext caller = CurrentMemoryContext;
+	int64		events = 0;
+	bool		isnull;
+
 	run_under(snap, psprintf("WITH d AS (DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
 							 "AND NOT replay RETURNING item_id) "
 							 "SELECT item_id, pg_catalog.count(*) FROM d GROUP BY item_id ORDER BY item_id",
 							 reco_table("reco_pending")),
 			  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)}, false, SPI_OK_SELECT);
+	MemoryContextSwitchTo(caller);
+	*n = (int64) SPI_processed;
+	*items = palloc(sizeof(int64) * Max(*n, 1));
+	for (int64 i = 0; i < *n; i++)
+	{
+		(*items)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return events;
 }
 
 /*

@@ -100,7 +100,8 @@ extern void reco_storage_pending_put(int64 version_id, int64 user_id,
 									 const RecoQueuedEvent *ev, int n);
 
 /* the queue of online events */
-extern void reco_storage_pending_take(int64 version_id, Snapshot snap);
+extern int64 reco_storage_pending_take(int64 version_id, Snapshot snap, int64 **items,
+										 int64 *n);
 extern void reco_storage_pending_take_superseded(const char *model, int64 version_id,
 												 Snapshot snap);
 extern void reco_pending_drop_superseded(const char *model, int64 version_id,

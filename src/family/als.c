@@ -377,22 +377,14 @@ als_state(RecoModel *m, const float *row, const int64 *ids, const float *w, int 
 static int64
 als_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 {
-	int64		events = 0;
+	int64		events;
 	int64		n_touched;
 	int64		n_cold;
 	int64	   *cold_ids;
 	float	   *Ycold;
 	int64	   *touched;
-	bool		isnull;
 
-	reco_storage_pending_take(m->version_id, snap);
-	n_touched = (int64) SPI_processed;
-	touched = palloc(sizeof(int64) * Max(n_touched, 1));
-	for (int64 i = 0; i < n_touched; i++)
-	{
-		touched[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-	}
+	events = reco_storage_pending_take(m->version_id, snap, &touched, &n_touched);
 	n_cold = reco_cold_start(m, touched, n_touched, &cold_ids, &Ycold);
 	if (n_touched > 0 || n_cold > 0)
 		reco_resolve_items(m, touched, n_touched, cold_ids, Ycold, n_cold, done);

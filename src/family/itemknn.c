@@ -605,20 +605,10 @@ rebuild(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 static int64
 knn_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 {
-	int64		events = 0;
 	int64		n;
 	int64	   *touched;
-	bool		isnull;
+	int64		events = reco_storage_pending_take(m->version_id, snap, &touched, &n);
 
-	reco_storage_pending_take(m->version_id, snap);
-	n = (int64) SPI_processed;
-	touched = palloc(sizeof(int64) * Max(n, 1));
-	for (int64 i = 0; i < n; i++)
-	{
-		touched[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		events += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
 	if (n > 0)
 		rebuild(m, touched, n, done);
 	return events;
