@@ -11,8 +11,8 @@
  *
  * Build and run: make bench/recnet_movielens &&
  *   bench/recnet_movielens DATADIR FOLD [key=value ...]
- * keys (defaults below): dim hidden batch lr wd l2 dropout epochs unknown
- * std seed buckets decay
+ * keys (defaults below): dim hidden batch lr wd l2 l2_id l2_bias l2_layers
+ * dropout epochs unknown std seed buckets decay
  */
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +33,9 @@ typedef struct Settings
 	double		lr;
 	double		wd;
 	float		l2;
+	float		l2_id;			/* per example: ids, biases, the layers */
+	float		l2_bias;
+	float		l2_layers;
 	float		dropout;
 	int			epochs;
 	float		unknown;
@@ -266,6 +269,12 @@ parse(Settings *s, int argc, char **argv)
 			s->wd = atof(v);
 		else if (strcmp(argv[k], "l2") == 0)
 			s->l2 = (float) atof(v);
+		else if (strcmp(argv[k], "l2_id") == 0)
+			s->l2_id = (float) atof(v);
+		else if (strcmp(argv[k], "l2_bias") == 0)
+			s->l2_bias = (float) atof(v);
+		else if (strcmp(argv[k], "l2_layers") == 0)
+			s->l2_layers = (float) atof(v);
 		else if (strcmp(argv[k], "dropout") == 0)
 			s->dropout = (float) atof(v);
 		else if (strcmp(argv[k], "epochs") == 0)
@@ -291,7 +300,7 @@ parse(Settings *s, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	Settings	s = {64, 2, {128, 64}, 256, 1e-3, 0.0, 0.0f, 0.0f, 10, 0.0f,
+	Settings	s = {64, 2, {128, 64}, 256, 1e-3, 0.0, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 10, 0.0f,
 	0.1f, 1, 1024, 1.0};
 	char		name[64];
 	Ratings		train,
@@ -354,14 +363,17 @@ main(int argc, char **argv)
 	t.dropout = s.dropout;
 	t.unknown_rate = s.unknown;
 	t.l2 = s.l2;
+	t.l2_id = s.l2_id;
+	t.l2_bias = s.l2_bias;
+	t.l2_layers = s.l2_layers;
 	t.seed = s.seed;
 
 	printf("fold u%s: %d train, %d test ratings, %d users, %d items; dim %d hidden",
 		   argv[2], train.n, test.n, ut.nrows - 1, it.nrows - 1, s.dim);
 	for (int l = 0; l < s.nhidden; l++)
 		printf("%s%d", l ? "," : " ", s.hidden[l]);
-	printf(" batch %d lr %g wd %g l2 %g dropout %g unknown %g std %g decay %g buckets %d\n",
-		   s.batch, s.lr, s.wd, s.l2, s.dropout, s.unknown, s.std, s.decay, s.buckets);
+	printf(" batch %d lr %g wd %g l2 %g l2_id %g l2_bias %g l2_layers %g dropout %g unknown %g std %g decay %g buckets %d\n",
+		   s.batch, s.lr, s.wd, s.l2, s.l2_id, s.l2_bias, s.l2_layers, s.dropout, s.unknown, s.std, s.decay, s.buckets);
 
 	order = malloc(sizeof(int32_t) * train.n);
 	bu = malloc(sizeof(int32_t) * s.batch);

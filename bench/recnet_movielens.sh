@@ -4,8 +4,10 @@
 #  1. epoch seconds on u1.base, hidden [128, 64], batch 256 and 1024: the
 #     median over SPEED_EPOCHS epochs of each side, run one after the other
 #     in this script (the machine is shared: compare within one run);
-#  2. test RMSE per fold u1..u5 after EPOCHS epochs with SETTINGS (C; also
-#     PyTorch with TORCH_FOLDS=1, slower).
+#  2. test RMSE per fold u1..u5 with SETTINGS (C; also PyTorch with
+#     TORCH_FOLDS=1, slower, with TORCH_SETTINGS: bench/recnet_movielens.py
+#     has no per-example l2_id / l2_bias / l2_layers).
+# The speed runs use SPEED_SETTINGS on both sides.
 # C on the serial OpenBLAS, one thread; PyTorch with torch.set_num_threads(2).
 #   bash bench/recnet_movielens.sh
 set -euo pipefail
@@ -13,7 +15,10 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 data=${DATA:-${RECO_SHARED_DATA:-../shared/data}/movielens-100k}
 speed_epochs=${SPEED_EPOCHS:-5}
-settings=${SETTINGS:-dim=64 hidden=128,64 batch=256 lr=1e-3 l2=0.1 dropout=0.3 decay=0.9 epochs=25}
+base="dim=64 hidden=128,64 batch=256 lr=1e-3 l2=0.1 dropout=0.3 decay=0.9 epochs=25"
+speed_settings=${SPEED_SETTINGS:-$base}
+torch_settings=${TORCH_SETTINGS:-$base}
+settings=${SETTINGS:-dim=128 hidden=128,64 batch=256 lr=5e-3 l2=0.1 l2_id=0.1 l2_bias=0.05 l2_layers=0.01 dropout=0.3 decay=0.9 epochs=30}
 
 py=${PYTHON:-/usr/bin/python3}
 if ! "$py" -c 'import torch' 2>/dev/null; then
@@ -35,8 +40,8 @@ echo
 echo "| batch | C s/epoch | PyTorch s/epoch | C / PyTorch |"
 echo "|---|---|---|---|"
 for b in 256 1024; do
-	bench/recnet_movielens "$data" 1 $settings hidden=128,64 batch=$b epochs=$speed_epochs > "$out/c$b"
-	"$py" bench/recnet_movielens.py "$data" 1 $settings hidden=128,64 batch=$b epochs=$speed_epochs > "$out/t$b"
+	bench/recnet_movielens "$data" 1 $speed_settings hidden=128,64 batch=$b epochs=$speed_epochs > "$out/c$b"
+	"$py" bench/recnet_movielens.py "$data" 1 $speed_settings hidden=128,64 batch=$b epochs=$speed_epochs > "$out/t$b"
 	c=$(seconds "$out/c$b")
 	t=$(seconds "$out/t$b")
 	echo "| $b | $c | $t | $(awk -v c="$c" -v t="$t" 'BEGIN {printf "%.2f", c / t}') |"
@@ -52,7 +57,7 @@ for f in 1 2 3 4 5; do
 	sum=$(awk -v s="$sum" -v c="$c" 'BEGIN {print s + c}')
 	t=-
 	if [ "${TORCH_FOLDS:-0}" = 1 ]; then
-		"$py" bench/recnet_movielens.py "$data" $f $settings > "$out/tf$f"
+		"$py" bench/recnet_movielens.py "$data" $f $torch_settings > "$out/tf$f"
 		t=$(rmse "$out/tf$f")
 	fi
 	echo "| u$f | $c | $t |"

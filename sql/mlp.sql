@@ -43,6 +43,22 @@ SELECT count(*) AS seeds, avg(mse / baseline) <= 0.85 AS beats_mean_predictor,
 	count(DISTINCT round(mse::numeric, 6)) = 5 AS seeds_differ
 FROM runs;
 
+-- the same case with rating MF's regularisation (per example on the ids
+-- and biases, L2 on the layers): stored with the version, and the network
+-- still beats the mean predictor
+SELECT version FROM reco_train('seed_l2', 'mlp', '{"feedback": "explicit", "dim": 5,
+	"hidden": [10, 10], "learning_rate": 0.01, "batch_size": 10, "epochs": 100,
+	"validation": 0, "dropout": 0, "unknown_rate": 0, "l2_id": 0.01, "l2_bias": 0.001,
+	"l2_layers": 0.0001, "seed": 1}');
+SELECT params->>'l2_id' AS l2_id, params->>'l2_bias' AS l2_bias,
+	params->>'l2_layers' AS l2_layers
+FROM reco_model_version WHERE model = 'seed_l2';
+SELECT avg((reco_score(user_id, item_id, 'seed_l2') - rating) ^ 2) /
+	avg(((SELECT avg(rating) FROM seed_case WHERE NOT test) - rating) ^ 2) <= 0.85
+	AS beats_mean_predictor
+FROM seed_case WHERE test;
+SELECT reco_drop_model('seed_l2');
+
 -- the version: family, resolved parameters, one loss per epoch that fell
 SELECT version, algorithm, factors, n_users, n_items, n_interactions,
 	params->'hidden' AS hidden, params->>'loss' AS loss, params->>'optimizer' AS optimizer,
@@ -201,6 +217,9 @@ SELECT * FROM reco_train('bad_mlp', 'mlp', '{"loss": "mse"}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"activation": "softmax"}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"learning_rate": 0}');
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"dropout": 1}');
+SELECT * FROM reco_train('bad_mlp', 'mlp', '{"l2_id": -0.1}');
+SELECT * FROM reco_train('bad_mlp', 'mlp', '{"l2_bias": 11}');
+SELECT * FROM reco_train('bad_mlp', 'mlp', '{"l2_layers": "strong"}');
 -- a rating network with no rating events; a profile that is not an object
 SELECT * FROM reco_train('bad_mlp', 'mlp', '{"feedback": "explicit"}');
 \set VERBOSITY terse

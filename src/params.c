@@ -14,7 +14,7 @@
 #include "params.h"
 
 #define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, repeat, fresh_days, fresh_boost"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat, fresh_days, fresh_boost"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, l2_id, l2_bias, l2_layers, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat, fresh_days, fresh_boost"
 
 #define RECO_KNN_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, similarity, neighbors, shrink, k1, b, repeat, fresh_days, fresh_boost"
 #define RECO_EASE_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, lambda, neighbors, repeat, fresh_days, fresh_boost"
@@ -394,6 +394,12 @@ apply_mlp(const char *key, JsonbValue *v, RecoTrainParams *out)
 		m->epochs = (int) param_int(key, v, 1, 10000);
 	else if (strcmp(key, "l2") == 0)
 		m->train.l2 = (float) param_range(key, v, 0.0, 10.0);
+	else if (strcmp(key, "l2_id") == 0)
+		m->train.l2_id = (float) param_range(key, v, 0.0, 10.0);
+	else if (strcmp(key, "l2_bias") == 0)
+		m->train.l2_bias = (float) param_range(key, v, 0.0, 10.0);
+	else if (strcmp(key, "l2_layers") == 0)
+		m->train.l2_layers = (float) param_range(key, v, 0.0, 10.0);
 	else if (strcmp(key, "weight_decay") == 0)
 		m->weight_decay = param_range(key, v, 0.0, 10.0);
 	else if (strcmp(key, "dropout") == 0)
@@ -617,14 +623,16 @@ mlp_jsonb(const RecoTrainParams *p)
 	appendStringInfo(&buf,
 					 "], \"activation\": \"%s\", \"loss\": \"%s\", \"negatives\": %d, "
 					 "\"optimizer\": \"%s\", \"learning_rate\": %.7g, \"batch_size\": %d, "
-					 "\"epochs\": %d, \"l2\": %.7g, \"weight_decay\": %.7g, \"dropout\": %.7g, "
+					 "\"epochs\": %d, \"l2\": %.7g, \"l2_id\": %.7g, \"l2_bias\": %.7g, "
+					 "\"l2_layers\": %.7g, \"weight_decay\": %.7g, \"dropout\": %.7g, "
 					 "\"unknown_rate\": %.7g, \"user_buckets\": %d, \"item_buckets\": %d, "
 					 "\"validation\": %.7g, \"patience\": %d, \"init_scale\": %.7g, "
 					 "\"lr_decay\": %.7g, "
 					 "\"online_steps\": %d, \"online_rate\": %.7g, \"seed\": " UINT64_FORMAT ", ",
 					 act_names[m->shape.act], loss_names[m->train.loss], m->train.negatives,
 					 optimizer_names[m->optimizer], m->learning_rate, m->batch_size,
-					 m->epochs, m->train.l2, m->weight_decay, m->train.dropout,
+					 m->epochs, m->train.l2, m->train.l2_id, m->train.l2_bias,
+					 m->train.l2_layers, m->weight_decay, m->train.dropout,
 					 m->train.unknown_rate, m->shape.user_buckets, m->shape.item_buckets,
 					 m->validation, m->patience, m->init_scale,
 					 m->lr_decay, m->online_steps,

@@ -991,6 +991,99 @@ test_recnet_grad(RnLoss loss)
 	free(c);
 }
 
+/*
+ * The per-example L2 terms: rn_step's loss leaves them out, so the
+ * objective adds them from the rows the step used (its id rows, negatives
+ * included, are left in the net): mean over rows of l2_id (|p_u|^2 +
+ * |q_i|^2) + l2_bias (b_u^2 + b_i^2), plus l2_layers / 2 |W|^2.
+ */
+static double
+rec_l2_J(void *ctx)
+{
+	RecCase    *c = ctx;
+	RnNet	   *net = &c->net;
+	double		loss = rec_J(c);
+	double		pen = 0.0;
+	int			rows = RN * (c->t.loss == RN_MSE ? 1 : 1 + RK);
+	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
+	int			np = nn_mlp_params(&net->mlp, params);
+
+	for (int r = 0; r < rows; r++)
+	{
+		const float *p = net->user.table + net->user_ids[r] * RD;
+		const float *q = net->item.table + net->item_ids[r] * RD;
+		double		bu = net->user_bias.table[net->user_ids[r]];
+		double		bi = net->item_bias.table[net->item_ids[r]];
+
+		for (int j = 0; j < RD; j++)
+			pen += c->t.l2_id * ((double) p[j] * p[j] + (double) q[j] * q[j]);
+		pen += c->t.l2_bias * (bu * bu + bi * bi);
+	}
+	pen /= rows;
+	for (int k = 0; k < np; k++)
+		for (size_t i = 0; i < params[k]->n; i++)
+			pen += 0.5 * c->t.l2_layers * (double) params[k]->w[i] * params[k]->w[i];
+	return loss + pen;
+}
+
+/*
+ * l2_id, l2_bias and l2_layers against finite differences of the loss
+ * with those terms, for one loss; l2 is set too, and must then reach
+ * neither the id nor the bias tables (they are replaced).
+ */
+static void
+test_recnet_l2(RnLoss loss)
+{
+	static const char *lname[] = {"mse", "bce", "bpr"};
+	RecCase    *c = calloc(1, sizeof(RecCase));
+	NnEmbedding *tab[4];
+	const char *tname[] = {"user ids", "item ids", "user biases", "item biases"};
+	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
+	int			np;
+	char		what[128];
+
+	rec_make(c, 37);
+	richardson = true;
+	grad_h = 0.1f;
+	c->t.loss = loss;
+	c->t.l2 = 0.25f;
+	c->t.l2_id = 0.3f;
+	c->t.l2_bias = 0.2f;
+	c->t.l2_layers = 0.1f;
+	if (loss != RN_MSE)
+		c->net.mean = 0.0f;
+	tab[0] = &c->net.user;
+	tab[1] = &c->net.item;
+	tab[2] = &c->net.user_bias;
+	tab[3] = &c->net.item_bias;
+	for (int k = 0; k < 4; k++)
+	{
+		float	   *g;
+
+		rec_l2_J(c);
+		g = dense_grad(tab[k]);
+		snprintf(what, sizeof(what), "recnet %s with per-example l2: %s", lname[loss], tname[k]);
+		grad_check(rec_l2_J, c, tab[k]->table, g, (size_t) tab[k]->rows * tab[k]->dim, what);
+		free(g);
+	}
+	np = nn_mlp_params(&c->net.mlp, params);
+	for (int p = 0; p < np; p++)
+	{
+		float	   *g = malloc(sizeof(float) * params[p]->n);
+
+		rec_l2_J(c);
+		memcpy(g, params[p]->g, sizeof(float) * params[p]->n);
+		snprintf(what, sizeof(what), "recnet %s with l2_layers: layer %d %s", lname[loss],
+				 p / 2, p % 2 ? "b" : "W");
+		grad_check(rec_l2_J, c, params[p]->w, g, params[p]->n, what);
+		free(g);
+	}
+	richardson = false;
+	grad_h = GRAD_H;
+	free(c->block);
+	free(c);
+}
+
 /* The network's loss on one user's items, from serving's scores */
 static double
 fold_loss(RecCase *c, const float *side, float bias, int n,
@@ -1101,6 +1194,9 @@ test_recnet_serving(void)
 		c->t.dropout = 0.0f;
 		c->t.unknown_rate = 0.0f;
 		c->t.l2 = 0.0f;
+		/* per-example L2 on p_u and b_u: the fold must take training's */
+		c->t.l2_id = 0.2f;
+		c->t.l2_bias = 0.1f;
 		rn_step(&c->net, &c->t, &c->sgd0, RN, uu, rn_items, rn_targets, &rn_uf, &rn_if, 77);
 		g = dense_grad(&c->net.user);
 		rn_side_vector(&c->net, true, u, &rn_uf, side);
@@ -1121,6 +1217,8 @@ test_recnet_serving(void)
 		free(g);
 		free(fs);
 	}
+	c->t.l2_id = 0.0f;
+	c->t.l2_bias = 0.0f;
 
 	/* twenty steps lower the user's loss, and nothing but the user moves */
 	{
@@ -1449,6 +1547,9 @@ main(void)
 	test_recnet_grad(RN_MSE);
 	test_recnet_grad(RN_BCE);
 	test_recnet_grad(RN_BPR);
+	test_recnet_l2(RN_MSE);
+	test_recnet_l2(RN_BCE);
+	test_recnet_l2(RN_BPR);
 	test_recnet_serving();
 	test_recnet_determinism();
 	test_recnet_hash();

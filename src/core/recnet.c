@@ -321,6 +321,21 @@ bag_backward(NnEmbedding *e, int rows, const int32_t *ent,
 	}
 }
 
+/*
+ * Per-example L2 on an id or bias table: each of the rows examples adds
+ * coef |w|^2 / rows to the loss, so its row's gradient gets 2 coef w / rows
+ * (the row is touched: the example's loss gradient put it there).
+ */
+static void
+example_l2(NnEmbedding *e, int rows, const int32_t *ids, float coef)
+{
+	float		c = 2.0f * coef / (float) rows;
+
+	for (int r = 0; r < rows; r++)
+		cblas_saxpy(e->dim, c, e->table + (size_t) ids[r] * e->dim, 1,
+					e->grad + (size_t) e->slot[ids[r]] * e->dim, 1);
+}
+
 /* L2 on the rows a batch touched: grad += l2 w, then the lazy step */
 static void
 step_rows(const NnOptim *o, NnEmbedding *e, float l2)
@@ -434,14 +449,28 @@ rn_step(RnNet *net, const RnTrain *t, NnOptim *o, int n,
 	nn_embedding_backward(&net->item_bias, rows, NULL, net->item_ids, NULL, net->dout, 1);
 	bag_backward(&net->user_feat, rows, net->users, uf, net->dX + dim, width);
 	bag_backward(&net->item_feat, rows, net->items, itf, net->dX + 3 * dim, width);
+	if (t->l2_id > 0.0f)
+	{
+		example_l2(&net->user, rows, net->user_ids, t->l2_id);
+		example_l2(&net->item, rows, net->item_ids, t->l2_id);
+	}
+	if (t->l2_bias > 0.0f)
+	{
+		example_l2(&net->user_bias, rows, net->user_ids, t->l2_bias);
+		example_l2(&net->item_bias, rows, net->item_ids, t->l2_bias);
+	}
+	if (t->l2_layers > 0.0f)
+		for (int p = 0; p < np; p++)
+			cblas_saxpy((int) params[p]->n, t->l2_layers, params[p]->w, 1,
+						params[p]->g, 1);
 
 	nn_optim_begin(o);
 	for (int p = 0; p < np; p++)
 		nn_optim_dense(o, params[p]);
-	step_rows(o, &net->user, t->l2);
-	step_rows(o, &net->item, t->l2);
-	step_rows(o, &net->user_bias, t->l2);
-	step_rows(o, &net->item_bias, t->l2);
+	step_rows(o, &net->user, t->l2_id > 0.0f ? 0.0f : t->l2);
+	step_rows(o, &net->item, t->l2_id > 0.0f ? 0.0f : t->l2);
+	step_rows(o, &net->user_bias, t->l2_bias > 0.0f ? 0.0f : t->l2);
+	step_rows(o, &net->item_bias, t->l2_bias > 0.0f ? 0.0f : t->l2);
 	step_rows(o, &net->user_feat, t->l2);
 	step_rows(o, &net->item_feat, t->l2);
 	return loss;
@@ -608,6 +637,10 @@ fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
 	int32_t    *row;
 	float	   *at = scratch;
 
+	/* the training's: per example (the mean over rows of l2 |w|^2) or per row */
+	float		reg_id = t->l2_id > 0.0f ? 2.0f * t->l2_id : t->l2;
+	float		reg_bias = t->l2_bias > 0.0f ? 2.0f * t->l2_bias : t->l2;
+
 	if (n <= 0 || (k > 0 && n_others < 2))
 		return;
 	for (int l = 0; l < m->nlayers; l++)
@@ -726,8 +759,8 @@ fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
 		for (int r = 0; r < rows; r++)
 			cblas_saxpy(dim, dy[r], S + (size_t) r * 2 * dim, 1, dp, 1);
 		for (int j = 0; j < dim; j++)
-			self[j] -= lr * (dp[j] + t->l2 * self[j]);
-		*self_bias -= lr * (db + t->l2 * *self_bias);
+			self[j] -= lr * (dp[j] + reg_id * self[j]);
+		*self_bias -= lr * (db + reg_bias * *self_bias);
 	}
 }
 

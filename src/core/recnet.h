@@ -70,6 +70,17 @@ typedef struct RnTrain
 	float		unknown_rate;	/* ids replaced by row 0 */
 	float		l2;				/* gradient += l2 w on each row (ids, biases,
 								 * feature buckets) a step touches, once */
+	/*
+	 * Per example, as rating MF regularises: each row of a batch adds
+	 * l2_id (|p_u|^2 + |q_i|^2) and l2_bias (b_u^2 + b_i^2) to its loss
+	 * (the batch's mean), so a row's weight grows with its examples.  Where
+	 * one is > 0 it replaces l2 on those tables; l2 still holds the
+	 * feature buckets.  l2_layers: gradient += l2_layers w on the mlp's
+	 * weights and biases every step.  All 0: as before.
+	 */
+	float		l2_id;
+	float		l2_bias;
+	float		l2_layers;
 	uint64_t	seed;
 } RnTrain;
 
@@ -164,8 +175,9 @@ extern void rn_score(const NnMlp *layers, int dim, float mean,
 					 const float *P, float *y, float *scratch);
 
 /*
- * Online: steps full-batch SGD steps (learning rate lr, t->l2 on p_u and
- * b_u) on one user's p_u (the first dim floats of user_side) and b_u, over
+ * Online: steps full-batch SGD steps (learning rate lr; on p_u and b_u the
+ * training's regularisation: the gradient of t->l2_id |p_u|^2 and of
+ * t->l2_bias b_u^2 where those are > 0, else t->l2 w) on one user's p_u (the first dim floats of user_side) and b_u, over
  * their n latest interactions, everything else fixed (f_u, the item sides,
  * the layers); user_side and user_bias are updated in place.  items are
  * the interactions' item rows in item_sides (n_items x 2 dim, rn_side_vector
