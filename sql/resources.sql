@@ -97,5 +97,23 @@ RESET statement_timeout;
 RESET reco.train_threads;
 SELECT count(*) AS no_trace FROM reco_model WHERE name = 'res_cancel';
 
-DROP TABLE res_events, res_big;
+-- EASE's inverse (8,000 items: 11 s here) polls between its blocks
+CREATE TABLE res_wide AS
+SELECT (i % 2000)::bigint AS u, i::bigint AS i FROM generate_series(1, 8000) i
+UNION ALL SELECT (i * 7 % 2000)::bigint, i FROM generate_series(1, 8000) i;
+CREATE FUNCTION pg_temp.cancelled_ease() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM reco_train_agg(u, i, 1, 'res_ease', '{"algorithm": "ease", "repeat": false}')
+	FROM res_wide;
+	RETURN 'finished: the inverse was expected to outlast the timeout';
+EXCEPTION WHEN query_canceled THEN
+	RETURN format('%s after 1 s and before 3 s: %s', SQLSTATE,
+		clock_timestamp() - statement_timestamp() BETWEEN interval '1 s' AND interval '3 s');
+END $$;
+SET statement_timeout = '1s';
+SELECT pg_temp.cancelled_ease();
+RESET statement_timeout;
+SELECT count(*) AS no_trace FROM reco_model WHERE name = 'res_ease';
+
+DROP TABLE res_events, res_big, res_wide;
 SELECT reco_drop_model(m) FROM unnest(ARRAY['res', 'res_small']) m;

@@ -58,6 +58,13 @@ is_ease(const RecoTrainParams *p)
 	return strcmp(p->family, "ease") == 0;
 }
 
+/* Between blocks of EASE's inverse: a cancel leaves from here */
+static void
+poll_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 /* itemknn's lists for items [begin, end) on one worker thread */
 typedef struct KnnJob
 {
@@ -138,7 +145,7 @@ knn_lists(const char *what, const RecoTrainParams *params, KnnFit *f, RecoBudget
 							  psprintf("the %d x %d item Gram matrix", ni, ni));
 		knn_gram(&Xui, ni, G);
 		CHECK_FOR_INTERRUPTS();
-		if (!knn_ease(G, ni, (float) params->ease_lambda))
+		if (!knn_ease(G, ni, (float) params->ease_lambda, poll_interrupts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the item Gram matrix of %s is not positive definite", what),
