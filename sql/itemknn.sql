@@ -122,5 +122,14 @@ SELECT * FROM reco_train('knn_bad', 'ease', '{"lambda": 0}');
 SELECT * FROM reco_recommend_items(NULL, 5, 'knn');
 SELECT * FROM reco_recommend_items(ARRAY[1], 0, 'knn');
 
+-- A customer whose stored history is empty and a basket the model does
+-- not know: their state is the model's prior alone (no uninitialised scores)
+UPDATE reco_user_factors SET items = '{}', weights = '{}'
+WHERE user_id = 3 AND version_id IN (SELECT version_id FROM reco_model_version WHERE model IN ('knn', 'ease'));
+SELECT count(*) AS n, bool_and(score >= 0 AND score < 1) AS prior_scores
+FROM reco_recommend_items(ARRAY[424242], 5, 'knn', user_id => 3);
+SELECT count(*) AS n, bool_and(score >= 0 AND score < 1) AS prior_scores
+FROM reco_recommend_items(ARRAY[]::bigint[], 5, 'ease', user_id => 3);
+
 SELECT reco_drop_model(m) FROM unnest(ARRAY['knn', 'knn_bm25', 'knn_tfidf', 'ease', 'als_b']) m;
 TRUNCATE reco_event;
