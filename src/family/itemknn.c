@@ -568,8 +568,9 @@ rebuild(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 
 		if (j >= 0)
 			dense[nd++] = (int32) j;
-		else if (reco_model_item_index(m, items[i]) >= 0)
+		else if (!all && reco_model_item_index(m, items[i]) >= 0)
 		{
+			/* (ease deletes every item nobody holds below, these too) */
 			reco_storage_item_delete(m->version_id, items[i]);
 			done->removed++;
 		}
