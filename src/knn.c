@@ -128,7 +128,13 @@ void
 knn_gram(const RecoCsr *Xui, int32_t n, float *G)
 {
 	memset(G, 0, sizeof(float) * (size_t) n * n);
-	for (int32_t u = 0; u < Xui->nrows; u++)
+	knn_gram_add(Xui, n, G, 0, Xui->nrows);
+}
+
+void
+knn_gram_add(const RecoCsr *Xui, int32_t n, float *G, int32_t begin, int32_t end)
+{
+	for (int32_t u = begin; u < end; u++)
 		for (int64_t a = Xui->indptr[u]; a < Xui->indptr[u + 1]; a++)
 		{
 			float	   *row = G + (size_t) Xui->indices[a] * n;

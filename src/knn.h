@@ -63,6 +63,8 @@ extern void knn_neighbours(const KnnParams *p, const RecoCsr *Xiu, const RecoCsr
  * and holds B on return; false if X'X + lambda I is not positive definite.
  */
 extern void knn_gram(const RecoCsr *Xui, int32_t n, float *G);
+/* G += the Gram matrix of users [begin, end) alone (a piece of knn_gram) */
+extern void knn_gram_add(const RecoCsr *Xui, int32_t n, float *G, int32_t begin, int32_t end);
 extern bool knn_ease(float *G, int32_t n, float lambda);
 
 /*
