@@ -130,5 +130,22 @@ SELECT * FROM reco_train('knn_bad', 'ease', '{"lambda": 0}');
 SELECT * FROM reco_recommend_items(NULL, 5, 'knn');
 SELECT * FROM reco_recommend_items(ARRAY[1], 0, 'knn');
 
+-- A customer whose stored history is empty and a basket the model does
+-- not know: their state is the model's prior alone (no uninitialised scores)
+UPDATE reco_user_factors SET items = '{}', weights = '{}'
+WHERE user_id = 3 AND version_id IN (SELECT version_id FROM reco_model_version WHERE model IN ('knn', 'ease'));
+SELECT count(*) AS n, bool_and(score >= 0 AND score < 1) AS prior_scores
+FROM reco_recommend_items(ARRAY[424242], 5, 'knn', user_id => 3);
+SELECT count(*) AS n, bool_and(score >= 0 AND score < 1) AS prior_scores
+FROM reco_recommend_items(ARRAY[]::bigint[], 5, 'ease', user_id => 3);
+
+-- ease: forgetting the only holder of an item removes it once; the
+-- version's item count is its rows
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (800, 77, 'purchase'), (800, 1, 'purchase');
+SELECT * FROM reco_train('ease', 'ease', '{"lambda": 5}') \gset
+SELECT removed.items > 0 AS recomputed FROM reco_forget_user(800) removed;
+SELECT v.n_items, (SELECT count(*) FROM reco_item_factors f WHERE f.version_id = v.version_id) AS item_rows
+FROM reco_model_version v JOIN reco_model m ON m.active_version = v.version_id WHERE m.name = 'ease';
+
 SELECT reco_drop_model(m) FROM unnest(ARRAY['knn', 'knn_bm25', 'knn_tfidf', 'ease', 'als_b', 'knn_tuned']) m;
 TRUNCATE reco_event;

@@ -138,10 +138,9 @@ knn_neighbours(const KnnParams *p, const RecoCsr *Xiu, const RecoCsr *Xui,
 }
 
 void
-knn_gram(const RecoCsr *Xui, int32_t n, float *G)
+knn_gram_add(const RecoCsr *Xui, int32_t n, float *G, int32_t begin, int32_t end)
 {
-	memset(G, 0, sizeof(float) * (size_t) n * n);
-	for (int32_t u = 0; u < Xui->nrows; u++)
+	for (int32_t u = begin; u < end; u++)
 		for (int64_t a = Xui->indptr[u]; a < Xui->indptr[u + 1]; a++)
 		{
 			float	   *row = G + (size_t) Xui->indices[a] * n;

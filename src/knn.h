@@ -57,14 +57,16 @@ extern void knn_neighbours(const KnnParams *p, const RecoCsr *Xiu, const RecoCsr
 						   const float *norm, int32_t i, KnnScratch *s,
 						   int32_t *nbr, float *sim);
 
+/* G (n x n) += X'X over users [begin, end): X'X is built in such pieces */
+extern void knn_gram_add(const RecoCsr *Xui, int32_t n, float *G, int32_t begin, int32_t end);
+
 /*
  * EASE: B = I - P diag(1/diag(P)) with P = (X'X + lambda I)^-1, B's
- * diagonal zero.  G (n x n, row-major) must hold X'X on entry (knn_gram)
- * and holds B on return; false if X'X + lambda I is not positive definite.
- * poll() is called between blocks of the inverse and may not return (the
- * caller's cancellation).
+ * diagonal zero.  G (n x n, row-major) must hold X'X on entry and holds B
+ * on return; false if X'X + lambda I is not positive definite.  poll() is
+ * called between blocks of the inverse and may not return (the caller's
+ * cancellation).
  */
-extern void knn_gram(const RecoCsr *Xui, int32_t n, float *G);
 extern bool knn_ease(float *G, int32_t n, float lambda, void (*poll) (void));
 
 /*

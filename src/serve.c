@@ -295,7 +295,8 @@ reco_recommend_items(PG_FUNCTION_ARGS)
 	nbytes = (m->n_items + 7) / 8 + 1;
 	skip = palloc0(nbytes);
 	x = palloc(sizeof(float) * m->family->user_floats(m));
-	if (known > 0)
+	/* a customer with a row but nothing known yet: their state over no events */
+	if (known > 0 || who == RECO_PERSONAL)
 	{
 		m->family->state(m, row, ids, w, n, x);
 		who = RECO_PERSONAL;

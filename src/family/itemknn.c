@@ -31,6 +31,7 @@
 
 #define LOAD_BATCH 10000
 #define PIECE 64				/* items a worker takes at a time */
+#define GRAM_PIECE 1e7			/* products of X'X between interrupt checks */
 
 /* A version's item lists, dense (RecoModel.fs) */
 typedef struct KnnModel
@@ -143,8 +144,24 @@ knn_lists(const char *what, const RecoTrainParams *params, KnnFit *f, RecoBudget
 			Xui.data[e] = 1.0f;
 		G = reco_budget_alloc(b, sizeof(float) * (Size) ni * ni,
 							  psprintf("the %d x %d item Gram matrix", ni, ni));
-		knn_gram(&Xui, ni, G);
-		CHECK_FOR_INTERRUPTS();
+		/*
+		 * X'X costs the sum of each user's squared history length: in
+		 * pieces of about GRAM_PIECE products, cancellable between them
+		 */
+		memset(G, 0, sizeof(float) * (Size) ni * ni);
+		for (int32 u = 0, end; u < Xui.nrows; u = end)
+		{
+			double		cost = 0.0;
+
+			for (end = u; end < Xui.nrows && cost < GRAM_PIECE; end++)
+			{
+				double		len = (double) (Xui.indptr[end + 1] - Xui.indptr[end]);
+
+				cost += len * len + 1.0;
+			}
+			knn_gram_add(&Xui, ni, G, u, end);
+			CHECK_FOR_INTERRUPTS();
+		}
 		if (!knn_ease(G, ni, (float) params->ease_lambda, poll_interrupts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
@@ -575,8 +592,9 @@ rebuild(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 
 		if (j >= 0)
 			dense[nd++] = (int32) j;
-		else if (reco_model_item_index(m, items[i]) >= 0)
+		else if (!all && reco_model_item_index(m, items[i]) >= 0)
 		{
+			/* (ease deletes every item nobody holds below, these too) */
 			reco_storage_item_delete(m->version_id, items[i]);
 			done->removed++;
 		}
