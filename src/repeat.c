@@ -62,9 +62,15 @@ propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out)
 		pc[i].b = t->rows[i].user;
 	}
 	qsort(pc, t->n, sizeof(Pair), cmp_pair);
-	out->ids = palloc(sizeof(int64) * t->n);
-	buyers = palloc0(sizeof(int64) * t->n);
-	again = palloc0(sizeof(int64) * t->n);
+	for (int64 i = 0; i < t->n; i++)
+		n += i == 0 || pc[i].a != pc[i - 1].a;
+	out->ids = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
+	out->p = reco_budget_alloc(b, sizeof(float) * Max(n, 1), "repeat purchases");
+	buyers = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
+	again = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
+	memset(buyers, 0, sizeof(int64) * n);
+	memset(again, 0, sizeof(int64) * n);
+	n = 0;
 	for (int64 i = 0, run; i < t->n; i += run)
 	{
 		for (run = 1; i + run < t->n && cmp_pair(&pc[i], &pc[i + run]) == 0; run++)
@@ -81,10 +87,11 @@ propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out)
 	}
 	out->prior = all > 0 ? (float) ((double) all_again / all) : 0.0f;
 	out->n = n;
-	out->p = palloc(sizeof(float) * Max(n, 1));
 	for (int32 j = 0; j < n; j++)
 		out->p[j] = (float) ((again[j] + SMOOTHING * out->prior) / (buyers[j] + SMOOTHING));
 	reco_budget_free(b, pc, sizeof(Pair) * t->n);
+	reco_budget_free(b, buyers, sizeof(int64) * Max(n, 1));
+	reco_budget_free(b, again, sizeof(int64) * Max(n, 1));
 }
 
 /* One validation customer as the fit without the slice saw them */
