@@ -394,8 +394,10 @@ accumulate(const RecoModel *m, const int32 *idx, const float *w, int n, float *s
 			continue;
 		nbr = s->nbr + (Size) idx[h] * s->k;
 		sw = s->w + (Size) idx[h] * s->k;
-		for (int r = 0; r < s->k && nbr[r] >= 0; r++)
-			state[nbr[r]] += w[h] * sw[r];
+		/* a neighbour that left the version (-1) may sit mid-list */
+		for (int r = 0; r < s->k; r++)
+			if (nbr[r] >= 0)
+				state[nbr[r]] += w[h] * sw[r];
 	}
 }
 
@@ -476,8 +478,9 @@ knn_similar(RecoModel *m, int32 idx, float *scores)
 
 	for (int32 i = 0; i < m->n_items; i++)
 		scores[i] = NAN;
-	for (int r = 0; r < s->k && s->nbr[(Size) idx * s->k + r] >= 0; r++)
-		scores[s->nbr[(Size) idx * s->k + r]] = s->w[(Size) idx * s->k + r];
+	for (int r = 0; r < s->k; r++)
+		if (s->nbr[(Size) idx * s->k + r] >= 0)
+			scores[s->nbr[(Size) idx * s->k + r]] = s->w[(Size) idx * s->k + r];
 }
 
 /* family->explain: each history item's weight x its weight for idx, exactly */
@@ -495,7 +498,7 @@ knn_explain(RecoModel *m, int64 user_id, int64 *ids, const float *w, int n, int3
 
 		if (i < 0)
 			continue;
-		for (int r = 0; r < s->k && s->nbr[(Size) i * s->k + r] >= 0; r++)
+		for (int r = 0; r < s->k; r++)
 			if (s->nbr[(Size) i * s->k + r] == idx)
 				c = w[h] * s->w[(Size) i * s->k + r];
 		ids[kept] = ids[h];
