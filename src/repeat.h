@@ -7,9 +7,10 @@
  * p_j the item's smoothed share of customers who bought it more than once,
  * w_uj the customer's summed weight for it, age its position from the end
  * of their history; added times weight x the largest |score| of the
- * customer.  weight and half are fitted in reco_train on the latest tenth
- * of the events, with a model of the same family trained on the rest: a
- * shop whose items are never bought again gets weight 0, no term.
+ * customer.  weight and half are fitted in reco_train on each customer's
+ * latest moment (their last order), with a model of the same family
+ * trained on the rest: a shop whose items are never bought again gets
+ * weight 0, no term.
  */
 #ifndef RECO_REPEAT_H
 #define RECO_REPEAT_H
