@@ -255,6 +255,22 @@ reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets 
 }
 
 /*
+ * The ids of row r of R (a user's items, dense indexes into item_ids) as an
+ * int8 array: a fitted model's "already seen"
+ */
+ArrayType *
+reco_csr_row_ids(const RecoCsr *R, int64 r, const int64 *item_ids)
+{
+	int64		start = R->indptr[r];
+	int			len = (int) (R->indptr[r + 1] - start);
+	Datum	   *d = palloc(sizeof(Datum) * Max(len, 1));
+
+	for (int i = 0; i < len; i++)
+		d[i] = Int64GetDatum(item_ids[R->indices[start + i]]);
+	return construct_array(d, len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/*
  * The interactions of each user in the order they happened (least recent
  * first, ties by item), as histories are stored: the online fold-in window
  * takes their tail.  t is aligned with R (both sorted by user, then item).

@@ -6,6 +6,8 @@
 
 #include "reco.h"
 
+#include "utils/array.h"
+
 #include "csr.h"
 #include "params.h"
 #include "resources.h"
@@ -41,6 +43,9 @@ extern void reco_hygiene_needs_times(const RecoTrainParams *p, const char *why);
 
 /* Sort by (user, item) and merge repeated pairs (sum, or average ratings) */
 extern void reco_triplets_merge(RecoTriplets *t, bool ratings);
+
+/* Row r's items (dense indexes into item_ids) as an int8 array */
+extern ArrayType *reco_csr_row_ids(const RecoCsr *R, int64 r, const int64 *item_ids);
 
 /* R's rows reordered by time, least recent first, weights the merged sums */
 extern RecoCsr reco_history_by_time(const RecoCsr *R, const RecoTriplets *t);

@@ -100,23 +100,12 @@ fit_user(const RecoModel *m, int64 user_id, float *x, ArrayType **items)
 {
 	const RecoFit *fit = als_model(m)->fit;
 	int64		u = reco_id_index(fit->user_ids, fit->n_users, user_id);
-	int64		start;
-	int64		len;
 
 	if (u < 0)
 		return false;
-	start = fit->Rui.indptr[u];
-	len = fit->Rui.indptr[u + 1] - start;
 	memcpy(x, fit->X + u * fit->factors, sizeof(float) * fit->factors);
 	if (items != NULL)
-	{
-		Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
-
-		for (int64 i = 0; i < len; i++)
-			ids[i] = Int64GetDatum(fit->item_ids[fit->Rui.indices[start + i]]);
-		*items = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL,
-								 TYPALIGN_DOUBLE);
-	}
+		*items = reco_csr_row_ids(&fit->Rui, u, fit->item_ids);
 	return true;
 }
 

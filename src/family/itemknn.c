@@ -437,13 +437,7 @@ knn_user(RecoModel *m, int64 user_id, float *state, ArrayType **seen)
 		/* a fit's items are the model's: dense indexes already */
 		accumulate(m, in->Rui.indices + start, in->Rui.data + start, len, state);
 		if (seen != NULL)
-		{
-			Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
-
-			for (int i = 0; i < len; i++)
-				ids[i] = Int64GetDatum(in->item_ids[in->Rui.indices[start + i]]);
-			*seen = construct_array(ids, len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-		}
+			*seen = reco_csr_row_ids(&in->Rui, u, in->item_ids);
 		return RECO_PERSONAL;
 	}
 	if (!reco_storage_user_history(m->version_id, user_id, NULL, 0, &ids, &w, &n))

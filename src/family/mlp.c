@@ -1016,15 +1016,7 @@ fit_user(const MlpFit *f, int64 user_id, float *state, ArrayType **seen)
 	rn_side_vector(&f->net, true, u + 1, &f->uf, state);
 	state[side] = f->net.user_bias.table[u + 1];
 	if (seen != NULL)
-	{
-		int64		start = f->Rui.indptr[u];
-		int64		len = f->Rui.indptr[u + 1] - start;
-		Datum	   *ids = palloc(sizeof(Datum) * Max(len, 1));
-
-		for (int64 i = 0; i < len; i++)
-			ids[i] = Int64GetDatum(f->item_ids[f->Rui.indices[start + i]]);
-		*seen = construct_array(ids, (int) len, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	}
+		*seen = reco_csr_row_ids(&f->Rui, u, f->item_ids);
 	return RECO_PERSONAL;
 }
 
