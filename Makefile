@@ -45,7 +45,7 @@ EXTENSION = reco
 DATA = reco--1.0.sql reco--1.0--1.1.sql
 PGFILEDESC = "reco - recommendations inside PostgreSQL"
 
-REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp itemknn repeat fresh hygiene
+REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp itemknn repeat fresh hygiene hygiene_edges
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item online_opposite_order online_repeatable_read refresh_race knn_refresh_race cache_follows \
 	train_catch_up refresh_behind_training refresh_behind_refresh drop_in_flight forget_races mlp_online_same_user

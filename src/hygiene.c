@@ -10,7 +10,10 @@
  */
 #include "reco.h"
 
+#include <float.h>
 #include <math.h>
+
+#include "common/int.h"
 
 #include "utils/timestamp.h"
 
@@ -57,7 +60,10 @@ dedup(RecoTriplets *t, int64 window)
 			open = -1;
 		if (r.weight > 0.0f)
 		{
-			if (open >= 0 && r.ts - t->rows[open].ts < window)
+			int64		gap;
+
+			/* sorted, so r.ts >= the open one's: an overflow is a wide gap */
+			if (open >= 0 && !pg_sub_s64_overflow(r.ts, t->rows[open].ts, &gap) && gap < window)
 				continue;
 			open = m;
 		}
@@ -70,7 +76,9 @@ dedup(RecoTriplets *t, int64 window)
 
 /*
  * Weigh every event by 2^(-age / half_life), its age (microseconds) counted
- * from the newest event.  Returns that newest time.
+ * from the newest event; a weight below float's normal range is 0.  An
+ * event at -infinity or infinity has no age: an error (22008).  Returns
+ * that newest time.
  */
 static int64
 decay(RecoTriplets *t, double half_life_us)
@@ -78,9 +86,25 @@ decay(RecoTriplets *t, double half_life_us)
 	int64		newest = PG_INT64_MIN;
 
 	for (int64 i = 0; i < t->n; i++)
+	{
+		if (TIMESTAMP_NOT_FINITE(t->rows[i].ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("an event at %s has no age for \"half_life\"",
+							timestamptz_to_str(t->rows[i].ts)),
+					 errdetail("User %lld, item %lld.", (long long) t->rows[i].user,
+							   (long long) t->rows[i].item),
+					 errhint("Give the event a finite time, or set half_life to 0.")));
 		newest = Max(newest, t->rows[i].ts);
+	}
 	for (int64 i = 0; i < t->n; i++)
-		t->rows[i].weight *= (float) exp2(-(double) (newest - t->rows[i].ts) / half_life_us);
+	{
+		/* in double: no int64 overflow between the far ends of timestamptz */
+		float		w = t->rows[i].weight *
+			(float) exp2(-((double) newest - (double) t->rows[i].ts) / half_life_us);
+
+		t->rows[i].weight = fabsf(w) < FLT_MIN ? 0.0f : w;
+	}
 	return newest;
 }
 
@@ -103,6 +127,12 @@ reco_triplets_hygiene(RecoTriplets *t, RecoTrainParams *p)
 					(errmsg("reco: %lld repeated events within dedup_window dropped, %lld kept",
 							(long long) dropped, (long long) t->n)));
 	}
+	if (p->half_life > 0.0 && p->explicit_ratings)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"half_life\" does not apply to explicit ratings"),
+				 errdetail("A rating is not scaled by its age."),
+				 errhint("Set half_life to 0, or train with implicit feedback.")));
 	if (p->half_life > 0.0 && t->n > 0)
 	{
 		newest = decay(t, p->half_life * USECS_PER_SEC);

@@ -65,7 +65,8 @@ reco_decay_factor(const RecoTrainParams *p, TimestampTz ts)
 
 	if (p->half_life <= 0.0 || !p->has_origin)
 		return 1.0;
-	doublings = (double) (ts - p->time_origin) / ((double) USECS_PER_SEC * p->half_life);
+	/* in double: ts may be -infinity or infinity, far from the origin */
+	doublings = ((double) ts - (double) p->time_origin) / ((double) USECS_PER_SEC * p->half_life);
 	return exp2(Min(doublings, RECO_MAX_DECAY_DOUBLINGS));
 }
 
@@ -318,12 +319,19 @@ apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 		out->dedup_window = param_seconds(key, v);
 	else if (strcmp(key, "half_life_origin") == 0)
 	{
-		/* recorded by a training (epoch seconds); the next one sets its own */
-		double		secs = param_range(key, v, -RECO_MAX_TIME_PARAM, 3.0 * RECO_MAX_TIME_PARAM);
+		/*
+		 * recorded by a training (epoch seconds); the next one sets its own.
+		 * Any finite timestamptz (4713 BC to 294276 AD) an event may have,
+		 * give or take a second of rounding
+		 */
+		double		offset = (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+		double		secs = param_range(key, v, (double) MIN_TIMESTAMP / USECS_PER_SEC + offset - 1.0,
+									   (double) END_TIMESTAMP / USECS_PER_SEC + offset + 1.0);
 
 		out->has_origin = true;
-		out->time_origin = (TimestampTz) ((secs - (double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-										   SECS_PER_DAY) * USECS_PER_SEC);
+		out->time_origin = (TimestampTz) Max(Min((secs - offset) * USECS_PER_SEC,
+												 (double) (END_TIMESTAMP - 1024)),
+											 (double) MIN_TIMESTAMP);
 	}
 	else
 		return false;
