@@ -331,6 +331,8 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	RecoFitResult fit = {0};
 	RecoRepeat	repeat = {0};
+	RecoUser	me = reco_current_user();
+	bool		fitted;
 	double		write_seconds;
 	StringInfoData metrics;
 	int64		version_id;
@@ -343,8 +345,15 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	Oid			owner;
 
 	version_id = reco_version_id_next();
-	/* buying again is fitted on the events before the family's fit merges them */
-	if (params->repeat && reco_repeat_fit(family, params, t, &repeat) && reco_progress)
+	/*
+	 * buying again is fitted on the events before the family's fit merges
+	 * them, reading what it reads (an mlp's features) as the trainer
+	 */
+	if (reader != NULL)
+		reco_become(*reader);
+	fitted = params->repeat && reco_repeat_fit(family, params, t, &repeat);
+	reco_become(me);
+	if (fitted && reco_progress)
 		ereport(NOTICE,
 				(errmsg("reco: buying again for model \"%s\": weight %g, half-life %g (nDCG@10 of %d validation customers %.4f, %.4f without)",
 						model, repeat.weight, repeat.half, repeat.customers, repeat.ndcg_with,
@@ -510,7 +519,6 @@ reco_train(PG_FUNCTION_ARGS)
 	reco_triplets_init(&t, &budget);
 	MemoryContextSwitchTo(old);
 
-	reco_lock_trainings(false);
 	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
@@ -697,7 +705,6 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	mcxt = AllocSetContextCreate(CurrentMemoryContext, "reco training",
 								 ALLOCSET_DEFAULT_SIZES);
 
-	reco_lock_trainings(false);
 	reco_lock_trainings(false);
 	caller = reco_become_owner();
 	SPI_connect();
