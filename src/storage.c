@@ -476,19 +476,75 @@ reco_storage_items_open(int64 version_id)
 }
 
 /*
- * A cursor over a version's users (factors, items, weights), under the
- * active snapshot
+ * A stored history's length, checked: ids int8 and weights float4 of the
+ * same length, without NULLs (anything else is corrupt model data)
  */
-Portal
-reco_storage_users_open(int64 version_id)
+static int
+history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int64 user_id)
 {
+	int			n = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
+
+	if (ARR_ELEMTYPE(ia) != INT8OID || ARR_HASNULL(ia) || ARR_ELEMTYPE(wa) != FLOAT4OID ||
+		ARR_HASNULL(wa) || ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("history of user %lld in version %lld is malformed",
+						(long long) user_id, (long long) version_id),
+				 errhint("Retrain the model.")));
+	return n;
+}
+
+/*
+ * Every user row of a version, under the active snapshot, fetched batch
+ * rows at a time: visit(arg, factors, ids, w, n) for each, its factors
+ * detoasted and its history as plain arrays, least recent first; each
+ * row's copies are freed after it (visit must not run SPI)
+ */
+void
+reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit, void *arg)
+{
+	Portal		portal;
+
 	as_owner();
-	return SPI_cursor_open_with_args(NULL,
-									 psprintf("SELECT factors, items, weights FROM %s "
-											  "WHERE version_id OPERATOR(pg_catalog.=) $1",
-											  reco_table("reco_user_factors")),
-									 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
-									 NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("SELECT factors, items, weights, user_id FROM %s "
+												"WHERE version_id OPERATOR(pg_catalog.=) $1",
+												reco_table("reco_user_factors")),
+									   1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
+									   NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, batch);
+		if (SPI_processed == 0)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		fd = SPI_getbinval(tup, desc, 1, &isnull);
+			Datum		id = SPI_getbinval(tup, desc, 2, &isnull);
+			Datum		wd = SPI_getbinval(tup, desc, 3, &isnull);
+			bytea	   *factors = DatumGetByteaPP(fd);
+			ArrayType  *ia = DatumGetArrayTypeP(id);
+			ArrayType  *wa = DatumGetArrayTypeP(wd);
+			int			n = history_length(ia, wa, version_id,
+										   DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)));
+
+			visit(arg, PointerGetDatum(factors), (const int64 *) ARR_DATA_PTR(ia),
+				  (const float *) ARR_DATA_PTR(wa), n);
+			/* a row's detoasted copies go now, not at the end of the pass */
+			if ((Pointer) factors != DatumGetPointer(fd))
+				pfree(factors);
+			if ((Pointer) ia != DatumGetPointer(id))
+				pfree(ia);
+			if ((Pointer) wa != DatumGetPointer(wd))
+				pfree(wa);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
 }
 
 /*
@@ -583,14 +639,7 @@ reco_storage_user_history(int64 version_id, int64 user_id, float *row, int row_f
 	tup = SPI_tuptable->vals[0];
 	ia = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull));
 	wa = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
-	*n = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
-	if (ARR_ELEMTYPE(ia) != INT8OID || ARR_HASNULL(ia) || ARR_ELEMTYPE(wa) != FLOAT4OID ||
-		ARR_HASNULL(wa) || ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != *n)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("history of user %lld in version %lld is malformed",
-						(long long) user_id, (long long) version_id),
-				 errhint("Retrain the model.")));
+	*n = history_length(ia, wa, version_id, user_id);
 	if (row != NULL)
 		memcpy(row, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), row_floats,
 									  "user factors"), sizeof(float) * row_floats);

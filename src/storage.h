@@ -71,7 +71,10 @@ extern Portal reco_storage_items_open(int64 version_id);
 extern void reco_storage_pending_pairs(int64 version_id, Snapshot snap);
 extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, int extra,
 								   Snapshot snap);
-extern Portal reco_storage_users_open(int64 version_id);
+typedef void (*RecoUserVisit) (void *arg, Datum factors, const int64 *ids, const float *w,
+							   int n);
+extern void reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit,
+								   void *arg);
 extern bool reco_storage_user(int64 version_id, int64 user_id);
 extern bool reco_storage_user_history(int64 version_id, int64 user_id, float *row,
 									  int row_floats, int64 **ids, float **w, int *n);

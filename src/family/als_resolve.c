@@ -43,6 +43,72 @@ typedef struct ItemUsers
 	float	   *w;				/* the item's weight in each user's history */
 } ItemUsers;
 
+/* What the pass over the user rows gathers (user_pass) */
+typedef struct UserPass
+{
+	const RecoModel *m;
+	const int64 *items;			/* sorted ids */
+	int64		n_items;
+	ItemUsers  *users;
+	RecoBudget *budget;
+	float	   *G;
+	float	   *X;				/* the batch's user factors, GRAM_BATCH rows */
+	int			nx;
+	double		weight_sum;
+	int64		weight_count;
+} UserPass;
+
+/* X'X += the batch of user rows gathered so far */
+static void
+gram_flush(UserPass *p)
+{
+	int			f = p->m->factors;
+
+	if (p->nx > 0)
+		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, p->nx,
+					1.0f, p->X, f, 1.0f, p->G, f);
+	p->nx = 0;
+}
+
+static void
+user_visit(void *arg, Datum factors, const int64 *ids, const float *w, int n)
+{
+	UserPass   *p = arg;
+	int			f = p->m->factors;
+	float	   *x = p->X + (Size) p->nx * f;
+
+	memcpy(x, reco_bytea_floats(factors, f, "user factors"), sizeof(float) * f);
+	for (int h = 0; h < n; h++)
+	{
+		int64	   *hit = bsearch(&ids[h], p->items, p->n_items, sizeof(int64), reco_cmp_int64);
+		ItemUsers  *u;
+
+		p->weight_sum += w[h];
+		p->weight_count++;
+		if (hit == NULL)
+			continue;
+		u = &p->users[hit - p->items];
+		if (u->n == u->cap)
+		{
+			/* repalloc may copy: count the old arrays and the new */
+			reco_budget_charge(p->budget, (double) sizeof(float) * (f + 1) * Max(16, u->cap * 2),
+							   "the users of the re-solved items");
+			reco_budget_release(p->budget, (double) sizeof(float) * (f + 1) * u->cap);
+			u->cap = Max(16, u->cap * 2);
+			u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
+				: palloc(sizeof(float) * f * u->cap);
+			u->w = u->w ? repalloc_huge(u->w, sizeof(float) * u->cap)
+				: palloc(sizeof(float) * u->cap);
+		}
+		memcpy(u->X + (int64) u->n * f, x, sizeof(float) * f);
+		/* a customer's weight for an item counts up to max_weight */
+		u->w[u->n++] = p->m->params.explicit_ratings ? w[h]
+			: (float) Min(w[h], p->m->params.max_weight);
+	}
+	if (++p->nx == GRAM_BATCH)
+		gram_flush(p);
+}
+
 /*
  * One pass over every user row of the version: X'X (f x f, both triangles),
  * for each item of items (sorted ids) the users whose history has it, and
@@ -54,97 +120,21 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 		  RecoBudget *budget, double *weight_sum, int64 *weight_count)
 {
 	int			f = m->factors;
-	float	   *G;
-	float	   *X;
-	Portal		portal;
+	UserPass	p = {m, items, n_items, users, budget};
 
 	reco_budget_charge(budget, sizeof(float) * f * (f + GRAM_BATCH), "the user Gram matrix");
-	G = palloc0(sizeof(float) * f * f);
-	X = palloc(sizeof(float) * f * GRAM_BATCH);
-	portal = reco_storage_users_open(m->version_id);
-
-	*weight_sum = 0.0;
-	*weight_count = 0;
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, GRAM_BATCH);
-		if (SPI_processed == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			Datum	   *ids;
-			Datum	   *weights;
-			bool	   *id_nulls;
-			bool	   *weight_nulls;
-			int			n;
-			Datum		fd = SPI_getbinval(tup, desc, 1, &isnull);
-			Datum		id = SPI_getbinval(tup, desc, 2, &isnull);
-			Datum		wd = SPI_getbinval(tup, desc, 3, &isnull);
-			bytea	   *factors = DatumGetByteaPP(fd);
-			ArrayType  *ia = DatumGetArrayTypeP(id);
-			ArrayType  *wa = DatumGetArrayTypeP(wd);
-
-			memcpy(X + i * f, reco_bytea_floats(PointerGetDatum(factors), f, "user factors"),
-				   sizeof(float) * f);
-			deconstruct_array(ia, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-							  &ids, &id_nulls, &n);
-			deconstruct_array(wa, FLOAT4OID, 4, true, TYPALIGN_INT,
-							  &weights, &weight_nulls, &n);
-			for (int h = 0; h < n; h++)
-			{
-				int64		id = DatumGetInt64(ids[h]);
-				int64	   *hit = bsearch(&id, items, n_items, sizeof(int64), reco_cmp_int64);
-				ItemUsers  *u;
-
-				*weight_sum += DatumGetFloat4(weights[h]);
-				(*weight_count)++;
-				if (hit == NULL)
-					continue;
-				u = &users[hit - items];
-				if (u->n == u->cap)
-				{
-					/* repalloc may copy: count the old arrays and the new */
-					reco_budget_charge(budget, (double) sizeof(float) * (f + 1) * Max(16, u->cap * 2),
-									   "the users of the re-solved items");
-					reco_budget_release(budget, (double) sizeof(float) * (f + 1) * u->cap);
-					u->cap = Max(16, u->cap * 2);
-					u->X = u->X ? repalloc_huge(u->X, sizeof(float) * f * u->cap)
-						: palloc(sizeof(float) * f * u->cap);
-					u->w = u->w ? repalloc_huge(u->w, sizeof(float) * u->cap)
-						: palloc(sizeof(float) * u->cap);
-				}
-				memcpy(u->X + (int64) u->n * f, X + i * f, sizeof(float) * f);
-				/* a customer's weight for an item counts up to max_weight */
-				u->w[u->n++] = m->params.explicit_ratings ? DatumGetFloat4(weights[h])
-					: (float) Min(DatumGetFloat4(weights[h]), m->params.max_weight);
-			}
-			/* a row's detoasted copies and arrays go now, not at the end of the pass */
-			pfree(ids);
-			pfree(weights);
-			pfree(id_nulls);
-			pfree(weight_nulls);
-			if ((Pointer) factors != DatumGetPointer(fd))
-				pfree(factors);
-			if ((Pointer) ia != DatumGetPointer(id))
-				pfree(ia);
-			if ((Pointer) wa != DatumGetPointer(wd))
-				pfree(wa);
-		}
-		cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, f, (int) SPI_processed,
-					1.0f, X, f, 1.0f, G, f);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+	p.G = palloc0(sizeof(float) * f * f);
+	p.X = palloc(sizeof(float) * f * GRAM_BATCH);
+	reco_storage_each_user(m->version_id, GRAM_BATCH, user_visit, &p);
+	gram_flush(&p);
 	for (int i = 0; i < f; i++)
 		for (int j = 0; j < i; j++)
-			G[i * f + j] = G[j * f + i];
-	pfree(X);
+			p.G[i * f + j] = p.G[j * f + i];
+	pfree(p.X);
 	reco_budget_release(budget, sizeof(float) * f * GRAM_BATCH);
-	return G;
+	*weight_sum = p.weight_sum;
+	*weight_count = p.weight_count;
+	return p.G;
 }
 
 /* An item's attribute prior in the version, or NULL */

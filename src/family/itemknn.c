@@ -521,6 +521,17 @@ knn_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *r
 	return true;
 }
 
+/* A stored history as the interactions of one more user */
+static void
+add_history(void *arg, Datum factors, const int64 *ids, const float *w, int n)
+{
+	RecoTriplets *t = arg;
+	int64		user = t->n > 0 ? t->rows[t->n - 1].user + 1 : 0;
+
+	for (int h = 0; h < n; h++)
+		reco_triplets_add(t, user, ids[h], w[h]);
+}
+
 /*
  * The lists of items (sorted ids) recomputed from the version's stored
  * histories as they are now, written, and published; an item nobody holds
@@ -532,8 +543,6 @@ rebuild(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 	RecoBudget	budget;
 	RecoTriplets t;
 	KnnFit	   *f = palloc0(sizeof(KnnFit));
-	Portal		portal;
-	int64		user = 0;
 	int32	   *dense;
 	int64		nd = 0;
 	float	   *row;
@@ -541,35 +550,7 @@ rebuild(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 
 	reco_budget_init(&budget, "refresh");
 	reco_triplets_init(&t, &budget);
-	portal = reco_storage_users_open(m->version_id);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, LOAD_BATCH);
-		if (SPI_processed == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		for (uint64 i = 0; i < SPI_processed; i++, user++)
-		{
-			bool		isnull;
-			ArrayType  *ia = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[i],
-															  SPI_tuptable->tupdesc, 2, &isnull));
-			ArrayType  *wa = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[i],
-															  SPI_tuptable->tupdesc, 3, &isnull));
-			int			len = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
-			const int64 *ids = (const int64 *) ARR_DATA_PTR(ia);
-			const float *w = (const float *) ARR_DATA_PTR(wa);
-
-			if (ARR_HASNULL(ia) || ARR_HASNULL(wa) ||
-				ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != len)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("a history in model \"%s\" is malformed", reco_name_msg(m->name))));
-			for (int h = 0; h < len; h++)
-				reco_triplets_add(&t, user, ids[h], w[h]);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+	reco_storage_each_user(m->version_id, LOAD_BATCH, add_history, &t);
 
 	memset(done, 0, sizeof(*done));
 	if (t.n == 0)

@@ -1314,6 +1314,28 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 	return n;
 }
 
+/* How many users hold each of n items (sorted ids) */
+typedef struct ItemCount
+{
+	const int64 *items;
+	int64		n;
+	int64	   *count;
+} ItemCount;
+
+static void
+count_users(void *arg, Datum factors, const int64 *ids, const float *w, int len)
+{
+	ItemCount  *c = arg;
+
+	for (int h = 0; h < len; h++)
+	{
+		int64		j = reco_id_index(c->items, c->n, ids[h]);
+
+		if (j >= 0)
+			c->count[j]++;
+	}
+}
+
 /*
  * family->forget: the n items (sorted ids) a forgotten customer touched,
  * now that their row is gone.  Popularity counts the users left; an item
@@ -1329,41 +1351,15 @@ mlp_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 	int			side = s->side;
 	int64	   *count = palloc0(sizeof(int64) * Max(n, 1));
 	float	   *row = palloc(sizeof(float) * (side + 1));
-	Portal		portal;
-	bool		isnull;
 
 	memset(done, 0, sizeof(*done));
 	if (n == 0)
 		return;
-	portal = reco_storage_users_open(m->version_id);
-	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, LOAD_BATCH);
-		if (SPI_processed == 0)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			ArrayType  *ia = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[i],
-															  SPI_tuptable->tupdesc, 2, &isnull));
-			Datum	   *ids;
-			bool	   *nulls;
-			int			len;
+		ItemCount	c = {items, n, count};
 
-			deconstruct_array(ia, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls, &len);
-			for (int h = 0; h < len; h++)
-			{
-				int32		j = (int32) reco_id_index(items, (int32) n, DatumGetInt64(ids[h]));
-
-				if (j >= 0)
-					count[j]++;
-			}
-			pfree(ids);
-			pfree(nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
+		reco_storage_each_user(m->version_id, LOAD_BATCH, count_users, &c);
 	}
-	SPI_cursor_close(portal);
 
 	for (int64 i = 0; i < n; i++)
 	{
