@@ -549,7 +549,7 @@ reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit, void *a
 
 /*
  * A version's resolved hyperparameters and one of its dense globals (NULL
- * datum when it has none), in SPI_tuptable: (params, data)
+ * datum when it has none, or blob is NULL), in SPI_tuptable: (params, data)
  */
 void
 reco_storage_globals(int64 version_id, const char *blob)
@@ -560,7 +560,7 @@ reco_storage_globals(int64 version_id, const char *blob)
 					  "WHERE v.version_id OPERATOR(pg_catalog.=) $1",
 					  reco_table("reco_model_version"), reco_table("reco_model_blob")),
 			 2, (Oid[]) {INT8OID, TEXTOID},
-			 (Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(blob)}, 1);
+			 (Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(blob ? blob : "")}, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "reco: version %lld vanished", (long long) version_id);
 }

@@ -338,7 +338,7 @@ knn_load(RecoModel *m, int64 expected)
 	{
 		bool		isnull;
 
-		reco_storage_globals(m->version_id, "none");
+		reco_storage_globals(m->version_id, NULL);
 		reco_parse_params(m->family->name,
 						  DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 													   1, &isnull)), NULL, &m->params);
