@@ -129,6 +129,20 @@ SELECT * FROM reco_train('knn_bad', 'ease', '{"shrink": 1}');
 SELECT * FROM reco_train('knn_bad', 'ease', '{"lambda": 0}');
 SELECT * FROM reco_recommend_items(NULL, 5, 'knn');
 SELECT * FROM reco_recommend_items(ARRAY[1], 0, 'knn');
+SELECT * FROM reco_train('knn_bad', 'itemknn', '{"k1": -1}');
+SELECT * FROM reco_train('knn_bad', 'itemknn', '{"b": 2}');
+SELECT * FROM reco_train('knn_bad', 'itemknn', '{"shrink": -1}');
+SELECT * FROM reco_train('knn_bad', 'ease', '{"fresh_boost": 1000}');
+-- a basket is bounded, like a history
+SELECT count(*) FROM reco_recommend_items(ARRAY(SELECT generate_series(1, 100001)::bigint), 5, 'knn');
+-- a rating model folds nothing in, so it has no baskets
+SELECT (reco_train_agg(user_id, item_id, 3, 'rated_b', '{"feedback": "explicit", "factors": 2}')).model
+FROM reco_event;
+SELECT * FROM reco_recommend_items(ARRAY[1], 5, 'rated_b');
+SELECT reco_drop_model('rated_b');
+-- EASE inverts items x items: a larger catalogue is refused before anything is allocated
+SELECT reco_train_agg(i % 7, i, 1, 'ease_big', '{"algorithm": "ease", "repeat": false}')
+FROM generate_series(1, 40001) i;
 
 -- A customer whose stored history is empty and a basket the model does
 -- not know: their state is the model's prior alone (no uninitialised scores)

@@ -344,11 +344,6 @@ als_state(RecoModel *m, const float *row, const int64 *ids, const float *w, int 
 {
 	const char *why = NULL;
 
-	if (als_model(m)->gram == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" predicts ratings and folds nothing in", reco_name_msg(m->name)),
-				 errhint("Recommendations for a basket need an implicit-feedback model.")));
 	memset(state, 0, sizeof(float) * m->factors);
 	if (!als_fold(m, ids, w, n, state, &why))
 		ereport(ERROR,
