@@ -1563,8 +1563,8 @@ main(void)
 		test_recnet_l2(RN_BCE);
 		test_recnet_l2(RN_BPR);
 		test_recnet_serving();
+		test_recnet_determinism();
 	}
-	test_recnet_determinism();
 	test_recnet_hash();
 	test_end_to_end();
 	printf("nn: worst passing gradient error %.2e (tolerance %.0e)\n", worst_grad, GRAD_TOL);
