@@ -220,6 +220,7 @@ DECLARE
 	t int := 0;
 	n int;
 	trial_params pg_catalog.jsonb;
+	stored pg_catalog.jsonb;
 	started pg_catalog.timestamptz;
 	cv record;
 	best_trial int;
@@ -292,6 +293,12 @@ BEGIN
 	END IF;
 	n := pg_catalog.cardinality(picks);
 	run := pg_catalog.nextval('@extschema@.reco_tune_seq');
+	-- the winner is trained by reco_train_agg on top of the model's stored
+	-- params: score the trials on the same ground (the time origin is a
+	-- training's own, and the family is the model's)
+	SELECT (m.params OPERATOR(pg_catalog.-) 'half_life_origin') OPERATOR(pg_catalog.||)
+		pg_catalog.jsonb_build_object('algorithm', m.algorithm)
+	INTO stored FROM @extschema@.reco_model m WHERE m.name OPERATOR(pg_catalog.=) reco_tune.model;
 
 	FOREACH pick IN ARRAY picks LOOP
 		t := t OPERATOR(pg_catalog.+) 1;
@@ -310,7 +317,8 @@ BEGIN
 			pg_catalog.max(c.mean) FILTER (WHERE c.metric OPERATOR(pg_catalog.=) reco_tune.metric) AS score,
 			pg_catalog.max(c.stddev) FILTER (WHERE c.metric OPERATOR(pg_catalog.=) reco_tune.metric) AS stddev
 		INTO cv
-		FROM @extschema@.reco_cross_validate(source, trial_params, folds, k, method, seed) c;
+		FROM @extschema@.reco_cross_validate(source,
+			COALESCE(stored, '{}') OPERATOR(pg_catalog.||) trial_params, folds, k, method, seed) c;
 		PERFORM pg_catalog.set_config('reco.progress', progress::pg_catalog.text, true);
 		INSERT INTO @extschema@.reco_tune_trial
 			(tune_id, trial, model, params, metric, score, stddev, metrics, seconds)

@@ -14,7 +14,9 @@
 # an implicit one on the same ratings as events (second argument).
 #   bash bench/mlp_movielens.sh ['{"feedback": "explicit", ...}' ['{...}']]
 # RATINGS=0 skips the five folds, COLD=0 the cold-start rankings; SPLITS
-# names the withheld sets ("a b c").
+# names the withheld sets ("a b c"), SEEDS the network seeds each set is
+# trained with ("42 7 3": one training's figure moves with its seed by as
+# much as features do, so the mlp rows are means over seeds too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -87,11 +89,16 @@ SQL
 
 # 2 and 3, once per split: which items and customers are withheld is a hash
 # of their ids salted by SPLITS (one nDCG per split, and their mean)
-psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE TABLE coldres (salt text, part text, ranking text, users bigint, ndcg numeric)"
+psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE TABLE coldres (salt text, seed text, part text, ranking text, users bigint, ndcg numeric)"
+seeds=${SEEDS:-42 7 3}
+echo "seeds: $seeds"
 for salt in ${SPLITS:-a b c}; do
-	psql -X -q -v ON_ERROR_STOP=1 -d $db -v cold="$cold" -v salt="$salt" <<'SQL'
+for seed in $seeds; do
+	psql -X -q -v ON_ERROR_STOP=1 -d $db -v cold="$cold" -v salt="$salt" -v seed="$seed" \
+		-v first="$([ "$seed" = "${seeds%% *}" ] && echo 1 || echo 0)" <<'SQL'
 SET reco.progress = off;
-SELECT set_config('bench.cold', :'cold', false) \g /dev/null
+SELECT set_config('bench.cold', (:'cold'::jsonb || jsonb_build_object('seed', :'seed'::bigint))::text,
+	false) \g /dev/null
 -- nDCG@10 of a ranked list against a relevant set, by (who, item, rank)
 CREATE TEMP TABLE ranked (who text, u bigint, i bigint, rank int);
 CREATE TEMP TABLE relevant (u bigint, i bigint);
@@ -124,9 +131,11 @@ FROM (SELECT DISTINCT u FROM relevant) t,
 SELECT setseed(0.7) \g /dev/null
 INSERT INTO ranked SELECT 'random', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY random())
 FROM (SELECT DISTINCT u FROM relevant) t, cold c;
-INSERT INTO coldres SELECT :'salt', 'items', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp')
-UNION ALL SELECT :'salt', 'items', 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
-UNION ALL SELECT :'salt', 'items', 'random', * FROM pg_temp.ndcg('random');
+INSERT INTO coldres SELECT :'salt', :'seed', 'items', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp');
+\if :first
+INSERT INTO coldres SELECT :'salt', '', 'items', 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
+UNION ALL SELECT :'salt', '', 'items', 'random', * FROM pg_temp.ndcg('random');
+\endif
 
 -- 3. Cold customers: 10% of the users (by a hash of their id) lose their training ratings
 TRUNCATE ranked, relevant;
@@ -143,16 +152,23 @@ INSERT INTO ranked SELECT 'popularity', t.u, p.i, p.rank
 FROM (SELECT DISTINCT u FROM relevant) t,
 	(SELECT item_id AS i, row_number() OVER (ORDER BY count(*) DESC, item_id) AS rank
 	 FROM reco_event GROUP BY item_id ORDER BY 2 LIMIT 10) p;
-INSERT INTO coldres SELECT :'salt', 'customers', 'mlp (' || (SELECT string_agg(DISTINCT source, ',')
-	FROM reco_recommend((SELECT min(u) FROM newcomers), 10, 'cold')) || ')', * FROM pg_temp.ndcg('mlp')
-UNION ALL SELECT :'salt', 'customers', 'global popularity', * FROM pg_temp.ndcg('popularity');
+INSERT INTO coldres SELECT :'salt', :'seed', 'customers', 'mlp (' || (SELECT string_agg(DISTINCT source, ',')
+	FROM reco_recommend((SELECT min(u) FROM newcomers), 10, 'cold')) || ')', * FROM pg_temp.ndcg('mlp');
+\if :first
+INSERT INTO coldres SELECT :'salt', '', 'customers', 'global popularity', * FROM pg_temp.ndcg('popularity');
+\endif
 SQL
+done
 done
 psql -X -q -v ON_ERROR_STOP=1 -d $db <<'SQL'
 \pset footer off
 \echo '2. Cold items (u1: 168 movies lose every training rating; test ratings of them ranked among the 168)'
 \echo '3. Cold customers (u1: 94 users lose every training rating, served from their profile)'
-SELECT part, ranking, string_agg(ndcg::text || ' (' || users || ')', ', ' ORDER BY salt) AS "nDCG@10 per split (users)",
-	round(avg(ndcg), 4) AS mean
-FROM coldres GROUP BY part, ranking ORDER BY part DESC, mean DESC;
+SELECT part, ranking, string_agg(n::text || ' (' || users || ')', ', ' ORDER BY salt)
+	AS "nDCG@10 per split, mean over seeds (users)", round(avg(n), 4) AS mean,
+	min(lo) || ' - ' || max(hi) AS "one training's range"
+FROM (SELECT part, ranking, salt, max(users) AS users, round(avg(ndcg), 4) AS n,
+		min(ndcg) AS lo, max(ndcg) AS hi
+	  FROM coldres GROUP BY part, ranking, salt) s
+GROUP BY part, ranking ORDER BY part DESC, mean DESC;
 SQL

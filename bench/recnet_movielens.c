@@ -12,7 +12,7 @@
  * Build and run: make bench/recnet_movielens &&
  *   bench/recnet_movielens DATADIR FOLD [key=value ...]
  * keys (defaults below): dim hidden batch lr wd l2 l2_id l2_bias l2_layers
- * dropout epochs unknown std seed buckets decay
+ * dropout epochs unknown std seed buckets decay feature_dot
  */
 #include <math.h>
 #include <stdio.h>
@@ -43,6 +43,7 @@ typedef struct Settings
 	uint64_t	seed;
 	int32_t		buckets;
 	double		decay;			/* lr multiplied by it after every epoch */
+	int			feature_dot;	/* RnShape's */
 } Settings;
 
 typedef struct Ratings
@@ -289,6 +290,8 @@ parse(Settings *s, int argc, char **argv)
 			s->buckets = atoi(v);
 		else if (strcmp(argv[k], "decay") == 0)
 			s->decay = atof(v);
+		else if (strcmp(argv[k], "feature_dot") == 0)
+			s->feature_dot = atoi(v);
 		else
 		{
 			fprintf(stderr, "unknown setting %s\n", argv[k]);
@@ -301,7 +304,7 @@ int
 main(int argc, char **argv)
 {
 	Settings	s = {64, 2, {128, 64}, 256, 1e-3, 0.0, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 10, 0.0f,
-	0.1f, 1, 1024, 1.0};
+	0.1f, 1, 1024, 1.0, 0};
 	char		name[64];
 	Ratings		train,
 				test;
@@ -347,6 +350,7 @@ main(int argc, char **argv)
 	shape.nhidden = s.nhidden;
 	memcpy(shape.hidden, s.hidden, sizeof(s.hidden));
 	shape.act = NN_RELU;
+	shape.feature_dot = s.feature_dot != 0;
 
 	nn_optim_init(&o, NN_ADAM, s.lr);
 	o.weight_decay = s.wd;
@@ -372,8 +376,9 @@ main(int argc, char **argv)
 		   argv[2], train.n, test.n, ut.nrows - 1, it.nrows - 1, s.dim);
 	for (int l = 0; l < s.nhidden; l++)
 		printf("%s%d", l ? "," : " ", s.hidden[l]);
-	printf(" batch %d lr %g wd %g l2 %g l2_id %g l2_bias %g l2_layers %g dropout %g unknown %g std %g decay %g buckets %d\n",
-		   s.batch, s.lr, s.wd, s.l2, s.l2_id, s.l2_bias, s.l2_layers, s.dropout, s.unknown, s.std, s.decay, s.buckets);
+	printf(" batch %d lr %g wd %g l2 %g l2_id %g l2_bias %g l2_layers %g dropout %g unknown %g std %g decay %g buckets %d feature_dot %d\n",
+		   s.batch, s.lr, s.wd, s.l2, s.l2_id, s.l2_bias, s.l2_layers, s.dropout, s.unknown, s.std, s.decay, s.buckets,
+		   s.feature_dot);
 
 	order = malloc(sizeof(int32_t) * train.n);
 	bu = malloc(sizeof(int32_t) * s.batch);

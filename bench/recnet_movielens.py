@@ -5,7 +5,7 @@ Usage: OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/recnet_movielens.py DATADIR
 
 The same model, features, loss and optimizer as bench/recnet_movielens.c
 (same keys and defaults): y = mean + b_u + b_i + <p_u, q_i> + mlp([p_u, f_u,
-q_i, f_i]), f the mean of hashed feature-token rows (FNV-1a 64 mod buckets),
+q_i, f_i]) (with feature_dot=1 the dot product is <p_u + f_u, q_i + f_i>), f the mean of hashed feature-token rows (FNV-1a 64 mod buckets),
 ReLU hidden layers with dropout, MSE, torch.optim.Adam (weight_decay), L2
 l2/2 |w|^2 on each embedding row a batch touches, ids replaced by row 0 with
 probability unknown, rows reshuffled every epoch, RMSE of predictions
@@ -21,7 +21,7 @@ import torch
 
 DEFAULTS = dict(dim=64, hidden="128,64", batch=256, lr=1e-3, wd=0.0, l2=0.0,
                 dropout=0.0, epochs=10, unknown=0.0, std=0.1, seed=1,
-                buckets=1024, decay=1.0)
+                buckets=1024, decay=1.0, feature_dot=0)
 
 
 def fnv1a(text, buckets):
@@ -72,9 +72,10 @@ def read_ratings(path):
 
 
 class RecNet(torch.nn.Module):
-    def __init__(self, n_users, n_items, buckets, dim, hidden, dropout, mean, std):
+    def __init__(self, n_users, n_items, buckets, dim, hidden, dropout, mean, std, feature_dot):
         super().__init__()
         self.mean = mean
+        self.feature_dot = feature_dot
         self.user = torch.nn.Embedding(n_users, dim)
         self.item = torch.nn.Embedding(n_items, dim)
         self.user_bias = torch.nn.Embedding(n_users, 1)
@@ -98,7 +99,10 @@ class RecNet(torch.nn.Module):
 
     def forward(self, uid, iid, utok, itok):
         p, q = self.user(uid), self.item(iid)
-        x = torch.cat([p, self.user_feat(utok), q, self.item_feat(itok)], dim=1)
+        fu, fi = self.user_feat(utok), self.item_feat(itok)
+        x = torch.cat([p, fu, q, fi], dim=1)
+        if self.feature_dot:
+            p, q = p + fu, q + fi
         return (self.mean + self.user_bias(uid).squeeze(1) + self.item_bias(iid).squeeze(1)
                 + (p * q).sum(1) + self.mlp(x).squeeze(1))
 
@@ -133,7 +137,8 @@ def main():
     tu, ti, tr = read_ratings(f"{d}/u{fold}.base")
     vu, vi, vr = read_ratings(f"{d}/u{fold}.test")
     mean = tr.double().mean().item()
-    net = RecNet(n_users, n_items, s["buckets"], s["dim"], hidden, s["dropout"], mean, s["std"])
+    net = RecNet(n_users, n_items, s["buckets"], s["dim"], hidden, s["dropout"], mean, s["std"],
+                 s["feature_dot"])
     opt = torch.optim.Adam(net.parameters(), lr=s["lr"], weight_decay=s["wd"])
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, s["decay"])
     print(f"fold u{fold}: torch {torch.__version__}, {torch.get_num_threads()} threads; "

@@ -108,6 +108,20 @@ SELECT users FROM reco_evaluate_params(
 	'SELECT 1, 2', '{"factors": 64, "iterations": 1000}');
 RESET statement_timeout;
 \set VERBOSITY default
+-- the trials are scored on top of the model's stored params, as the
+-- winner is then trained: tuned_st keeps alpha 20 from its last training
+SELECT (reco_train_agg(customer, product, 1::real, 'tuned_st', '{"alpha": 20, "iterations": 1}')).version
+FROM shop;
+SELECT t.score = s.mean AS scored_as_stored, t.score <> d.mean AS not_as_default
+FROM reco_tune('tuned_st', 'SELECT customer, product FROM shop', '{"factors": [4]}',
+	'{"iterations": 3}', folds => 2) t,
+	reco_cross_validate('SELECT customer, product FROM shop', '{"factors": 4, "iterations": 3, "alpha": 20}',
+		2, 10, 'stratified', 42) s,
+	reco_cross_validate('SELECT customer, product FROM shop', '{"factors": 4, "iterations": 3}',
+		2, 10, 'stratified', 42) d
+WHERE s.metric = 'ndcg' AND d.metric = 'ndcg';
+SELECT params->'alpha' AS served_alpha FROM reco_versions WHERE model = 'tuned_st' AND active;
+SELECT reco_drop_model('tuned_st');
 -- random search: a seeded sample of the grid
 SELECT count(*) AS sampled FROM reco_tune('tuned', 'SELECT customer, product FROM shop',
 	'{"factors": [2, 4, 8], "alpha": [1, 2]}', '{"iterations": 3}', trials => 2, folds => 1,

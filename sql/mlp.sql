@@ -246,6 +246,31 @@ SELECT v.n_items = (SELECT count(*) FROM reco_item_factors f WHERE f.version_id 
 FROM reco_model_version v JOIN reco_model m ON m.active_version = v.version_id WHERE m.name = 'shop_mlp';
 SELECT count(*) AS similar_to_forgotten_only FROM reco_similar_items(9001, 3, 'shop_mlp');
 
+-- The dot product takes the feature bags too (feature_dot, default true,
+-- stored with the version).  A version whose params lack the key was
+-- trained before it existed and dotted the ids alone: it still scores so.
+SELECT v.params->'feature_dot' AS default_feature_dot FROM reco_model_version v
+JOIN reco_model m ON m.active_version = v.version_id WHERE m.name = 'shop_mlp';
+SELECT * FROM reco_train('bad_mlp', 'mlp', '{"feature_dot": 1}');
+SELECT version FROM reco_train('ids_dot', 'mlp',
+	'{"dim": 8, "hidden": [16], "epochs": 5, "validation": 0, "seed": 7, "feature_dot": false}');
+CREATE TABLE ids_dot_scores AS
+SELECT item_id, score FROM reco_rank(6, ARRAY(SELECT generate_series(1, 40)::bigint), 'ids_dot');
+UPDATE reco_model_version SET params = params - 'feature_dot' WHERE model = 'ids_dot';
+\c
+SET reco.progress = off;
+SELECT count(*) AS items, max(abs(r.score - s.score)) < 1e-6 AS same_scores
+FROM reco_rank(6, ARRAY(SELECT generate_series(1, 40)::bigint), 'ids_dot') r
+JOIN ids_dot_scores s USING (item_id);
+-- the same network with the features in its dot product scores otherwise
+SELECT version FROM reco_train('feature_dot', 'mlp',
+	'{"dim": 8, "hidden": [16], "epochs": 5, "validation": 0, "seed": 7}');
+SELECT max(abs(r.score - s.score)) > 1e-3 AS scores_differ
+FROM reco_rank(6, ARRAY(SELECT generate_series(1, 40)::bigint), 'feature_dot') r
+JOIN ids_dot_scores s USING (item_id);
+DROP TABLE ids_dot_scores;
+SELECT reco_drop_model('ids_dot'), reco_drop_model('feature_dot');
+
 SELECT * FROM reco_refresh('seed_case');
 SELECT reco_drop_model('seed_case');
 SELECT reco_drop_model('shop_mlp');

@@ -70,7 +70,7 @@ reco_explain(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require(m, "reco_explain", m->family->explain != NULL);
+	reco_require(m, "reco_explain", m->family->explain != NULL, false);
 	idx = reco_model_known_item(m, item_id);
 
 	if (!reco_storage_user(m->version_id, user_id))

@@ -45,7 +45,8 @@ extern RecoModel *reco_model_get(const char *name);
 extern RecoModel *reco_model_version_load(const char *name, int32 version);
 extern char *reco_model_read_rows(RecoModel *m, int64 expected, Size width);
 extern float *reco_model_read_items(RecoModel *m, int64 expected, int width);
-extern void reco_require(const RecoModel *m, const char *what, bool supported);
+extern void reco_require(const RecoModel *m, const char *what, bool supported,
+						 bool learns);
 extern int32 reco_model_item_index(const RecoModel *m, int64 item_id);
 extern int32 reco_model_known_item(const RecoModel *m, int64 item_id);
 extern void reco_model_mark_items(const RecoModel *m, ArrayType *arr, uint8 *bits);

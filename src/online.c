@@ -327,7 +327,7 @@ reco_online_apply(const RecoModel *m, int64 user_id, int64 item_id, int kind,
 		elog(DEBUG1, "reco: model \"%s\" predicts ratings and is not updated online", m->name);
 		return false;
 	}
-	reco_require(m, "online learning", m->family->fold != NULL);
+	reco_require(m, "online learning", m->family->fold != NULL, true);
 	/* an event given without its time happens now */
 	w = event_weight(m, kind, value, GetCurrentStatementStartTimestamp());
 	if (w == 0.0)
@@ -596,7 +596,7 @@ reco_online_update(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require(m, "online learning", m->family->fold != NULL);
+	reco_require(m, "online learning", m->family->fold != NULL, true);
 	(void) reco_storage_model_feed(model, &online, &from_events, &owner);
 
 	/*

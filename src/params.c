@@ -14,7 +14,7 @@
 #include "params.h"
 
 #define RECO_ALS_KEYS "feedback, factors, iterations, regularization, reg_exponent, alpha, solver, cg_steps, init_scale, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, repeat, fresh_days, fresh_boost"
-#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, l2_id, l2_bias, l2_layers, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, repeat, fresh_days, fresh_boost"
+#define RECO_MLP_KEYS "feedback, seed, value, weights, history, max_weight, half_life, dedup_window, half_life_origin, dim, hidden, activation, loss, negatives, optimizer, learning_rate, batch_size, epochs, l2, l2_id, l2_bias, l2_layers, weight_decay, dropout, unknown_rate, user_buckets, item_buckets, validation, patience, init_scale, lr_decay, online_steps, online_rate, feature_dot, repeat, fresh_days, fresh_boost"
 
 #define RECO_KNN_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, similarity, neighbors, shrink, k1, b, repeat, fresh_days, fresh_boost"
 #define RECO_EASE_KEYS "value, weights, history, max_weight, half_life, dedup_window, half_life_origin, lambda, neighbors, repeat, fresh_days, fresh_boost"
@@ -99,6 +99,17 @@ param_number(const char *key, JsonbValue *v)
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
 										   NumericGetDatum(v->val.numeric)));
 	return d;
+}
+
+/* true or false */
+static bool
+param_bool(const char *key, JsonbValue *v)
+{
+	if (v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("parameter \"%s\" must be true or false", key)));
+	return v->val.boolean;
 }
 
 /* A number within [lo, hi] */
@@ -306,13 +317,7 @@ apply_shared(const char *key, JsonbValue *v, RecoTrainParams *out, double *w)
 	else if (strcmp(key, "fresh_boost") == 0)
 		out->fresh_boost = param_range(key, v, 0.0, 100.0);
 	else if (strcmp(key, "repeat") == 0)
-	{
-		if (v->type != jbvBool)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("parameter \"repeat\" must be true or false")));
-		out->repeat = v->val.boolean;
-	}
+		out->repeat = param_bool(key, v);
 	else if (strcmp(key, "half_life") == 0)
 		out->half_life = param_seconds(key, v);
 	else if (strcmp(key, "dedup_window") == 0)
@@ -430,6 +435,8 @@ apply_mlp(const char *key, JsonbValue *v, RecoTrainParams *out)
 		m->online_steps = (int) param_int(key, v, 0, 100);
 	else if (strcmp(key, "online_rate") == 0)
 		m->online_rate = param_range(key, v, 0.0, 10.0);
+	else if (strcmp(key, "feature_dot") == 0)
+		m->shape.feature_dot = param_bool(key, v);
 	else
 		return false;
 	return true;
@@ -555,6 +562,7 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	m->shape.hidden[0] = 64;
 	m->shape.hidden[1] = 32;
 	m->shape.act = NN_RELU;
+	m->shape.feature_dot = true;
 	m->shape.user_buckets = 4096;
 	m->shape.item_buckets = 16384;
 	m->train.loss = RN_BCE;
@@ -635,7 +643,7 @@ mlp_jsonb(const RecoTrainParams *p)
 					 "\"l2_layers\": %.7g, \"weight_decay\": %.7g, \"dropout\": %.7g, "
 					 "\"unknown_rate\": %.7g, \"user_buckets\": %d, \"item_buckets\": %d, "
 					 "\"validation\": %.7g, \"patience\": %d, \"init_scale\": %.7g, "
-					 "\"lr_decay\": %.7g, "
+					 "\"lr_decay\": %.7g, \"feature_dot\": %s, "
 					 "\"online_steps\": %d, \"online_rate\": %.7g, \"seed\": " UINT64_FORMAT ", ",
 					 act_names[m->shape.act], loss_names[m->train.loss], m->train.negatives,
 					 optimizer_names[m->optimizer], m->learning_rate, m->batch_size,
@@ -643,7 +651,7 @@ mlp_jsonb(const RecoTrainParams *p)
 					 m->train.l2_layers, m->weight_decay, m->train.dropout,
 					 m->train.unknown_rate, m->shape.user_buckets, m->shape.item_buckets,
 					 m->validation, m->patience, m->init_scale,
-					 m->lr_decay, m->online_steps,
+					 m->lr_decay, m->shape.feature_dot ? "true" : "false", m->online_steps,
 					 m->online_rate, m->train.seed);
 	append_shared(&buf, p);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));

@@ -285,23 +285,25 @@ reco_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
- * Online learning, refresh and explanations: what the model's family
- * supports (supported), and implicit feedback only
+ * Online learning, refresh, baskets and explanations: what the model's
+ * family supports (supported), and implicit feedback only; learns: what
+ * takes new events in, whose alternative is retraining
  */
 void
-reco_require(const RecoModel *m, const char *what, bool supported)
+reco_require(const RecoModel *m, const char *what, bool supported, bool learns)
 {
 	if (!supported)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s is not supported yet for model \"%s\", an \"%s\" model",
 						what, m->name, m->family->name),
-				 errhint("Retrain it to take new events into account.")));
+				 learns ? errhint("Retrain it to take new events into account.") : 0));
 	if (m->params.explicit_ratings)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s is not supported for model \"%s\", which predicts explicit ratings", what, m->name),
-				 errhint("Retrain it to take new ratings into account.")));
+				 learns ? errhint("Retrain it to take new ratings into account.") :
+				 errhint("A model trained on events (\"feedback\": \"implicit\", the default) supports it.")));
 }
 
 /* The error for a version number a model does not have */

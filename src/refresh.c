@@ -71,7 +71,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	AcceptInvalidationMessages();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	m = reco_model_get(model);
-	reco_require(m, "reco_refresh", m->family->refresh != NULL);
+	reco_require(m, "reco_refresh", m->family->refresh != NULL, true);
 
 	/* events queued for versions this one superseded join its own queue */
 	replayed = reco_online_replay(m, GetActiveSnapshot());

@@ -254,7 +254,7 @@ reco_recommend_items(PG_FUNCTION_ARGS)
 	caller = reco_become_owner();
 	SPI_connect();
 	m = reco_model_get(model);
-	reco_require(m, "recommending for a basket", m->family->state != NULL);
+	reco_require(m, "recommending for a basket", m->family->state != NULL, false);
 	cart = (float) m->params.weights[reco_kind("cart", 4)];
 	if (cart <= 0.0f)
 		cart = 1.0f;

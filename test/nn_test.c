@@ -848,11 +848,14 @@ typedef struct RecCase
 	NnOptim		sgd0;			/* lr 0: a step only computes gradients */
 } RecCase;
 
+/* The recnet cases run twice: the dot product of the ids alone, then with features */
+static bool rec_feature_dot;
+
 /* A 4-3-... network: dim 3, hidden [5, 4], GELU (smooth for differences) */
 static void
 rec_make(RecCase *c, uint64_t seed)
 {
-	RnShape		s = {RU, RI, RUB, RIB, RD, 2, {5, 4}, NN_GELU};
+	RnShape		s = {RU, RI, RUB, RIB, RD, 2, {5, 4}, NN_GELU, rec_feature_dot};
 	NnArena		a = {NULL, 0, 0};
 	NnRng		r = {seed};
 
@@ -910,7 +913,9 @@ zero_grad(const float *g, size_t n)
 static void
 test_recnet_grad(RnLoss loss)
 {
-	static const char *lname[] = {"mse", "bce", "bpr"};
+	static const char *lnames[2][3] = {{"mse", "bce", "bpr"},
+	{"mse feature_dot", "bce feature_dot", "bpr feature_dot"}};
+	const char *const *lname = lnames[rec_feature_dot];
 	RecCase    *c = calloc(1, sizeof(RecCase));
 	NnEmbedding *tab[6];
 	const char *tname[] = {"user ids", "item ids", "user biases", "item biases",
@@ -1034,7 +1039,9 @@ rec_l2_J(void *ctx)
 static void
 test_recnet_l2(RnLoss loss)
 {
-	static const char *lname[] = {"mse", "bce", "bpr"};
+	static const char *lnames[2][3] = {{"mse", "bce", "bpr"},
+	{"mse feature_dot", "bce feature_dot", "bpr feature_dot"}};
+	const char *const *lname = lnames[rec_feature_dot];
 	RecCase    *c = calloc(1, sizeof(RecCase));
 	NnEmbedding *tab[4];
 	const char *tname[] = {"user ids", "item ids", "user biases", "item biases"};
@@ -1095,7 +1102,7 @@ fold_loss(RecCase *c, const float *side, float bias, int n,
 	double		sum = 0.0;
 
 	rn_user_side(&c->net.mlp, RD, side, h);
-	rn_score(&c->net.mlp, RD, c->net.mean, side, bias, h, RI, sides,
+	rn_score(&c->net.mlp, &c->net.shape, c->net.mean, side, bias, h, RI, sides,
 			 c->net.item_bias.table, P, y, scratch);
 	for (int i = 0; i < n; i++)
 		sum += (y[items[i]] - targets[i]) * (y[items[i]] - targets[i]);
@@ -1116,7 +1123,7 @@ item_loss(RecCase *c, const int32_t *cust, const float *ct, int n, const float *
 	for (int r = 0; r < n; r++)
 	{
 		rn_user_side(&c->net.mlp, RD, usides + cust[r] * 2 * RD, h1);
-		rn_score(&c->net.mlp, RD, c->net.mean, usides + cust[r] * 2 * RD, ubias[cust[r]],
+		rn_score(&c->net.mlp, &c->net.shape, c->net.mean, usides + cust[r] * 2 * RD, ubias[cust[r]],
 				 h1, 1, item, &ib, P1, &y1, scratch);
 		sum += (y1 - ct[r]) * (y1 - ct[r]);
 	}
@@ -1145,7 +1152,7 @@ test_recnet_serving(void)
 	char		what[128];
 
 	rec_make(c, 47);
-	scratch = malloc(sizeof(float) * rn_score_floats(&c->net.mlp));
+	scratch = malloc(sizeof(float) * rn_score_floats(&c->net.mlp, RD));
 	c->t.loss = RN_MSE;
 	c->t.dropout = 0.2f;
 	c->t.unknown_rate = 0.3f;
@@ -1167,7 +1174,7 @@ test_recnet_serving(void)
 	{
 		rn_side_vector(&c->net, true, u, &rn_uf, side);
 		rn_user_side(&c->net.mlp, RD, side, h);
-		rn_score(&c->net.mlp, RD, c->net.mean, side, c->net.user_bias.table[u], h,
+		rn_score(&c->net.mlp, &c->net.shape, c->net.mean, side, c->net.user_bias.table[u], h,
 				 RI, sides, c->net.item_bias.table, P, y, scratch);
 		for (int j = 0; j < RI; j++)
 			us[j] = u;
@@ -1176,7 +1183,8 @@ test_recnet_serving(void)
 			if (fabs(y[j] - yp[j]) / (1.0 + fabs(yp[j])) > worst)
 				worst = fabs(y[j] - yp[j]) / (1.0 + fabs(yp[j]));
 	}
-	snprintf(what, sizeof(what), "recnet: rn_score equals rn_predict (worst %.1e)", worst);
+	snprintf(what, sizeof(what), "recnet%s: rn_score equals rn_predict (worst %.1e)",
+			 rec_feature_dot ? " feature_dot" : "", worst);
 	check(worst < 1e-6, what);
 
 	/* one fold step of lr 1 is minus training's gradient of the user's row */
@@ -1200,7 +1208,7 @@ test_recnet_serving(void)
 		rn_step(&c->net, &c->t, &c->sgd0, RN, uu, rn_items, rn_targets, &rn_uf, &rn_if, 77);
 		g = dense_grad(&c->net.user);
 		rn_side_vector(&c->net, true, u, &rn_uf, side);
-		rn_fold_user(&c->net.mlp, RD, c->net.mean, &c->t, 1, 1.0f, RN, rn_items,
+		rn_fold_user(&c->net.mlp, &c->net.shape, c->net.mean, &c->t, 1, 1.0f, RN, rn_items,
 					 rn_targets, RI, sides, c->net.item_bias.table, side, &bias, 77, fs);
 		for (int j = 0; j < RD; j++)
 		{
@@ -1211,8 +1219,9 @@ test_recnet_serving(void)
 		}
 		gap = fmax(gap, fabs(bias - c->net.user_bias.table[u] +
 							 c->net.user_bias.grad[c->net.user_bias.slot[u]]));
-		snprintf(what, sizeof(what), "recnet fold-in: a step is training's gradient (%s, gap %.1e of %.1e)",
-				 loss == RN_MSE ? "mse" : loss == RN_BCE ? "bce" : "bpr", gap, scale);
+		snprintf(what, sizeof(what), "recnet fold-in: a step is training's gradient (%s%s, gap %.1e of %.1e)",
+				 loss == RN_MSE ? "mse" : loss == RN_BCE ? "bce" : "bpr",
+				 rec_feature_dot ? " feature_dot" : "", gap, scale);
 		check(scale > 1e-4 && gap < 1e-5 * fmax(1.0, scale), what);
 		free(g);
 		free(fs);
@@ -1238,7 +1247,7 @@ test_recnet_serving(void)
 		rn_side_vector(&c->net, true, u, &rn_uf, side);
 		memcpy(f0, side + RD, sizeof(f0));
 		l0 = fold_loss(c, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
-		rn_fold_user(&c->net.mlp, RD, c->net.mean, &c->t, 20, 0.05f, RN, rn_items,
+		rn_fold_user(&c->net.mlp, &c->net.shape, c->net.mean, &c->t, 20, 0.05f, RN, rn_items,
 					 rn_targets, RI, sides, c->net.item_bias.table, side, &bias, 1, fs);
 		l1 = fold_loss(c, side, bias, RN, rn_items, rn_targets, sides, P, scratch);
 		snprintf(what, sizeof(what), "recnet fold-in: the user's loss falls (%.4f to %.4f)", l0, l1);
@@ -1281,7 +1290,7 @@ test_recnet_serving(void)
 						scale = 0.0;
 
 			memcpy(q, item, sizeof(q));
-			rn_fold_item(&c->net.mlp, RD, c->net.mean, &c->t, 1, 1.0f, 3, cust, ct,
+			rn_fold_item(&c->net.mlp, &c->net.shape, c->net.mean, &c->t, 1, 1.0f, 3, cust, ct,
 						 RU, usides, ubias, q, &b1, 2, fs);
 			for (int j = 0; j <= RD; j++)
 			{
@@ -1309,12 +1318,12 @@ test_recnet_serving(void)
 				gap = fmax(gap, fabs(fd - step));
 				scale = fmax(scale, fabs(fd));
 			}
-			snprintf(what, sizeof(what), "recnet item fold-in: a step is the finite-difference gradient (gap %.1e of %.1e)",
-					 gap, scale);
+			snprintf(what, sizeof(what), "recnet item fold-in%s: a step is the finite-difference gradient (gap %.1e of %.1e)",
+					 rec_feature_dot ? " feature_dot" : "", gap, scale);
 			check(scale > 1e-3 && gap < 1e-3 * fmax(1.0, scale), what);
 		}
 		loss[0] = item_loss(c, cust, ct, 3, usides, ubias, item, ib, scratch);
-		rn_fold_item(&c->net.mlp, RD, c->net.mean, &c->t, 20, 0.05f, 3, cust, ct,
+		rn_fold_item(&c->net.mlp, &c->net.shape, c->net.mean, &c->t, 20, 0.05f, 3, cust, ct,
 					 RU, usides, ubias, item, &ib, 2, fs);
 		loss[1] = item_loss(c, cust, ct, 3, usides, ubias, item, ib, scratch);
 		snprintf(what, sizeof(what), "recnet item fold-in: the item's loss falls (%.4f to %.4f)",
@@ -1544,14 +1553,18 @@ main(void)
 	test_optimizers();
 	test_lazy(&a);
 	check(a.used <= a.cap, "the arena held every case");
-	test_recnet_grad(RN_MSE);
-	test_recnet_grad(RN_BCE);
-	test_recnet_grad(RN_BPR);
-	test_recnet_l2(RN_MSE);
-	test_recnet_l2(RN_BCE);
-	test_recnet_l2(RN_BPR);
-	test_recnet_serving();
-	test_recnet_determinism();
+	for (int fd = 0; fd < 2; fd++)
+	{
+		rec_feature_dot = fd;
+		test_recnet_grad(RN_MSE);
+		test_recnet_grad(RN_BCE);
+		test_recnet_grad(RN_BPR);
+		test_recnet_l2(RN_MSE);
+		test_recnet_l2(RN_BCE);
+		test_recnet_l2(RN_BPR);
+		test_recnet_serving();
+		test_recnet_determinism();
+	}
 	test_recnet_hash();
 	test_end_to_end();
 	printf("nn: worst passing gradient error %.2e (tolerance %.0e)\n", worst_grad, GRAD_TOL);

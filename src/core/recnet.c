@@ -52,6 +52,34 @@ dot(const float *x, const float *y, int n)
 	return s;
 }
 
+/*
+ * The dot product of two side vectors [id, features] (2 dim each): the id
+ * halves, or with feature_dot the sums of the halves
+ */
+static inline float
+side_dot(const float *a, const float *b, int dim, bool feature_dot)
+{
+	float		s = 0.0f;
+
+	if (!feature_dot)
+		return dot(a, b, dim);
+	for (int i = 0; i < dim; i++)
+		s += (a[i] + a[dim + i]) * (b[i] + b[dim + i]);
+	return s;
+}
+
+/*
+ * g += w times what side_dot(self, other) changes by per unit of self's id
+ * half: other's id half, or with feature_dot the sum of its halves
+ */
+static inline void
+side_dot_grad(float w, const float *other, int dim, bool feature_dot, float *g)
+{
+	cblas_saxpy(dim, w, other, 1, g, 1);
+	if (feature_dot)
+		cblas_saxpy(dim, w, other + dim, 1, g, 1);
+}
+
 /* Width of the mlp's widest hidden layer */
 static int
 widest_hidden(const NnMlp *m)
@@ -283,7 +311,7 @@ mlp_backward(RnNet *net, int rows, bool dropped)
 	}
 }
 
-/* y = mean + b_u + b_i + <p_u, q_i> + mlp for the rows in net->X */
+/* y = mean + b_u + b_i + the dot product + mlp for the rows in net->X */
 static void
 add_linear(RnNet *net, int rows, const float *mlp_out)
 {
@@ -296,7 +324,7 @@ add_linear(RnNet *net, int rows, const float *mlp_out)
 
 		net->out[r] = net->mean + net->user_bias.table[net->user_ids[r]] +
 			net->item_bias.table[net->item_ids[r]] +
-			dot(x, x + 2 * dim, dim) + mlp_out[r];
+			side_dot(x, x + 2 * dim, dim, net->shape.feature_dot) + mlp_out[r];
 	}
 }
 
@@ -360,6 +388,7 @@ rn_step(RnNet *net, const RnTrain *t, NnOptim *o, int n,
 	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
 	int			np = nn_mlp_params(&net->mlp, params);
 	bool		dropped = t->dropout > 0.0f;
+	bool		fd = s->feature_dot;
 	const float *mlp_out;
 	double		loss;
 
@@ -439,8 +468,14 @@ rn_step(RnNet *net, const RnTrain *t, NnOptim *o, int n,
 		const float *x = net->X + (size_t) r * width;
 		float	   *dx = net->dX + (size_t) r * width;
 
-		cblas_saxpy(dim, net->dout[r], x + 2 * dim, 1, dx, 1);
-		cblas_saxpy(dim, net->dout[r], x, 1, dx + 2 * dim, 1);
+		side_dot_grad(net->dout[r], x + 2 * dim, dim, fd, dx);
+		side_dot_grad(net->dout[r], x, dim, fd, dx + 2 * dim);
+		if (fd)
+		{
+			/* the feature halves enter the dot product as the id halves do */
+			side_dot_grad(net->dout[r], x + 2 * dim, dim, fd, dx + dim);
+			side_dot_grad(net->dout[r], x, dim, fd, dx + 3 * dim);
+		}
 	}
 	nn_embedding_backward(&net->user, rows, NULL, net->user_ids, NULL, net->dX, width);
 	nn_embedding_backward(&net->item, rows, NULL, net->item_ids, NULL,
@@ -516,9 +551,9 @@ rn_user_side(const NnMlp *layers, int dim, const float *side, float *h)
 }
 
 size_t
-rn_score_floats(const NnMlp *layers)
+rn_score_floats(const NnMlp *layers, int dim)
 {
-	return (size_t) 2 * RN_SCORE_CHUNK * widest_hidden(layers);
+	return (size_t) 2 * RN_SCORE_CHUNK * widest_hidden(layers) + dim;
 }
 
 /*
@@ -549,13 +584,21 @@ serve_layers(const NnMlp *m, int rows, float *Z0, float *buf1)
 }
 
 void
-rn_score(const NnMlp *layers, int dim, float mean, const float *user_side,
-		 float user_bias, const float *h, int n, const float *item_sides,
-		 const float *item_bias, const float *P, float *y, float *scratch)
+rn_score(const NnMlp *layers, const RnShape *shape, float mean,
+		 const float *user_side, float user_bias, const float *h, int n,
+		 const float *item_sides, const float *item_bias, const float *P,
+		 float *y, float *scratch)
 {
+	int			dim = shape->dim;
 	int			h0 = layers->layer[0].out;
 	float	   *buf0 = scratch;
 	float	   *buf1 = scratch + (size_t) RN_SCORE_CHUNK * widest_hidden(layers);
+	float	   *u = buf1 + (size_t) RN_SCORE_CHUNK * widest_hidden(layers);
+
+	/* the user's half of the dot product, summed once */
+	memcpy(u, user_side, sizeof(float) * dim);
+	if (shape->feature_dot)
+		cblas_saxpy(dim, 1.0f, user_side + dim, 1, u, 1);
 
 	for (int start = 0; start < n; start += RN_SCORE_CHUNK)
 	{
@@ -574,9 +617,10 @@ rn_score(const NnMlp *layers, int dim, float mean, const float *user_side,
 		for (int r = 0; r < rows; r++)
 		{
 			int			j = start + r;
+			const float *side = item_sides + (size_t) j * 2 * dim;
 
-			y[j] = mean + user_bias + item_bias[j] +
-				dot(user_side, item_sides + (size_t) j * 2 * dim, dim) + out[r];
+			y[j] = mean + user_bias + item_bias[j] + dot(u, side, dim) +
+				(shape->feature_dot ? dot(u, side + dim, dim) : 0.0f) + out[r];
 		}
 	}
 }
@@ -613,13 +657,14 @@ rn_fold_floats(const NnMlp *layers, int dim, int n, int negatives)
  * where self enters the first layer: 0 for a user, 2 dim for an item.
  */
 static void
-fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
+fold_side(const NnMlp *m, const RnShape *shape, float mean, const RnTrain *t, int steps,
 		  float lr, int n, const int32_t *rows_in, const float *targets,
 		  int32_t n_others, const float *others, const float *other_bias,
 		  float *self, float *self_bias, int block, uint64_t stream,
 		  float *scratch)
 {
 	const NnDense *d0 = &m->layer[0];
+	int			dim = shape->dim;
 	int			h0 = d0->out;
 	int			k = t->loss == RN_MSE ? 0 : t->negatives;
 	int			rows = fold_rows(t, n);
@@ -713,7 +758,8 @@ fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
 		}
 		for (int r = 0; r < rows; r++)
 			y[r] = mean + *self_bias + other_bias[row[r]] +
-				dot(self, S + (size_t) r * 2 * dim, dim) + A[m->nlayers - 1][r];
+				side_dot(self, S + (size_t) r * 2 * dim, dim, shape->feature_dot) +
+				A[m->nlayers - 1][r];
 
 		switch (t->loss)
 		{
@@ -746,7 +792,7 @@ fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
 		/*
 		 * self's id half enters every row through its dim columns of W0 and
 		 * the dot product: dp = W0[:, block:block+dim]' sum_r dz0_r + sum_r
-		 * dy_r (the other's id half)_r.
+		 * dy_r (the other's id half, plus its feature half with feature_dot)_r.
 		 */
 		memset(u0, 0, sizeof(float) * h0);
 		for (int r = 0; r < rows; r++)
@@ -757,7 +803,7 @@ fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
 		cblas_sgemv(CblasRowMajor, CblasTrans, h0, dim, 1.0f, d0->W.w + block, d0->in,
 					u0, 1, 0.0f, dp, 1);
 		for (int r = 0; r < rows; r++)
-			cblas_saxpy(dim, dy[r], S + (size_t) r * 2 * dim, 1, dp, 1);
+			side_dot_grad(dy[r], S + (size_t) r * 2 * dim, dim, shape->feature_dot, dp);
 		for (int j = 0; j < dim; j++)
 			self[j] -= lr * (dp[j] + reg_id * self[j]);
 		*self_bias -= lr * (db + reg_bias * *self_bias);
@@ -765,25 +811,26 @@ fold_side(const NnMlp *m, int dim, float mean, const RnTrain *t, int steps,
 }
 
 void
-rn_fold_user(const NnMlp *layers, int dim, float mean, const RnTrain *t,
+rn_fold_user(const NnMlp *layers, const RnShape *shape, float mean, const RnTrain *t,
 			 int steps, float lr, int n, const int32_t *items,
 			 const float *targets, int32_t n_items, const float *item_sides,
 			 const float *item_bias, float *user_side, float *user_bias,
 			 uint64_t stream, float *scratch)
 {
-	fold_side(layers, dim, mean, t, steps, lr, n, items, targets, n_items,
+	fold_side(layers, shape, mean, t, steps, lr, n, items, targets, n_items,
 			  item_sides, item_bias, user_side, user_bias, 0, stream, scratch);
 }
 
 void
-rn_fold_item(const NnMlp *layers, int dim, float mean, const RnTrain *t,
+rn_fold_item(const NnMlp *layers, const RnShape *shape, float mean, const RnTrain *t,
 			 int steps, float lr, int n, const int32_t *users,
 			 const float *targets, int32_t n_users, const float *user_sides,
 			 const float *user_bias, float *item_side, float *item_bias,
 			 uint64_t stream, float *scratch)
 {
-	fold_side(layers, dim, mean, t, steps, lr, n, users, targets, n_users,
-			  user_sides, user_bias, item_side, item_bias, 2 * dim, stream, scratch);
+	fold_side(layers, shape, mean, t, steps, lr, n, users, targets, n_users,
+			  user_sides, user_bias, item_side, item_bias, 2 * shape->dim, stream,
+			  scratch);
 }
 
 int32_t

@@ -3,11 +3,14 @@
  *
  * The score of item i for user u:
  *
- *     y = mean + b_u + b_i + <p_u, q_i> + mlp([p_u, f_u, q_i, f_i])
+ *     y = mean + b_u + b_i + <p_u + f_u, q_i + f_i> + mlp([p_u, f_u, q_i, f_i])
  *
  * p_u, q_i are id embeddings (dim wide), b_u, b_i biases, f_u and f_i
  * feature bags: the mean of the rows of the entity's hashed feature tokens
- * (a user table and an item table of buckets, dim wide).  The mlp has the
+ * (a user table and an item table of buckets, dim wide).  With
+ * feature_dot off the dot product is <p_u, q_i> alone (networks trained
+ * before it existed); on, a customer's taste meets an item's features
+ * directly, which is what an item known only by its features is scored by.  The mlp has the
  * hidden layers with one activation and a linear output unit.  For
  * explicit feedback y is the rating (MSE); for implicit feedback y is a
  * logit (mean 0), trained against sampled negatives (BCE or BPR).
@@ -48,6 +51,7 @@ typedef struct RnShape
 	int			nhidden;		/* 1 .. NN_MLP_MAX_LAYERS - 1 */
 	int			hidden[NN_MLP_MAX_LAYERS - 1];
 	NnAct		act;
+	bool		feature_dot;	/* the dot product includes f_u and f_i */
 } RnShape;
 
 /*
@@ -160,16 +164,16 @@ extern void rn_feature_bag(const float *table, int dim, const int32_t *ids,
  * sides are 2 dim wide.  P (n x hidden[0]) = item sides times the item
  * block of the first layer; h (hidden[0]) = the user block times the user
  * side plus the first bias.  rn_score then gives n items' y:
- * mean + b_u + b_i[j] + <p_u, q_j> + mlp, in chunks of rn_score_chunk
- * items using scratch of rn_score_floats(layers) floats.
+ * mean + b_u + b_i[j] + the dot product + mlp, in chunks of RN_SCORE_CHUNK
+ * items using scratch of rn_score_floats(layers, dim) floats.
  */
 extern void rn_item_side(const NnMlp *layers, int dim, int n,
 						 const float *sides, float *P);
 extern void rn_user_side(const NnMlp *layers, int dim, const float *side,
 						 float *h);
 #define RN_SCORE_CHUNK 1024
-extern size_t rn_score_floats(const NnMlp *layers);
-extern void rn_score(const NnMlp *layers, int dim, float mean,
+extern size_t rn_score_floats(const NnMlp *layers, int dim);
+extern void rn_score(const NnMlp *layers, const RnShape *shape, float mean,
 					 const float *user_side, float user_bias, const float *h,
 					 int n, const float *item_sides, const float *item_bias,
 					 const float *P, float *y, float *scratch);
@@ -177,7 +181,8 @@ extern void rn_score(const NnMlp *layers, int dim, float mean,
 /*
  * Online: steps full-batch SGD steps (learning rate lr; on p_u and b_u the
  * training's regularisation: the gradient of t->l2_id |p_u|^2 and of
- * t->l2_bias b_u^2 where those are > 0, else t->l2 w) on one user's p_u (the first dim floats of user_side) and b_u, over
+ * t->l2_bias b_u^2 where those are > 0, else t->l2 w) on one user's p_u
+ * (the first dim floats of user_side) and b_u, over
  * their n latest interactions, everything else fixed (f_u, the item sides,
  * the layers); user_side and user_bias are updated in place.  items are
  * the interactions' item rows in item_sides (n_items x 2 dim, rn_side_vector
@@ -191,7 +196,7 @@ extern void rn_score(const NnMlp *layers, int dim, float mean,
  * rn_fold_floats(layers, dim, n, negatives) floats (negatives 0 for MSE).
  */
 extern size_t rn_fold_floats(const NnMlp *layers, int dim, int n, int negatives);
-extern void rn_fold_user(const NnMlp *layers, int dim, float mean,
+extern void rn_fold_user(const NnMlp *layers, const RnShape *shape, float mean,
 						 const RnTrain *t, int steps, float lr, int n,
 						 const int32_t *items, const float *targets,
 						 int32_t n_items, const float *item_sides,
@@ -205,7 +210,7 @@ extern void rn_fold_user(const NnMlp *layers, int dim, float mean,
  * scratch as rn_fold_floats.  The item side catches up on the events the
  * trigger queued without a lock on the item.
  */
-extern void rn_fold_item(const NnMlp *layers, int dim, float mean,
+extern void rn_fold_item(const NnMlp *layers, const RnShape *shape, float mean,
 						 const RnTrain *t, int steps, float lr, int n,
 						 const int32_t *users, const float *targets,
 						 int32_t n_users, const float *user_sides,

@@ -804,7 +804,7 @@ item_side(MlpModel *s, int32 n, const float *rows, const int32 *pos,
 	s->item_bias = s->bias0 + 1;
 	s->P = palloc_extended(sizeof(float) * Max(n, 1) * s->shape.hidden[0], MCXT_ALLOC_HUGE);
 	rn_item_side(&s->layers, dim, n, s->item_sides, s->P);
-	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers));
+	s->scratch = palloc(sizeof(float) * rn_score_floats(&s->layers, s->shape.dim));
 }
 
 /* An item's id and where mlp_item_rows put it, to sort by id */
@@ -898,6 +898,7 @@ mlp_load(RecoModel *m, int64 expected)
 	MlpModel   *s = palloc0(sizeof(MlpModel));
 	bool		isnull;
 	Datum		d;
+	Jsonb	   *stored;
 	int			dim;
 	int			side;
 	NnArena		a = {NULL, 0, 0};
@@ -909,7 +910,12 @@ mlp_load(RecoModel *m, int64 expected)
 	MemoryContextSwitchTo(old);
 	reco_storage_globals(m->version_id, "layers");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	reco_parse_params("mlp", DatumGetJsonbP(d), NULL, &m->params);
+	stored = DatumGetJsonbP(d);
+	reco_parse_params("mlp", stored, NULL, &m->params);
+	/* a version trained before feature_dot existed dotted the ids alone */
+	if (getKeyJsonValueFromContainer(&stored->root, "feature_dot", strlen("feature_dot"),
+									 NULL) == NULL)
+		m->params.mlp.shape.feature_dot = false;
 	s->shape = m->params.mlp.shape;
 	dim = s->shape.dim;
 	side = s->side = 2 * dim;
@@ -1081,7 +1087,7 @@ mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scor
 
 	if (idx == NULL)
 	{
-		rn_score(&s->layers, s->shape.dim, s->mean, state, state[s->side], h, m->n_items,
+		rn_score(&s->layers, &s->shape, s->mean, state, state[s->side], h, m->n_items,
 				 s->item_sides, s->item_bias, s->P, scores, s->scratch);
 		clip(s, scores, m->n_items);
 		return;
@@ -1096,7 +1102,7 @@ mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scor
 		bias[i] = s->item_bias[idx[i]];
 		memcpy(P + (Size) i * h1, s->P + (Size) idx[i] * h1, sizeof(float) * h1);
 	}
-	rn_score(&s->layers, s->shape.dim, s->mean, state, state[s->side], h, n, sides, bias, P,
+	rn_score(&s->layers, &s->shape, s->mean, state, state[s->side], h, n, sides, bias, P,
 			 scores, s->scratch);
 	clip(s, scores, n);
 	pfree(sides);
@@ -1300,7 +1306,7 @@ mlp_refresh(RecoModel *m, Snapshot snap, RecoResolved *done)
 				: palloc(sizeof(float) * rn_fold_floats(&s->layers, dim, cnt, p->train.negatives));
 		}
 		/* half the customers' rate, as measured (bench/RESULTS.md) */
-		rn_fold_item(&s->layers, dim, s->mean, &p->train, p->online_steps,
+		rn_fold_item(&s->layers, &s->shape, s->mean, &p->train, p->online_steps,
 					 (float) (p->online_rate / 2), cnt, rows, NULL, nr + 1, usides, ubias,
 					 row, row + side, (uint64) pi[a], scratch);
 		if (!reco_floats_finite(row, side + 1))
@@ -1470,7 +1476,7 @@ mlp_fold(const RecoModel *m, const int64 *ids, const float *w, int len, float *r
 	memcpy(x, row, sizeof(float) * (s->side + 1));
 	scratch = palloc(sizeof(float) * rn_fold_floats(&s->layers, s->shape.dim, n,
 													p->train.negatives));
-	rn_fold_user(&s->layers, s->shape.dim, s->mean, &p->train, p->online_steps,
+	rn_fold_user(&s->layers, &s->shape, s->mean, &p->train, p->online_steps,
 				 (float) p->online_rate, n, rows, NULL, m->n_items + 1, s->sides0, s->bias0,
 				 x, x + s->side, (uint64) len, scratch);
 	if (!reco_floats_finite(x, s->side + 1))
