@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 dir=${RECO_SHARED_DATA:-../shared/data}/movielens-100k
-params=${1:-'{"feedback": "explicit", "dim": 128, "hidden": [128, 64], "epochs": 30, "batch_size": 256, "learning_rate": 0.005, "l2": 0.1, "l2_id": 0.1, "l2_bias": 0.05, "l2_layers": 0.01, "dropout": 0.3, "lr_decay": 0.9, "unknown_rate": 0, "validation": 0, "init_scale": 0.1}'}
+params=${1:-'{"feedback": "explicit", "dim": 128, "hidden": [128, 64], "epochs": 30, "batch_size": 256, "learning_rate": 0.005, "l2": 0.01, "l2_id": 0.1, "l2_bias": 0.05, "l2_layers": 0.01, "dropout": 0.3, "lr_decay": 0.9, "unknown_rate": 0, "validation": 0, "init_scale": 0.1}'}
 cold=${2:-'{"dim": 16, "hidden": [32], "epochs": 40, "batch_size": 256, "learning_rate": 0.002, "l2": 0.0001, "dropout": 0.1, "unknown_rate": 0.3, "negatives": 4}'}
 db=reco_bench_mlp
 
