@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 data=${DATA:-${RECO_SHARED_DATA:-../shared/data}/movielens-100k}
 speed_epochs=${SPEED_EPOCHS:-5}
-base="dim=64 hidden=128,64 batch=256 lr=1e-3 l2=0.1 dropout=0.3 decay=0.9 epochs=25"
+base="dim=64 hidden=128,64 batch=256 lr=1e-3 l2=0.1 dropout=0.3 decay=0.9 epochs=25 feature_dot=1"
 speed_settings=${SPEED_SETTINGS:-$base}
 torch_settings=${TORCH_SETTINGS:-$base}
 settings=${SETTINGS:-dim=128 hidden=128,64 batch=256 lr=5e-3 l2=0.01 l2_id=0.1 l2_bias=0.05 l2_layers=0.01 dropout=0.3 decay=0.9 epochs=30 feature_dot=1}
