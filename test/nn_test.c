@@ -903,6 +903,70 @@ zero_grad(const float *g, size_t n)
 	return true;
 }
 
+/* A loss's name in a recnet check, with the variant that runs */
+static const char *
+rec_loss_name(RnLoss loss)
+{
+	static const char *names[2][3] = {{"mse", "bce", "bpr"},
+	{"mse feature_dot", "bce feature_dot", "bpr feature_dot"}};
+
+	return names[rec_feature_dot][loss];
+}
+
+/*
+ * The n embedding tables against finite differences of J, each checked
+ * as "label: name"; table cancels (-1: none) must have a zero gradient
+ * instead (BPR's user bias)
+ */
+static void
+rec_check_tables(Objective J, RecCase *c, NnEmbedding **tab, const char *const *name,
+				 int n, const char *label, int cancels)
+{
+	char		what[128];
+
+	for (int k = 0; k < n; k++)
+	{
+		float	   *g;
+
+		J(c);					/* the gradient at the unperturbed point */
+		g = dense_grad(tab[k]);
+		snprintf(what, sizeof(what), "%s: %s", label, name[k]);
+		if (k == cancels)
+			check(zero_grad(g, tab[k]->rows * tab[k]->dim),
+				  "recnet bpr: the user's bias cancels in the differences");
+		else
+			grad_check(J, c, tab[k]->table, g, (size_t) tab[k]->rows * tab[k]->dim, what);
+		free(g);
+	}
+}
+
+/*
+ * The mlp's weights and biases against finite differences of J, each
+ * checked as "label: layer L W|b"; with bias_cancels the output bias must
+ * have a zero gradient instead (BPR)
+ */
+static void
+rec_check_layers(Objective J, RecCase *c, const char *label, bool bias_cancels)
+{
+	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
+	int			np = nn_mlp_params(&c->net.mlp, params);
+	char		what[128];
+
+	for (int p = 0; p < np; p++)
+	{
+		float	   *g = malloc(sizeof(float) * params[p]->n);
+
+		J(c);
+		memcpy(g, params[p]->g, sizeof(float) * params[p]->n);
+		snprintf(what, sizeof(what), "%s: layer %d %s", label, p / 2, p % 2 ? "b" : "W");
+		if (bias_cancels && p == np - 1)
+			check(zero_grad(g, 1), "recnet bpr: the output bias cancels in the differences");
+		else
+			grad_check(J, c, params[p]->w, g, params[p]->n, what);
+		free(g);
+	}
+}
+
 /*
  * Finite differences of the whole network for one loss, every parameter
  * kind, dropout and unknown ids off; Richardson with h = 0.1 (the float
@@ -913,15 +977,11 @@ zero_grad(const float *g, size_t n)
 static void
 test_recnet_grad(RnLoss loss)
 {
-	static const char *lnames[2][3] = {{"mse", "bce", "bpr"},
-	{"mse feature_dot", "bce feature_dot", "bpr feature_dot"}};
-	const char *const *lname = lnames[rec_feature_dot];
 	RecCase    *c = calloc(1, sizeof(RecCase));
 	NnEmbedding *tab[6];
 	const char *tname[] = {"user ids", "item ids", "user biases", "item biases",
 	"user features", "item features"};
-	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
-	int			np;
+	char		label[64];
 	char		what[96];
 
 	rec_make(c, 31);
@@ -936,34 +996,9 @@ test_recnet_grad(RnLoss loss)
 	tab[3] = &c->net.item_bias;
 	tab[4] = &c->net.user_feat;
 	tab[5] = &c->net.item_feat;
-	for (int k = 0; k < 6; k++)
-	{
-		float	   *g;
-
-		rec_J(c);				/* the gradient at the unperturbed point */
-		g = dense_grad(tab[k]);
-		snprintf(what, sizeof(what), "recnet %s: %s", lname[loss], tname[k]);
-		if (loss == RN_BPR && k == 2)
-			check(zero_grad(g, RU), "recnet bpr: the user's bias cancels in the differences");
-		else
-			grad_check(rec_J, c, tab[k]->table, g, (size_t) tab[k]->rows * tab[k]->dim, what);
-		free(g);
-	}
-	np = nn_mlp_params(&c->net.mlp, params);
-	for (int p = 0; p < np; p++)
-	{
-		float	   *g = malloc(sizeof(float) * params[p]->n);
-
-		rec_J(c);
-		memcpy(g, params[p]->g, sizeof(float) * params[p]->n);
-		snprintf(what, sizeof(what), "recnet %s: layer %d %s", lname[loss], p / 2,
-				 p % 2 ? "b" : "W");
-		if (loss == RN_BPR && p == np - 1)
-			check(zero_grad(g, 1), "recnet bpr: the output bias cancels in the differences");
-		else
-			grad_check(rec_J, c, params[p]->w, g, params[p]->n, what);
-		free(g);
-	}
+	snprintf(label, sizeof(label), "recnet %s", rec_loss_name(loss));
+	rec_check_tables(rec_J, c, tab, tname, 6, label, loss == RN_BPR ? 2 : -1);
+	rec_check_layers(rec_J, c, label, loss == RN_BPR);
 
 	/* L2 adds l2 w to exactly the touched rows' gradients */
 	{
@@ -985,7 +1020,8 @@ test_recnet_grad(RnLoss loss)
 
 				ok &= fabsf(g1[r * RD + j] - want) <= 1e-6f;
 			}
-		snprintf(what, sizeof(what), "recnet %s: l2 reaches the touched rows only", lname[loss]);
+		snprintf(what, sizeof(what), "recnet %s: l2 reaches the touched rows only",
+				 rec_loss_name(loss));
 		check(ok && c->net.user_feat.slot[2] < 0, what);
 		free(g0);
 		free(g1);
@@ -1039,15 +1075,10 @@ rec_l2_J(void *ctx)
 static void
 test_recnet_l2(RnLoss loss)
 {
-	static const char *lnames[2][3] = {{"mse", "bce", "bpr"},
-	{"mse feature_dot", "bce feature_dot", "bpr feature_dot"}};
-	const char *const *lname = lnames[rec_feature_dot];
 	RecCase    *c = calloc(1, sizeof(RecCase));
 	NnEmbedding *tab[4];
 	const char *tname[] = {"user ids", "item ids", "user biases", "item biases"};
-	NnTensor   *params[2 * NN_MLP_MAX_LAYERS];
-	int			np;
-	char		what[128];
+	char		label[64];
 
 	rec_make(c, 37);
 	richardson = true;
@@ -1063,28 +1094,10 @@ test_recnet_l2(RnLoss loss)
 	tab[1] = &c->net.item;
 	tab[2] = &c->net.user_bias;
 	tab[3] = &c->net.item_bias;
-	for (int k = 0; k < 4; k++)
-	{
-		float	   *g;
-
-		rec_l2_J(c);
-		g = dense_grad(tab[k]);
-		snprintf(what, sizeof(what), "recnet %s with per-example l2: %s", lname[loss], tname[k]);
-		grad_check(rec_l2_J, c, tab[k]->table, g, (size_t) tab[k]->rows * tab[k]->dim, what);
-		free(g);
-	}
-	np = nn_mlp_params(&c->net.mlp, params);
-	for (int p = 0; p < np; p++)
-	{
-		float	   *g = malloc(sizeof(float) * params[p]->n);
-
-		rec_l2_J(c);
-		memcpy(g, params[p]->g, sizeof(float) * params[p]->n);
-		snprintf(what, sizeof(what), "recnet %s with l2_layers: layer %d %s", lname[loss],
-				 p / 2, p % 2 ? "b" : "W");
-		grad_check(rec_l2_J, c, params[p]->w, g, params[p]->n, what);
-		free(g);
-	}
+	snprintf(label, sizeof(label), "recnet %s with per-example l2", rec_loss_name(loss));
+	rec_check_tables(rec_l2_J, c, tab, tname, 4, label, -1);
+	snprintf(label, sizeof(label), "recnet %s with l2_layers", rec_loss_name(loss));
+	rec_check_layers(rec_l2_J, c, label, false);
 	richardson = false;
 	grad_h = GRAD_H;
 	free(c->block);

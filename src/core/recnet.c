@@ -468,13 +468,11 @@ rn_step(RnNet *net, const RnTrain *t, NnOptim *o, int n,
 		const float *x = net->X + (size_t) r * width;
 		float	   *dx = net->dX + (size_t) r * width;
 
-		side_dot_grad(net->dout[r], x + 2 * dim, dim, fd, dx);
-		side_dot_grad(net->dout[r], x, dim, fd, dx + 2 * dim);
-		if (fd)
+		/* with feature_dot the feature halves enter it as the id halves do */
+		for (int half = 0; half < (fd ? 2 : 1); half++)
 		{
-			/* the feature halves enter the dot product as the id halves do */
-			side_dot_grad(net->dout[r], x + 2 * dim, dim, fd, dx + dim);
-			side_dot_grad(net->dout[r], x, dim, fd, dx + 3 * dim);
+			side_dot_grad(net->dout[r], x + 2 * dim, dim, fd, dx + half * dim);
+			side_dot_grad(net->dout[r], x, dim, fd, dx + 2 * dim + half * dim);
 		}
 	}
 	nn_embedding_backward(&net->user, rows, NULL, net->user_ids, NULL, net->dX, width);

@@ -10,8 +10,9 @@
  * (a user table and an item table of buckets, dim wide).  With
  * feature_dot off the dot product is <p_u, q_i> alone (networks trained
  * before it existed); on, a customer's taste meets an item's features
- * directly, which is what an item known only by its features is scored by.  The mlp has the
- * hidden layers with one activation and a linear output unit.  For
+ * directly, which is what an item known only by its features is scored
+ * by.  The mlp has the hidden layers with one activation and a linear
+ * output unit.  For
  * explicit feedback y is the rating (MSE); for implicit feedback y is a
  * logit (mean 0), trained against sampled negatives (BCE or BPR).
  *
