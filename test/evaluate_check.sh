@@ -12,18 +12,12 @@
 # draws a PNG.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. test/movielens_db.sh
 
-data=${RECO_SHARED_DATA:-../shared/data}/movielens-100k/u.data
-python=/usr/bin/python3
 db=reco_evalcheck
 out=$(mktemp -d)
 trap 'rm -rf "$out"; dropdb --if-exists $db' EXIT
-
-dropdb --if-exists $db
-createdb $db
-psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION reco" \
-	-c "CREATE TABLE ml (u bigint, i bigint, r int, t bigint)" \
-	-c "\copy ml FROM pstdin" < "$data"
+movielens_db $db
 
 # \copy writes relative to psql's working directory: the export directory
 (cd "$out" && psql -X -q -v ON_ERROR_STOP=1 -d $db) <<'SQL'
