@@ -343,7 +343,7 @@ BEGIN
 	-- the winner, trained on all the data, served from now on
 	IF activate THEN
 		PERFORM @extschema@.reco_train_agg(s.user_id, s.item_id, COALESCE(s.value, 1)::real,
-				reco_tune.model, x.params)
+				s.ts, reco_tune.model, x.params)
 		FROM @extschema@.reco_split(source, 'random', 0) s,
 			@extschema@.reco_tune_trial x
 		WHERE x.tune_id OPERATOR(pg_catalog.=) run AND x.trial OPERATOR(pg_catalog.=) best_trial;
@@ -357,6 +357,31 @@ BEGIN
 		ORDER BY x.trial;
 END
 $$;
+
+----------------------------------------------------------------------
+-- Training from a query whose rows carry their time
+----------------------------------------------------------------------
+
+-- With a time per row, the hygiene settings (half_life, dedup_window) work
+-- as on reco_event, and buying again holds out each customer's latest
+-- moment by it; reco_tune trains its winner through it.
+CREATE FUNCTION @extschema@.reco_train_agg_step(internal, bigint, bigint, real,
+	timestamptz, text, jsonb)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'reco_train_agg_ts_step'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.reco_train_agg_step(internal, bigint, bigint, real, timestamptz, text, jsonb) IS
+	'Transition function of reco_train_agg: collects one (user, item, weight, time) row.';
+CREATE AGGREGATE @extschema@.reco_train_agg(user_id bigint, item_id bigint, weight real,
+	ts timestamptz, model text, params jsonb) (
+	SFUNC = @extschema@.reco_train_agg_step,
+	STYPE = internal,
+	FINALFUNC = @extschema@.reco_train_agg_final,
+	FINALFUNC_MODIFY = READ_WRITE,
+	PARALLEL = UNSAFE
+);
+COMMENT ON AGGREGATE @extschema@.reco_train_agg(bigint, bigint, real, timestamptz, text, jsonb) IS
+	'Train a model from any query yielding (user, item, weight, time): the time lets half_life and dedup_window apply; NULL in every row means none.';
 
 ----------------------------------------------------------------------
 -- Roles and ownership
@@ -395,6 +420,8 @@ REVOKE ALL ON FUNCTION
 	@extschema@.reco_registry_changed(),
 	@extschema@.reco_versions_deleted(),
 	@extschema@.reco_train(text, text, jsonb),
+	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, timestamptz, text, jsonb),
+	@extschema@.reco_train_agg(bigint, bigint, real, timestamptz, text, jsonb),
 	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text, jsonb),
 	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text),
 	@extschema@.reco_train_agg_final(internal),
@@ -450,6 +477,8 @@ TO reco_writer;
 -- administration: training, evaluation, tuning, versions, the catalogue, forgetting
 GRANT EXECUTE ON FUNCTION
 	@extschema@.reco_train(text, text, jsonb),
+	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, timestamptz, text, jsonb),
+	@extschema@.reco_train_agg(bigint, bigint, real, timestamptz, text, jsonb),
 	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text, jsonb),
 	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, text),
 	@extschema@.reco_train_agg_final(internal),
@@ -510,6 +539,12 @@ CREATE TRIGGER reco_event_online AFTER INSERT ON @extschema@.reco_event
 -- TOAST chunks (three more tuples and index entries per event, and an index
 -- lookup per read) as soon as it outgrows a quarter of one.
 ALTER TABLE @extschema@.reco_user_factors SET (toast_tuple_target = 8160);
+
+-- What a customer counted for in the version's buying-again propensities
+-- (blob "repeat"), for reco_forget_user to take them out of those counts.
+ALTER TABLE @extschema@.reco_user_factors ADD COLUMN counted bigint[];
+COMMENT ON COLUMN @extschema@.reco_user_factors.counted IS
+	'The items this customer counted for in the version''s buying-again propensities (blob repeat), ascending, an item twice when they bought it more than once; NULL when the version has no such term or they joined it later.';
 
 -- ... and rewritten in place: half of each page a training fills stays free,
 -- so an event's update of a customer's row is a heap-only tuple (no index

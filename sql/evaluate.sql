@@ -122,6 +122,17 @@ FROM reco_tune('tuned_st', 'SELECT customer, product FROM shop', '{"factors": [4
 WHERE s.metric = 'ndcg' AND d.metric = 'ndcg';
 SELECT params->'alpha' AS served_alpha FROM reco_versions WHERE model = 'tuned_st' AND active;
 SELECT reco_drop_model('tuned_st');
+-- a model stored with a half-life is tuned on a source that gives the
+-- events' times, and its winner trained with them
+SELECT (reco_train_agg(customer, product, 1::real, at, 'tuned_hl',
+	'{"half_life": "7 days", "iterations": 1}')).version
+FROM shop;
+SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS best
+FROM reco_tune('tuned_hl', 'SELECT customer, product, 1, at FROM shop', '{"factors": [2, 4]}',
+	'{"iterations": 3}', folds => 2);
+SELECT version, params->'half_life' AS half_life, params->'factors' AS factors
+FROM reco_versions WHERE model = 'tuned_hl' AND active;
+SELECT reco_drop_model('tuned_hl');
 -- random search: a seeded sample of the grid
 SELECT count(*) AS sampled FROM reco_tune('tuned', 'SELECT customer, product FROM shop',
 	'{"factors": [2, 4, 8], "alpha": [1, 2]}', '{"iterations": 3}', trials => 2, folds => 1,

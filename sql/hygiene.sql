@@ -113,6 +113,16 @@ SELECT users FROM reco_evaluate_params(
 	'SELECT user_id, item_id, value, ts FROM reco_event',
 	'SELECT user_id, item_id FROM reco_event', '{"factors": 2, "half_life": "30 days", "dedup_window": 3600}');
 
+-- and reco_train_agg as its argument ts (a purchase weighing 8, as above):
+-- user 1's older purchase is decayed as in reco_train
+SELECT (reco_train_agg(user_id, item_id, 8, ts, 'decayed_agg',
+	'{"factors": 2, "seed": 1, "half_life": "30 days"}')).version
+FROM reco_event WHERE kind = 'purchase';
+SELECT items, weights FROM reco_user_factors
+WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'decayed_agg') AND user_id = 1;
+SELECT to_timestamp((params->>'half_life_origin')::float8) AS half_life_origin
+FROM reco_model WHERE name = 'decayed_agg';
+
 -- errors: each is 22023 (invalid_parameter_value), and trains nothing
 DO $$
 DECLARE
@@ -132,6 +142,11 @@ $$;
 SELECT * FROM reco_train('bad', 'als', '{"half_life": "fortnight"}');
 SELECT * FROM reco_train('bad', 'mlp', '{"half_life": true}');
 SELECT reco_train_agg(user_id, item_id, 1, 'bad', '{"half_life": "30 days"}') FROM reco_event;
+SELECT reco_train_agg(user_id, item_id, 1, NULL::timestamptz, 'bad', '{"half_life": "30 days"}')
+FROM reco_event;
+-- a time in some rows and not in others (22004)
+SELECT reco_train_agg(user_id, item_id, 1, CASE WHEN user_id = 1 THEN ts END, 'bad', '{}')
+FROM reco_event;
 SELECT users FROM reco_evaluate_params('SELECT user_id, item_id FROM reco_event',
 	'SELECT user_id, item_id FROM reco_event', '{"dedup_window": 60}');
 SELECT count(*) FROM reco_model WHERE name = 'bad';

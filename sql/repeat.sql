@@ -38,6 +38,42 @@ WHERE r.item_id IN (SELECT item_id FROM reco_event WHERE user_id = 42);
 SELECT bool_and(abs(r.score - reco_score(42, r.item_id, 'staples')) < 1e-6) AS excluded_untouched
 FROM reco_recommend(42, 10, 'staples') r;
 
+-- Forgetting a customer takes them out of the term's counts: each item's
+-- customers and those who bought it more than once become what the events
+-- left give (customer 42 alone bought item 500, twice: it leaves the term)
+INSERT INTO reco_event (user_id, item_id, kind, ts)
+VALUES (42, 500, 'purchase', '2024-02-01'), (42, 500, 'purchase', '2024-03-01');
+SELECT 1 AS trained FROM reco_train('staples', 'als', '{"factors": 8}');
+CREATE FUNCTION pg_temp.le(b bytea, o int, n int) RETURNS bigint LANGUAGE sql
+AS $$ SELECT sum(get_byte(b, o + i)::bigint << (8 * i))::bigint FROM generate_series(0, n - 1) i $$;
+-- the blob: weight and half-life (8 bytes), then (item int8, customers int4, again int4)
+CREATE TEMP VIEW term_counts AS
+SELECT pg_temp.le(b.data, 8 + 16 * k, 8) AS item_id, pg_temp.le(b.data, 16 + 16 * k, 4) AS buyers,
+	pg_temp.le(b.data, 20 + 16 * k, 4) AS again
+FROM reco_model_blob b JOIN reco_model m ON m.active_version = b.version_id,
+	generate_series(0, (length(b.data) - 8) / 16 - 1) k
+WHERE m.name = 'staples' AND b.name = 'repeat';
+CREATE TEMP VIEW event_counts AS
+SELECT item_id, count(*) AS buyers, count(*) FILTER (WHERE n > 1) AS again
+FROM (SELECT user_id, item_id, count(*) AS n FROM reco_event GROUP BY 1, 2) p GROUP BY item_id;
+CREATE TEMP VIEW term_vs_events AS
+SELECT count(t.item_id) AS items, count(*) FILTER (WHERE t.buyers IS DISTINCT FROM e.buyers
+	OR t.again IS DISTINCT FROM e.again) AS differ,
+	count(*) FILTER (WHERE item_id = 500 AND t.item_id IS NOT NULL) AS item_500
+FROM term_counts t FULL JOIN event_counts e USING (item_id);
+SELECT * FROM term_vs_events;
+SELECT count(*) FILTER (WHERE item = 500) AS counted_500,
+	count(*) FILTER (WHERE item = 3) AS counted_staple
+FROM reco_user_factors f JOIN reco_model m ON m.active_version = f.version_id,
+	unnest(f.counted) AS item
+WHERE m.name = 'staples' AND f.user_id = 42;
+SELECT again AS staple_again_before FROM term_counts WHERE item_id = 3;
+SELECT events FROM reco_forget_user(42);
+SELECT * FROM term_vs_events;
+SELECT again AS staple_again_after FROM term_counts WHERE item_id = 3;
+-- and the version serves with the term it rewrote
+SELECT count(*) AS served FROM reco_recommend(43, 5, 'staples', exclude_seen => false);
+
 -- "repeat": false keeps no term
 SELECT * FROM reco_train('staples_off', 'als', '{"factors": 8, "repeat": false}') \gset
 SELECT metrics ? 'repeat' AS fitted, params->>'repeat' AS repeat

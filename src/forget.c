@@ -2,7 +2,8 @@
  * forget.c - reco_forget_user: a customer's right to be forgotten
  *
  * Removes the customer's events, their row and their queued events in every
- * version of every model, and re-solves in each version every item they
+ * version of every model, takes them out of each version's buying-again
+ * counts (repeat.h), and re-solves in each version every item they
  * touched against the remaining users (family->forget), so that no version can
  * serve or encode them afterwards: an item only they touched leaves the
  * version, the others become what their exact item solve gives without
@@ -24,6 +25,7 @@
 
 #include "model.h"
 #include "refresh.h"
+#include "repeat.h"
 #include "storage.h"
 #include "family/family.h"
 
@@ -38,18 +40,23 @@ typedef struct VersionRef
 } VersionRef;
 
 /*
- * Delete the user's row and queue in one version; returns the items their
- * history held (sorted, distinct) and how many, or -1 if they had no row.
+ * Delete the user's row and queue in one version, and take them out of its
+ * buying-again counts; returns the items their history held (sorted,
+ * distinct) and how many, or -1 if they had no row.
  */
 static int64
 forget_in_version(const VersionRef *v, int64 user_id, int64 **items)
 {
 	int			n;
 	int64		len = 0;
+	int64	   *counted;
+	int			ncounted;
 
-	*items = reco_storage_forget_user(v->version_id, user_id, &n);
+	*items = reco_storage_forget_user(v->version_id, user_id, &n, &counted, &ncounted);
 	if (*items == NULL)
 		return -1;
+	if (counted != NULL)
+		reco_repeat_forget(v->version_id, counted, ncounted);
 	qsort(*items, n, sizeof(int64), reco_cmp_int64);
 	for (int i = 0; i < n; i++)
 		if (len == 0 || (*items)[len - 1] != (*items)[i])

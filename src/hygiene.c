@@ -5,8 +5,8 @@
  * newest event of the run
  *
  * Both need the events' times: reco_train reads reco_event's ts; an event
- * query of the evaluation functions gives it as its fourth column;
- * reco_train_agg's rows carry none, and refuse the settings.
+ * query of the evaluation functions gives it as its fourth column, and
+ * reco_train_agg as its argument ts; without it they refuse the settings.
  */
 #include "reco.h"
 

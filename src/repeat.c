@@ -42,56 +42,108 @@ cmp_pair(const void *x, const void *y)
 	return (p->b > q->b) - (p->b < q->b);
 }
 
-/*
- * Each item's share of its customers who bought it more than once (more
- * than one event), pulled toward the overall share by SMOOTHING customers
- */
-static void
-propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out)
+/* One event of a customer on an item, as propensity sorts them */
+typedef struct Bought
 {
-	Pair	   *pc = reco_budget_alloc(b, sizeof(Pair) * t->n, "repeat purchases");
-	int64	   *buyers;
-	int64	   *again;
+	int64		item;
+	int64		user;
+	float		weight;
+} Bought;
+
+static int
+cmp_bought(const void *x, const void *y)
+{
+	const Bought *p = x;
+	const Bought *q = y;
+
+	if (p->item != q->item)
+		return (p->item > q->item) - (p->item < q->item);
+	return (p->user > q->user) - (p->user < q->user);
+}
+
+/* Each item's share of buyers again, pulled toward the overall share */
+static void
+propensity_finish(RecoRepeat *r)
+{
 	int64		all = 0;
 	int64		all_again = 0;
+
+	for (int32 j = 0; j < r->n; j++)
+	{
+		all += r->buyers[j];
+		all_again += r->again[j];
+	}
+	r->prior = all > 0 ? (float) ((double) all_again / all) : 0.0f;
+	for (int32 j = 0; j < r->n; j++)
+		r->p[j] = (float) ((r->again[j] + SMOOTHING * r->prior) / (r->buyers[j] + SMOOTHING));
+}
+
+/*
+ * Count each item's customers and those who bought it more than once (more
+ * than one event), over the pairs the merged history keeps (a positive
+ * sum); with keep, out->counted gets what each customer counted for
+ */
+static void
+propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out, bool keep)
+{
+	Bought	   *pc = reco_budget_alloc(b, sizeof(Bought) * Max(t->n, 1), "repeat purchases");
+	Pair	   *counted = NULL;
+	int64		nc = 0;
 	int32		n = 0;
 
 	for (int64 i = 0; i < t->n; i++)
 	{
-		pc[i].a = t->rows[i].item;
-		pc[i].b = t->rows[i].user;
+		pc[i].item = t->rows[i].item;
+		pc[i].user = t->rows[i].user;
+		pc[i].weight = t->rows[i].weight;
 	}
-	qsort(pc, t->n, sizeof(Pair), cmp_pair);
+	qsort(pc, t->n, sizeof(Bought), cmp_bought);
 	for (int64 i = 0; i < t->n; i++)
-		n += i == 0 || pc[i].a != pc[i - 1].a;
+		n += i == 0 || pc[i].item != pc[i - 1].item;
 	out->ids = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
+	out->buyers = reco_budget_alloc(b, sizeof(int32) * Max(n, 1), "repeat purchases");
+	out->again = reco_budget_alloc(b, sizeof(int32) * Max(n, 1), "repeat purchases");
 	out->p = reco_budget_alloc(b, sizeof(float) * Max(n, 1), "repeat purchases");
-	buyers = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
-	again = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
-	memset(buyers, 0, sizeof(int64) * n);
-	memset(again, 0, sizeof(int64) * n);
+	if (keep)
+		counted = reco_budget_alloc(b, sizeof(Pair) * Max(t->n, 1), "repeat purchases");
 	n = 0;
 	for (int64 i = 0, run; i < t->n; i += run)
 	{
-		for (run = 1; i + run < t->n && cmp_pair(&pc[i], &pc[i + run]) == 0; run++)
-			;
-		if (n == 0 || out->ids[n - 1] != pc[i].a)
-			out->ids[n++] = pc[i].a;
-		buyers[n - 1]++;
-		again[n - 1] += run > 1;
+		double		sum = 0.0;
+
+		for (run = 0; i + run < t->n && cmp_bought(&pc[i], &pc[i + run]) == 0; run++)
+			sum += pc[i + run].weight;
+		if (sum <= 0.0)
+			continue;
+		if (n == 0 || out->ids[n - 1] != pc[i].item)
+		{
+			out->ids[n] = pc[i].item;
+			out->buyers[n] = out->again[n] = 0;
+			n++;
+		}
+		out->buyers[n - 1]++;
+		out->again[n - 1] += run > 1;
+		for (int c = 0; keep && c < Min(run, 2); c++)
+		{
+			counted[nc].a = pc[i].user;
+			counted[nc++].b = pc[i].item;
+		}
 	}
-	for (int32 j = 0; j < n; j++)
-	{
-		all += buyers[j];
-		all_again += again[j];
-	}
-	out->prior = all > 0 ? (float) ((double) all_again / all) : 0.0f;
 	out->n = n;
-	for (int32 j = 0; j < n; j++)
-		out->p[j] = (float) ((again[j] + SMOOTHING * out->prior) / (buyers[j] + SMOOTHING));
-	reco_budget_free(b, pc, sizeof(Pair) * t->n);
-	reco_budget_free(b, buyers, sizeof(int64) * Max(n, 1));
-	reco_budget_free(b, again, sizeof(int64) * Max(n, 1));
+	propensity_finish(out);
+	reco_budget_free(b, pc, sizeof(Bought) * Max(t->n, 1));
+	if (!keep)
+		return;
+	qsort(counted, nc, sizeof(Pair), cmp_pair);
+	out->counted.n = nc;
+	out->counted.user = reco_budget_alloc(b, sizeof(int64) * Max(nc, 1), "repeat purchases");
+	out->counted.item = reco_budget_alloc(b, sizeof(int64) * Max(nc, 1), "repeat purchases");
+	for (int64 k = 0; k < nc; k++)
+	{
+		out->counted.user[k] = counted[k].a;
+		out->counted.item[k] = counted[k].b;
+	}
+	reco_budget_free(b, counted, sizeof(Pair) * Max(t->n, 1));
 }
 
 /* One validation customer as the fit without the slice saw them */
@@ -253,7 +305,7 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 		goto none;
 
 	/* judged by propensities of the events before the slice alone */
-	propensity(&train, b, &before);
+	propensity(&train, b, &before, false);
 	m = family->fit_memory(params, &train, "buying-again validation");
 	/* the fit merged train: by (user, item), one row a pair */
 
@@ -385,7 +437,7 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 	out->customers = nj;
 	/* serving's propensities count every event */
 	MemoryContextSwitchTo(caller);
-	propensity(t, b, out);
+	propensity(t, b, out, true);
 	MemoryContextDelete(work);
 	t->budget->peak = Max(t->budget->peak, vb.peak);
 	return true;
@@ -397,57 +449,145 @@ none:
 	return false;
 }
 
+/* The stored form: (weight, half), then one entry an item, ascending */
+typedef struct StoredItem
+{
+	int64		id;
+	int32		buyers;
+	int32		again;
+} StoredItem;
+
+#define HEAD_BYTES (2 * sizeof(float))
+
+static void
+write_term(int64 version_id, const RecoRepeat *r, bool update)
+{
+	Size		bytes = HEAD_BYTES + sizeof(StoredItem) * r->n;
+	char	   *buf = palloc(bytes);
+	float		head[2] = {r->weight, r->half};
+	StoredItem *e = (StoredItem *) (buf + HEAD_BYTES);
+
+	memcpy(buf, head, HEAD_BYTES);
+	for (int32 j = 0; j < r->n; j++)
+	{
+		e[j].id = r->ids[j];
+		e[j].buyers = r->buyers[j];
+		e[j].again = r->again[j];
+	}
+	if (update)
+		reco_storage_blob_update(version_id, "repeat", buf, bytes);
+	else
+		reco_store_blob(version_id, "repeat", buf, bytes);
+	pfree(buf);
+}
+
 void
 reco_repeat_store(int64 version_id, const RecoRepeat *r)
 {
-	Size		bytes = sizeof(float) * 3 + (sizeof(int64) + sizeof(float)) * r->n;
-	char	   *buf = palloc(bytes);
-	float		head[3] = {r->weight, r->half, r->prior};
+	write_term(version_id, r, false);
+}
 
-	memcpy(buf, head, sizeof(head));
-	memcpy(buf + sizeof(head), r->ids, sizeof(int64) * r->n);
-	memcpy(buf + sizeof(head) + sizeof(int64) * r->n, r->p, sizeof(float) * r->n);
-	reco_store_blob(version_id, "repeat", buf, bytes);
+/*
+ * The term of a version, palloc'd (false if it has none); corrupt data is
+ * an error
+ */
+static bool
+read_term(int64 version_id, RecoRepeat *r)
+{
+	bool		isnull;
+	bytea	   *b;
+	Size		len;
+	float		head[2];
+	const char *data;
+
+	memset(r, 0, sizeof(*r));
+	if (!reco_storage_blob(version_id, "repeat"))
+		return false;
+	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	len = VARSIZE_ANY_EXHDR(b);
+	data = VARDATA_ANY(b);
+	if (len < HEAD_BYTES || (len - HEAD_BYTES) % sizeof(StoredItem) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the repeat-purchase term of version %lld is malformed",
+						(long long) version_id)));
+	memcpy(head, data, HEAD_BYTES);
+	r->weight = head[0];
+	r->half = head[1];
+	r->n = (int32) ((len - HEAD_BYTES) / sizeof(StoredItem));
+	r->ids = palloc(sizeof(int64) * Max(r->n, 1));
+	r->buyers = palloc(sizeof(int32) * Max(r->n, 1));
+	r->again = palloc(sizeof(int32) * Max(r->n, 1));
+	r->p = palloc(sizeof(float) * Max(r->n, 1));
+	for (int32 j = 0; j < r->n; j++)
+	{
+		StoredItem	e;
+
+		memcpy(&e, data + HEAD_BYTES + sizeof(StoredItem) * j, sizeof(StoredItem));
+		r->ids[j] = e.id;
+		r->buyers[j] = e.buyers;
+		r->again[j] = e.again;
+		if (e.buyers < 1 || e.again < 0 || e.again > e.buyers || (j > 0 && e.id <= r->ids[j - 1]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the repeat-purchase term of version %lld is malformed",
+							(long long) version_id)));
+	}
+	if (!isfinite(head[0]) || !isfinite(head[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the repeat-purchase term of version %lld is not finite",
+						(long long) version_id)));
+	SPI_freetuptable(SPI_tuptable);
+	propensity_finish(r);
+	return true;
 }
 
 void
 reco_repeat_load(RecoModel *m)
 {
-	bool		isnull;
-	bytea	   *b;
-	Size		len;
-	float		head[3];
 	RecoRepeat	r;
 
 	m->repeat_p = NULL;
-	if (!reco_storage_blob(m->version_id, "repeat"))
+	if (!read_term(m->version_id, &r))
 		return;
-	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	len = VARSIZE_ANY_EXHDR(b);
-	if (len < sizeof(head) || (len - sizeof(head)) % (sizeof(int64) + sizeof(float)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the repeat-purchase term of version %lld is malformed",
-						(long long) m->version_id)));
-	memcpy(head, VARDATA_ANY(b), sizeof(head));
-	r.n = (int32) ((len - sizeof(head)) / (sizeof(int64) + sizeof(float)));
-	r.ids = palloc(sizeof(int64) * Max(r.n, 1));
-	r.p = palloc(sizeof(float) * Max(r.n, 1));
-	memcpy(r.ids, VARDATA_ANY(b) + sizeof(head), sizeof(int64) * r.n);
-	memcpy(r.p, VARDATA_ANY(b) + sizeof(head) + sizeof(int64) * r.n, sizeof(float) * r.n);
-	r.prior = head[2];
-	if (!isfinite(head[0]) || !isfinite(head[1]) || !isfinite(head[2]) ||
-		!reco_floats_finite(r.p, r.n))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the repeat-purchase term of version %lld is not finite",
-						(long long) m->version_id)));
-	m->repeat_weight = head[0];
-	m->repeat_half = head[1];
+	m->repeat_weight = r.weight;
+	m->repeat_half = r.half;
 	m->repeat_p = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(m->n_items, 1));
 	for (int32 i = 0; i < m->n_items; i++)
 		m->repeat_p[i] = item_propensity(&r, m->item_ids[i]);
-	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+reco_repeat_forget(int64 version_id, int64 *counted, int n)
+{
+	RecoRepeat	r;
+	int32		kept = 0;
+
+	if (n == 0 || !read_term(version_id, &r))
+		return;
+	qsort(counted, n, sizeof(int64), reco_cmp_int64);
+	for (int i = 0, run; i < n; i += run)
+	{
+		int64		j;
+
+		for (run = 1; i + run < n && counted[i + run] == counted[i]; run++)
+			;
+		j = reco_id_index(r.ids, r.n, counted[i]);
+		if (j < 0)
+			continue;
+		r.buyers[j]--;
+		r.again[j] -= run > 1;
+	}
+	for (int32 j = 0; j < r.n; j++)
+		if (r.buyers[j] > 0)
+		{
+			r.ids[kept] = r.ids[j];
+			r.buyers[kept] = r.buyers[j];
+			r.again[kept++] = Max(Min(r.again[j], r.buyers[j]), 0);
+		}
+	r.n = kept;
+	write_term(version_id, &r, true);
 }
 
 void

@@ -30,7 +30,13 @@ typedef struct RecoRepeat
 	float		prior;			/* propensity of an item the fit did not see */
 	int32		n;
 	int64	   *ids;			/* ascending */
+	int32	   *buyers;			/* customers of each */
+	int32	   *again;			/* of whom bought it more than once */
 	float	   *p;				/* propensity of each */
+	RecoUserItems counted;		/* what each customer counted for: an item
+								 * once, twice if bought again (stored with
+								 * their row, so reco_forget_user can take
+								 * them out of buyers and again) */
 	double		ndcg_without;	/* validation nDCG@10 with weight 0 */
 	double		ndcg_with;		/* and with the fitted term */
 	int32		customers;		/* validation customers */
@@ -47,6 +53,13 @@ extern bool reco_repeat_fit(const struct RecoFamily *family, const RecoTrainPara
 /* Store a fitted term with a version (blob "repeat"), and read it back */
 extern void reco_repeat_store(int64 version_id, const RecoRepeat *r);
 extern void reco_repeat_load(RecoModel *m);
+
+/*
+ * Take a forgotten customer out of a version's counts: counted is what
+ * their row held (n ids, an item twice if bought again); an item left
+ * without buyers leaves the term
+ */
+extern void reco_repeat_forget(int64 version_id, int64 *counted, int n);
 
 /* Add the term to scores (every item of m) for a history (ids, w: n) */
 extern void reco_repeat_apply(const RecoModel *m, const int64 *ids, const float *w, int n,

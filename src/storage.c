@@ -215,6 +215,25 @@ reco_store_items(int64 version_id, int32 n, const int64 *ids,
 	MemoryContextDelete(batch);
 }
 
+/* The first of user's entries in lists (user[] ascending), or lists->n */
+static int64
+user_items_first(const RecoUserItems *lists, int64 user)
+{
+	int64		lo = 0;
+	int64		hi = lists->n;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (lists->user[mid] < user)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
  * Write the user side: factors and each user's interactions (item ids and
  * summed weights), which serving excludes and online updates extend.  The
@@ -222,17 +241,21 @@ reco_store_items(int64 version_id, int32 n, const int64 *ids,
  */
 void
 reco_store_users(int64 version_id, int32 n, const int64 *ids,
-				 const float *X, int f, const RecoCsr *R, const int64 *item_ids)
+				 const float *X, int f, const RecoCsr *R, const int64 *item_ids,
+				 const RecoUserItems *counted)
 {
-	char	   *sql = psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights) "
-							   "SELECT $1, t.id, t.f, $5[t.s:t.e], $6[t.s:t.e] "
+	char	   *sql = psprintf("INSERT INTO %s (version_id, user_id, factors, items, weights, counted) "
+							   "SELECT $1, t.id, t.f, $5[t.s:t.e], $6[t.s:t.e], "
+							   "CASE WHEN t.cs OPERATOR(pg_catalog.<=) t.ce THEN $8[t.cs:t.ce] END "
 							   "FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), "
 							   "pg_catalog.unnest($3::pg_catalog.bytea[]), "
 							   "pg_catalog.unnest($4::pg_catalog.int4[]), "
-							   "pg_catalog.unnest($7::pg_catalog.int4[])) AS t(id, f, s, e)",
+							   "pg_catalog.unnest($7::pg_catalog.int4[]), "
+							   "pg_catalog.unnest($9::pg_catalog.int4[]), "
+							   "pg_catalog.unnest($10::pg_catalog.int4[])) AS t(id, f, s, e, cs, ce)",
 							   reco_table("reco_user_factors"));
-	Oid			types[7] = {INT8OID, INT8ARRAYOID, BYTEAARRAYOID, INT4ARRAYOID,
-	INT8ARRAYOID, FLOAT4ARRAYOID, INT4ARRAYOID};
+	Oid			types[10] = {INT8OID, INT8ARRAYOID, BYTEAARRAYOID, INT4ARRAYOID,
+		INT8ARRAYOID, FLOAT4ARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext,
 												"reco store users",
 												ALLOCSET_DEFAULT_SIZES);
@@ -249,7 +272,11 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 		Datum	   *ed = palloc(sizeof(Datum) * cnt);
 		Datum	   *itd = palloc(sizeof(Datum) * Max(total, 1));
 		Datum	   *wd = palloc(sizeof(Datum) * Max(total, 1));
-		Datum		values[7];
+		Datum	   *csd = palloc(sizeof(Datum) * cnt);
+		Datum	   *ced = palloc(sizeof(Datum) * cnt);
+		Datum	   *cid = palloc(sizeof(Datum) * Max(counted ? counted->n : 0, 1));
+		int			ncid = 0;
+		Datum		values[10];
 
 		CHECK_FOR_INTERRUPTS();
 		if (total > INT_MAX)
@@ -265,6 +292,12 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 			/* 1-based slice bounds; an empty slice when s > e */
 			sd[i] = Int32GetDatum((int32) (R->indptr[u] - first + 1));
 			ed[i] = Int32GetDatum((int32) (R->indptr[u + 1] - first));
+			/* their counted items, if any: an empty slice gives NULL */
+			csd[i] = Int32GetDatum(ncid + 1);
+			for (int64 k = counted ? user_items_first(counted, ids[u]) : 0;
+				 counted && k < counted->n && counted->user[k] == ids[u]; k++)
+				cid[ncid++] = Int64GetDatum(counted->item[k]);
+			ced[i] = Int32GetDatum(ncid);
 		}
 		for (int64 j = 0; j < total; j++)
 		{
@@ -278,11 +311,24 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 		values[4] = PointerGetDatum(construct_array(itd, (int) total, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		values[5] = PointerGetDatum(construct_array(wd, (int) total, FLOAT4OID, 4, true, TYPALIGN_INT));
 		values[6] = PointerGetDatum(construct_array(ed, cnt, INT4OID, 4, true, TYPALIGN_INT));
-		run(sql, 7, types, values, SPI_OK_INSERT);
+		values[7] = PointerGetDatum(construct_array(cid, ncid, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[8] = PointerGetDatum(construct_array(csd, cnt, INT4OID, 4, true, TYPALIGN_INT));
+		values[9] = PointerGetDatum(construct_array(ced, cnt, INT4OID, 4, true, TYPALIGN_INT));
+		run(sql, 10, types, values, SPI_OK_INSERT);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(batch);
 	}
 	MemoryContextDelete(batch);
+}
+
+static bytea *
+bytes_bytea(const void *data, Size len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
 }
 
 /* Write one dense global of a version */
@@ -292,14 +338,11 @@ reco_store_blob(int64 version_id, const char *name, const void *data, Size len)
 	char	   *sql = psprintf("INSERT INTO %s (version_id, name, data) VALUES ($1, $2, $3)",
 							   reco_table("reco_model_blob"));
 	Oid			types[3] = {INT8OID, TEXTOID, BYTEAOID};
-	bytea	   *b = palloc(VARHDRSZ + len);
 	Datum		values[3];
 
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
 	values[0] = Int64GetDatum(version_id);
 	values[1] = CStringGetTextDatum(name);
-	values[2] = PointerGetDatum(b);
+	values[2] = PointerGetDatum(bytes_bytea(data, len));
 	run(sql, 3, types, values, SPI_OK_INSERT);
 }
 
@@ -581,13 +624,13 @@ reco_storage_blob(int64 version_id, const char *name)
 
 /* Replace one dense global of a version */
 void
-reco_storage_blob_update(int64 version_id, const char *name, const float *data, int64 n)
+reco_storage_blob_update(int64 version_id, const char *name, const void *data, Size len)
 {
 	run(psprintf("UPDATE %s SET data = $3 WHERE version_id OPERATOR(pg_catalog.=) $1 "
 				 "AND name OPERATOR(pg_catalog.=) $2", reco_table("reco_model_blob")),
 		3, (Oid[]) {INT8OID, TEXTOID, BYTEAOID},
 		(Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(name),
-		PointerGetDatum(reco_floats_bytea(data, n))}, SPI_OK_UPDATE);
+		PointerGetDatum(bytes_bytea(data, len))}, SPI_OK_UPDATE);
 }
 
 /*
@@ -912,7 +955,7 @@ reco_storage_forget_events(int64 user_id)
  * them), or NULL if they had no row
  */
 int64 *
-reco_storage_forget_user(int64 version_id, int64 user_id, int *n)
+reco_storage_forget_user(int64 version_id, int64 user_id, int *n, int64 **counted, int *ncounted)
 {
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(version_id), Int64GetDatum(user_id)};
@@ -923,7 +966,7 @@ reco_storage_forget_user(int64 version_id, int64 user_id, int *n)
 
 	/* the row first: an insert of theirs holding it is waited for */
 	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
-				 "AND user_id OPERATOR(pg_catalog.=) $2 RETURNING items",
+				 "AND user_id OPERATOR(pg_catalog.=) $2 RETURNING items, counted",
 				 reco_table("reco_user_factors")),
 		2, types, values, SPI_OK_DELETE_RETURNING);
 	if (SPI_processed == 0)
@@ -934,6 +977,27 @@ reco_storage_forget_user(int64 version_id, int64 user_id, int *n)
 	items = palloc(sizeof(int64) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 		items[i] = DatumGetInt64(ids[i]);
+	*counted = NULL;
+	*ncounted = 0;
+	{
+		Datum		cd = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		if (!isnull)
+		{
+			ArrayType  *ca = DatumGetArrayTypeP(cd);
+
+			if (ARR_ELEMTYPE(ca) != INT8OID || ARR_HASNULL(ca))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("buying-again counts of user %lld in version %lld are malformed",
+								(long long) user_id, (long long) version_id)));
+			deconstruct_array(ca, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ids, &nulls,
+							  ncounted);
+			*counted = palloc(sizeof(int64) * Max(*ncounted, 1));
+			for (int i = 0; i < *ncounted; i++)
+				(*counted)[i] = DatumGetInt64(ids[i]);
+		}
+	}
 
 	values[1] = Int64GetDatum(*n);
 	run(psprintf("UPDATE %s SET n_users = n_users OPERATOR(pg_catalog.-) 1, "

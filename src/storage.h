@@ -57,16 +57,25 @@ extern void reco_storage_publish(int64 version_id, int64 n_items);
 extern void reco_storage_globals(int64 version_id, const char *blob);
 
 /* weights */
+
+/* Lists of items per user: (user[k], item[k]) sorted by user */
+typedef struct RecoUserItems
+{
+	int64		n;
+	int64	   *user;
+	int64	   *item;
+} RecoUserItems;
+
 extern void reco_store_items(int64 version_id, int32 n, const int64 *ids,
 							 const float *popularity, const float *Y, int f);
 extern void reco_store_users(int64 version_id, int32 n, const int64 *ids,
 							 const float *X, int f, const RecoCsr *R,
-							 const int64 *item_ids);
+							 const int64 *item_ids, const RecoUserItems *counted);
 extern void reco_store_blob(int64 version_id, const char *name,
 							const void *data, Size len);
 extern bool reco_storage_blob(int64 version_id, const char *name);
 extern void reco_storage_blob_update(int64 version_id, const char *name,
-									 const float *data, int64 n);
+									 const void *data, Size len);
 extern Portal reco_storage_items_open(int64 version_id);
 extern void reco_storage_pending_pairs(int64 version_id, Snapshot snap);
 extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, int extra,
@@ -112,6 +121,7 @@ extern void reco_pending_drop_superseded(const char *model, int64 version_id,
 
 /* forgetting */
 extern int64 reco_storage_forget_events(int64 user_id);
-extern int64 *reco_storage_forget_user(int64 version_id, int64 user_id, int *n);
+extern int64 *reco_storage_forget_user(int64 version_id, int64 user_id, int *n,
+									   int64 **counted, int *ncounted);
 
 #endif

@@ -46,6 +46,7 @@ reco_train_init(void)
 }
 
 PG_FUNCTION_INFO_V1(reco_train_agg_step);
+PG_FUNCTION_INFO_V1(reco_train_agg_ts_step);
 PG_FUNCTION_INFO_V1(reco_train_agg_final);
 
 typedef struct TrainSummary
@@ -66,6 +67,8 @@ typedef struct TrainAggState
 	char	   *model;
 	Jsonb	   *params;
 	instr_time	first_row;		/* reading time runs from here */
+	bool		timed;			/* some rows carried a time, */
+	bool		untimed;		/* some did not (their order stands for it) */
 } TrainAggState;
 
 /*
@@ -78,6 +81,7 @@ reco_triplets_init(RecoTriplets *t, RecoBudget *budget)
 	t->n = 0;
 	t->cap = 1024;
 	t->budget = budget;
+	t->counted = NULL;
 	t->rows = reco_budget_alloc(budget, sizeof(RecoTriplet) * t->cap,
 								"collecting interactions");
 }
@@ -358,7 +362,9 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 				(errmsg("reco: buying again for model \"%s\": weight %g, half-life %g (nDCG@10 of %d validation customers %.4f, %.4f without)",
 						model, repeat.weight, repeat.half, repeat.customers, repeat.ndcg_with,
 						repeat.ndcg_without)));
+	t->counted = repeat.weight > 0.0f ? &repeat.counted : NULL;
 	family->fit_store(model, params, t, read_seconds, version_id, reader, &fit);
+	t->counted = NULL;
 	online = fit.learns_online;
 	resolved = reco_params_jsonb(params);
 	sum->version = reco_store_version(version_id, model, family->name, resolved, fit.factors,
@@ -604,15 +610,16 @@ reco_train(PG_FUNCTION_ARGS)
  * the first: one aggregate call trains one model
  */
 static void
-check_same_model(FunctionCallInfo fcinfo, const TrainAggState *state)
+check_same_model(FunctionCallInfo fcinfo, int model_arg, const TrainAggState *state)
 {
 	text	   *model;
-	Jsonb	   *params = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_JSONB_P(5) : NULL;
+	Jsonb	   *params = PG_NARGS() > model_arg + 1 && !PG_ARGISNULL(model_arg + 1) ?
+		PG_GETARG_JSONB_P(model_arg + 1) : NULL;
 	bool		same_params;
 
-	if (PG_ARGISNULL(4))
-		(void) model_name(fcinfo, 4);	/* its error for NULL */
-	model = PG_GETARG_TEXT_PP(4);
+	if (PG_ARGISNULL(model_arg))
+		(void) model_name(fcinfo, model_arg);	/* its error for NULL */
+	model = PG_GETARG_TEXT_PP(model_arg);
 	if (VARSIZE_ANY_EXHDR(model) != strlen(state->model) ||
 		memcmp(VARDATA_ANY(model), state->model, VARSIZE_ANY_EXHDR(model)) != 0)
 		ereport(ERROR,
@@ -637,9 +644,12 @@ check_same_model(FunctionCallInfo fcinfo, const TrainAggState *state)
 				 errhint("Give every row the same params, for example as a constant.")));
 }
 
-/* Collect one (user, item, weight) row of reco_train_agg */
-Datum
-reco_train_agg_step(PG_FUNCTION_ARGS)
+/*
+ * Collect one (user, item, weight[, ts]) row of reco_train_agg: the model
+ * is argument model_arg, the params the next, the time ts_arg (-1: none)
+ */
+static Datum
+agg_step(FunctionCallInfo fcinfo, int model_arg, int ts_arg)
 {
 	MemoryContext aggcxt;
 	TrainAggState *state;
@@ -654,9 +664,9 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(aggcxt);
 		state = palloc0(sizeof(TrainAggState));
 		INSTR_TIME_SET_CURRENT(state->first_row);
-		state->model = model_name(fcinfo, 4);
-		if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
-			state->params = DatumGetJsonbPCopy(PG_GETARG_DATUM(5));
+		state->model = model_name(fcinfo, model_arg);
+		if (PG_NARGS() > model_arg + 1 && !PG_ARGISNULL(model_arg + 1))
+			state->params = DatumGetJsonbPCopy(PG_GETARG_DATUM(model_arg + 1));
 		reco_budget_init(&state->budget, "training");
 		reco_triplets_init(&state->triplets, &state->budget);
 		MemoryContextSwitchTo(old);
@@ -664,7 +674,7 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 	else
 	{
 		state = (TrainAggState *) PG_GETARG_POINTER(0);
-		check_same_model(fcinfo, state);
+		check_same_model(fcinfo, model_arg, state);
 	}
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
@@ -675,9 +685,38 @@ reco_train_agg_step(PG_FUNCTION_ARGS)
 	w = PG_GETARG_FLOAT4(3);
 	reco_check_value(w, "weight");
 	old = MemoryContextSwitchTo(aggcxt);
-	reco_triplets_add(&state->triplets, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
+	if (ts_arg >= 0 && !PG_ARGISNULL(ts_arg))
+	{
+		reco_triplets_add_at(&state->triplets, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w,
+							 PG_GETARG_TIMESTAMPTZ(ts_arg));
+		state->timed = true;
+	}
+	else
+	{
+		reco_triplets_add(&state->triplets, PG_GETARG_INT64(1), PG_GETARG_INT64(2), w);
+		state->untimed = true;
+	}
 	MemoryContextSwitchTo(old);
+	if (state->timed && state->untimed)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("reco_train_agg got rows with a time and rows without"),
+				 errhint("Give every row its time, or none (then their order stands for it).")));
 	PG_RETURN_POINTER(state);
+}
+
+/* reco_train_agg(user, item, weight, model[, params]) */
+Datum
+reco_train_agg_step(PG_FUNCTION_ARGS)
+{
+	return agg_step(fcinfo, 4, -1);
+}
+
+/* reco_train_agg(user, item, weight, ts, model, params) */
+Datum
+reco_train_agg_ts_step(PG_FUNCTION_ARGS)
+{
+	return agg_step(fcinfo, 5, 4);
 }
 
 /* Train on what reco_train_agg collected */
@@ -712,7 +751,10 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	family = reco_family(reco_params_family(state->params));
 	reco_parse_params(family->name, reco_model_lock(state->model, family->name, caller.userid),
 					  state->params, &params);
-	reco_hygiene_needs_times(&params, "reco_train_agg's rows carry no time");
+	if (state->timed)
+		reco_triplets_hygiene(&state->triplets, &params);
+	else
+		reco_hygiene_needs_times(&params, "reco_train_agg's rows carry no time");
 	/* the rows came under the statement's snapshot */
 	fit_and_store(state->model, family, "query", &params, &state->triplets, mcxt, start,
 				  reco_seconds_since(start), GetActiveSnapshot(), &caller, &sum);

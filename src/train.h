@@ -11,6 +11,7 @@
 #include "csr.h"
 #include "params.h"
 #include "resources.h"
+#include "storage.h"
 
 /* train.c: interactions collected for a training run */
 typedef struct RecoTriplet
@@ -28,6 +29,8 @@ typedef struct RecoTriplets
 	int64		cap;
 	RecoTriplet *rows;
 	RecoBudget *budget;			/* of the run: these and the fit count on it */
+	const RecoUserItems *counted;	/* stored with each user's row (the
+									 * buying-again counts, repeat.h), or NULL */
 } RecoTriplets;
 
 extern void reco_triplets_init(RecoTriplets *t, RecoBudget *budget);

@@ -231,7 +231,7 @@ reco_als_fit_store(const char *model, const RecoTrainParams *params, RecoTriplet
 					 fit->Y, fit->factors);
 	history = reco_history_by_time(&fit->Rui, t);
 	reco_store_users(version_id, (int32) fit->n_users, fit->user_ids, fit->X, fit->factors,
-					 &history, fit->item_ids);
+					 &history, fit->item_ids, t->counted);
 	if (fit->gram != NULL)
 		reco_store_blob(version_id, "gram", fit->gram,
 						sizeof(float) * fit->factors * fit->factors);

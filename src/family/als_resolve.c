@@ -386,7 +386,7 @@ reco_resolve_items(RecoModel *m, const int64 *ids, int64 n, const int64 *cold_id
 					 errmsg("re-solving items of model \"%s\" gave a Gram matrix that is not finite", m->name),
 					 errdetail("Nothing was published."),
 					 errhint("Retrain the model.")));
-		reco_storage_blob_update(m->version_id, "gram", G, (int64) f * f);
+		reco_storage_blob_update(m->version_id, "gram", G, sizeof(float) * f * f);
 	}
 
 	/* a new revision: every backend reloads the item side on its next call */

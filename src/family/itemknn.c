@@ -267,7 +267,7 @@ knn_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 	reco_store_items(version_id, (int32) f->in.ni, f->in.item_ids, f->popularity, rows, width);
 	history = reco_history_by_time(&f->in.Rui, t);
 	reco_store_users(version_id, (int32) f->in.nu, f->in.user_ids, &none, 0, &history,
-					 f->in.item_ids);
+					 f->in.item_ids, t->counted);
 
 	out->factors = f->k;
 	out->n_users = f->in.nu;

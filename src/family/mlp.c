@@ -737,7 +737,8 @@ mlp_fit_store(const char *model, const RecoTrainParams *params, RecoTriplets *t,
 		r[side] = f->net.user_bias.table[u + 1];
 	}
 	history = reco_history_by_time(&f->Rui, t);
-	reco_store_users(version_id, nu, f->user_ids, rows, side + 1, &history, f->item_ids);
+	reco_store_users(version_id, nu, f->user_ids, rows, side + 1, &history, f->item_ids,
+					 t->counted);
 	{
 		Size		nl = layers_floats(&f->net.mlp);
 		float	   *buf = palloc(sizeof(float) * nl);
