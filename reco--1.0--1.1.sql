@@ -342,9 +342,11 @@ BEGIN
 
 	-- the winner, trained on all the data, served from now on
 	IF activate THEN
+		-- with the events' times when every event has one
 		PERFORM @extschema@.reco_train_agg(s.user_id, s.item_id, COALESCE(s.value, 1)::real,
-				s.ts, reco_tune.model, x.params)
-		FROM @extschema@.reco_split(source, 'random', 0) s,
+				CASE WHEN s.timed THEN s.ts END, reco_tune.model, x.params)
+		FROM (SELECT e.*, pg_catalog.bool_and(e.ts IS NOT NULL) OVER () AS timed
+			FROM @extschema@.reco_split(source, 'random', 0) e) s,
 			@extschema@.reco_tune_trial x
 		WHERE x.tune_id OPERATOR(pg_catalog.=) run AND x.trial OPERATOR(pg_catalog.=) best_trial;
 	END IF;
@@ -545,6 +547,36 @@ ALTER TABLE @extschema@.reco_user_factors SET (toast_tuple_target = 8160);
 ALTER TABLE @extschema@.reco_user_factors ADD COLUMN counted bigint[];
 COMMENT ON COLUMN @extschema@.reco_user_factors.counted IS
 	'The items this customer counted for in the version''s buying-again propensities (blob repeat), ascending, an item twice when they bought it more than once; NULL when the version has no such term or they joined it later.';
+-- and the versions' sizes count it
+CREATE OR REPLACE VIEW @extschema@.reco_versions AS
+SELECT v.model, v.version, v.version_id OPERATOR(pg_catalog.=) m.active_version AS active,
+	v.algorithm, v.factors, v.n_users AS users, v.n_items AS items,
+	v.n_interactions AS interactions,
+	-- stored bytes of the version's weights (pg_column_size of a column reads
+	-- a TOAST pointer, not the value), plus 40 bytes of header and keys a row
+	pg_catalog.pg_size_pretty(
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(u.factors)
+			OPERATOR(pg_catalog.+) pg_catalog.pg_column_size(u.items)
+			OPERATOR(pg_catalog.+) pg_catalog.pg_column_size(u.weights)
+			OPERATOR(pg_catalog.+) COALESCE(pg_catalog.pg_column_size(u.counted), 0)
+			OPERATOR(pg_catalog.+) 40), 0)
+		 FROM @extschema@.reco_user_factors u
+		 WHERE u.version_id OPERATOR(pg_catalog.=) v.version_id)
+		OPERATOR(pg_catalog.+)
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(i.factors)
+			OPERATOR(pg_catalog.+) COALESCE(pg_catalog.pg_column_size(i.prior), 0)
+			OPERATOR(pg_catalog.+) 48), 0)
+		 FROM @extschema@.reco_item_factors i
+		 WHERE i.version_id OPERATOR(pg_catalog.=) v.version_id)
+		OPERATOR(pg_catalog.+)
+		(SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_column_size(b.data)), 0)
+		 FROM @extschema@.reco_model_blob b
+		 WHERE b.version_id OPERATOR(pg_catalog.=) v.version_id)) AS size,
+	v.trained,
+	(v.metrics OPERATOR(pg_catalog.->) 'loss' OPERATOR(pg_catalog.->) -1)::float8 AS final_loss,
+	v.params, v.metrics
+FROM @extschema@.reco_model_version v
+JOIN @extschema@.reco_model m ON m.name OPERATOR(pg_catalog.=) v.model;
 
 -- ... and rewritten in place: half of each page a training fills stays free,
 -- so an event's update of a customer's row is a heap-only tuple (no index

@@ -13,7 +13,9 @@
 # reco_recommend(user, 10) for random users, each timed server-side; the
 # table gives the median and the 90th percentile per family, and their
 # ratio, measured in the same run, interleaved (each drawn user is asked
-# of both models in turn).
+# of both models in turn).  The mlp is served twice: as shipped
+# (reco.shortlist: the network scores the items its dot product ranks
+# first) and exact (reco.shortlist = 0, the network over every item).
 #
 #   bash bench/serve_families.sh          (PG* variables name the database)
 #   SIZES="10000 100000" USERS=10000 HISTORY=100 CALLS=300 bash bench/serve_families.sh
@@ -33,7 +35,7 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d $db)
 echo "serving latency by family, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, reco $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1) (serving runs on one thread)"
 echo "$USERS customers x $HISTORY events, $CALLS calls per model, k = 10, default filters"
-printf "%-8s | %-7s | %-8s | %-12s | %-10s | %-10s | %s\n" items family call "first call ms" "median ms" "p90 ms" "median / ALS user"
+printf "%-8s | %-9s | %-8s | %-12s | %-10s | %-10s | %s\n" items family call "first call ms" "median ms" "p90 ms" "median / ALS user"
 for n in $SIZES; do
 	"${PSQL[@]}" -v n="$n" -v users="$USERS" -v hist="$HISTORY" >/dev/null <<'SQL'
 SET reco.progress = off;
@@ -52,6 +54,7 @@ SELECT 1 FROM reco_train('mlp', 'mlp', '{"dim": 32, "hidden": [64, 32], "epochs"
 SELECT 1 FROM reco_train('itemknn', 'itemknn', '{"neighbors": 100}');
 SQL
 	"${PSQL[@]}" -A -t -F ' ' -v n="$n" -v users="$USERS" -v calls="$CALLS" <<'SQL' |
+LOAD 'reco';	-- defines reco.shortlist before the first call
 SELECT set_config('bench.calls', :'calls', false), set_config('bench.users', :'users', false),
 	set_config('bench.n', :'n', false) \g /dev/null
 CREATE TEMP TABLE t (family text, call text, first boolean, ms float8);
@@ -61,27 +64,34 @@ DECLARE
 	b bigint[];
 	t0 timestamptz;
 	f text;
+	m text;
 	n int := current_setting('bench.n')::int;
+	shipped text := current_setting('reco.shortlist');
+	families text[] := ARRAY['als', 'mlp', 'mlp_exact', 'itemknn'];
 BEGIN
 	PERFORM setseed(0.2);
-	FOREACH f IN ARRAY ARRAY['als', 'mlp', 'itemknn'] LOOP
+	FOREACH f IN ARRAY families LOOP
+		m := split_part(f, '_', 1);
+		PERFORM set_config('reco.shortlist', CASE f WHEN 'mlp_exact' THEN '0' ELSE shipped END, false);
 		t0 := clock_timestamp();
-		PERFORM count(*) FROM reco_recommend(1, 10, f);
+		PERFORM count(*) FROM reco_recommend(1, 10, m);
 		INSERT INTO t VALUES (f, 'user', true, extract(epoch FROM clock_timestamp() - t0) * 1000);
 		t0 := clock_timestamp();
-		PERFORM count(*) FROM reco_recommend_items(ARRAY[1, 2, 3]::bigint[], 10, f);
+		PERFORM count(*) FROM reco_recommend_items(ARRAY[1, 2, 3]::bigint[], 10, m);
 		INSERT INTO t VALUES (f, 'basket', true, extract(epoch FROM clock_timestamp() - t0) * 1000);
 	END LOOP;
 	FOR c IN 1 .. current_setting('bench.calls')::int LOOP
 		u := 1 + floor(random() * current_setting('bench.users')::int);
 		-- basket items drawn as the events are: popular ones more often
 		b := ARRAY(SELECT least(n, floor(n * power(random(), 3))::bigint + 1) FROM generate_series(1, 3));
-		FOREACH f IN ARRAY ARRAY['als', 'mlp', 'itemknn'] LOOP
+		FOREACH f IN ARRAY families LOOP
+			m := split_part(f, '_', 1);
+			PERFORM set_config('reco.shortlist', CASE f WHEN 'mlp_exact' THEN '0' ELSE shipped END, false);
 			t0 := clock_timestamp();
-			PERFORM count(*) FROM reco_recommend(u, 10, f);
+			PERFORM count(*) FROM reco_recommend(u, 10, m);
 			INSERT INTO t VALUES (f, 'user', false, extract(epoch FROM clock_timestamp() - t0) * 1000);
 			t0 := clock_timestamp();
-			PERFORM count(*) FROM reco_recommend_items(b, 10, f);
+			PERFORM count(*) FROM reco_recommend_items(b, 10, m);
 			INSERT INTO t VALUES (f, 'basket', false, extract(epoch FROM clock_timestamp() - t0) * 1000);
 		END LOOP;
 	END LOOP;
@@ -97,6 +107,6 @@ SELECT family, call, round(first_ms::numeric, 1), round(med::numeric, 3), round(
 FROM s ORDER BY family, call DESC;
 SQL
 	while read -r fam call first med p90 ratio; do
-		printf "%-8s | %-7s | %-8s | %-12s | %-10s | %-10s | %s\n" "$n" "$fam" "$call" "$first" "$med" "$p90" "$ratio"
+		printf "%-8s | %-9s | %-8s | %-12s | %-10s | %-10s | %s\n" "$n" "$fam" "$call" "$first" "$med" "$p90" "$ratio"
 	done
 done

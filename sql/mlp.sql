@@ -127,6 +127,26 @@ SELECT avg(score) FILTER (WHERE item_id % 2 = 0) > avg(score) FILTER (WHERE item
 	AS cold_even_first_for_a
 FROM reco_rank(4, ARRAY[31, 32, 33, 34, 35, 36, 37, 38, 39, 40], 'shop_mlp');
 
+-- reco.shortlist: above it, a ranking passes through the layers only the
+-- items the dot product and biases rank first among those it may list;
+-- the others follow, in that order.  At the catalogue's size nothing
+-- changes; at 5 of 40 items, customer 4's list (their own 5 items left
+-- out) starts with 5 exact scores, and a filter that leaves none of the 5
+-- still gives a whole list
+CREATE TEMP TABLE exact_top AS SELECT * FROM reco_recommend(4, 10, 'shop_mlp');
+SET reco.shortlist = 40;
+SELECT count(*) AS same_as_exact
+FROM reco_recommend(4, 10, 'shop_mlp') r JOIN exact_top e USING (item_id, rank, score);
+SET reco.shortlist = 5;
+SELECT count(*) AS listed,
+	count(*) FILTER (WHERE abs(r.score - reco_score(4, r.item_id, 'shop_mlp')) < 1e-5
+		AND r.rank <= 5) AS exact_first,
+	count(*) FILTER (WHERE r.item_id IN (SELECT item_id FROM exact_top)) AS in_exact_top
+FROM reco_recommend(4, 10, 'shop_mlp') r;
+SELECT count(*) AS odd_listed FROM reco_recommend(4, 10, 'shop_mlp', category => 'odd');
+SET reco.shortlist = -1;
+RESET reco.shortlist;
+
 -- Online: an event updates the customer's side in the inserting
 -- transaction.  215 (segment B: odd items) buys three even items and is
 -- recommended even ones at once; a new customer without a profile is served

@@ -46,6 +46,13 @@
 #define RECO_MAX_HISTORY 100000
 
 /*
+ * A neural ranking over more items than reco.shortlist scores the rest by
+ * the dot product and biases alone (family/mlp.c)
+ */
+#define RECO_DEFAULT_SHORTLIST 2000
+#define RECO_MAX_SHORTLIST 1000000
+
+/*
  * Event hygiene at training (model parameters "half_life" and
  * "dedup_window", in seconds; 0 turns each off): at most a century, at
  * least a second

@@ -41,8 +41,8 @@ typedef struct VersionRef
 
 /*
  * Delete the user's row and queue in one version, and take them out of its
- * buying-again counts; returns the items their history held (sorted,
- * distinct) and how many, or -1 if they had no row.
+ * buying-again counts; returns the items their row held, in the history or
+ * in those counts (sorted, distinct), and how many, or -1 if they had no row.
  */
 static int64
 forget_in_version(const VersionRef *v, int64 user_id, int64 **items)
@@ -56,7 +56,13 @@ forget_in_version(const VersionRef *v, int64 user_id, int64 **items)
 	if (*items == NULL)
 		return -1;
 	if (counted != NULL)
+	{
+		/* a return may have taken a counted item out of the history */
+		*items = repalloc(*items, sizeof(int64) * Max(n + ncounted, 1));
+		memcpy(*items + n, counted, sizeof(int64) * ncounted);
+		n += ncounted;
 		reco_repeat_forget(v->version_id, counted, ncounted);
+	}
 	qsort(*items, n, sizeof(int64), reco_cmp_int64);
 	for (int i = 0; i < n; i++)
 		if (len == 0 || (*items)[len - 1] != (*items)[i])

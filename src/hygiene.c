@@ -155,5 +155,5 @@ reco_hygiene_needs_times(const RecoTrainParams *p, const char *why)
 				 errmsg("parameter \"%s\" needs the time of every event",
 						p->half_life > 0.0 ? "half_life" : "dedup_window"),
 				 errdetail("%s.", why),
-				 errhint("Set it to 0, or train with reco_train on reco_event (or give the event query a fourth column, ts).")));
+				 errhint("Set it to 0, or give the events their times: reco_train reads reco_event.ts, an event query gives them as its fourth column, reco_train_agg as its argument ts.")));
 }

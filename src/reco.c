@@ -45,6 +45,7 @@ _PG_init(void)
 	reco_resources_init();
 	reco_train_init();
 	reco_online_init();
+	reco_mlp_init();
 	MarkGUCPrefixReserved("reco");
 
 	reco_cache_init();

@@ -42,25 +42,6 @@ cmp_pair(const void *x, const void *y)
 	return (p->b > q->b) - (p->b < q->b);
 }
 
-/* One event of a customer on an item, as propensity sorts them */
-typedef struct Bought
-{
-	int64		item;
-	int64		user;
-	float		weight;
-} Bought;
-
-static int
-cmp_bought(const void *x, const void *y)
-{
-	const Bought *p = x;
-	const Bought *q = y;
-
-	if (p->item != q->item)
-		return (p->item > q->item) - (p->item < q->item);
-	return (p->user > q->user) - (p->user < q->user);
-}
-
 /* Each item's share of buyers again, pulled toward the overall share */
 static void
 propensity_finish(RecoRepeat *r)
@@ -80,70 +61,73 @@ propensity_finish(RecoRepeat *r)
 
 /*
  * Count each item's customers and those who bought it more than once (more
- * than one event), over the pairs the merged history keeps (a positive
- * sum); with keep, out->counted gets what each customer counted for
+ * than one event), over the pairs a family's fit keeps: t merged as the fit
+ * merges it (a copy, the same code), so whoever counts has a row; with
+ * keep, out->counted gets what each customer counted for
  */
 static void
 propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out, bool keep)
 {
-	Bought	   *pc = reco_budget_alloc(b, sizeof(Bought) * Max(t->n, 1), "repeat purchases");
-	Pair	   *counted = NULL;
+	RecoTriplets pairs;
+	int64	   *counts = reco_budget_alloc(b, sizeof(int64) * Max(t->n, 1), "repeat purchases");
+	Pair	   *by_item;
 	int64		nc = 0;
 	int32		n = 0;
 
-	for (int64 i = 0; i < t->n; i++)
+	pairs = *t;
+	pairs.budget = b;
+	pairs.cap = Max(t->n, 1);
+	pairs.rows = reco_budget_alloc(b, sizeof(RecoTriplet) * pairs.cap, "repeat purchases");
+	memcpy(pairs.rows, t->rows, sizeof(RecoTriplet) * t->n);
+	reco_triplets_merge(&pairs, false, counts);
+
+	/* (item, pair) in item order: runs of one item's customers */
+	by_item = reco_budget_alloc(b, sizeof(Pair) * Max(pairs.n, 1), "repeat purchases");
+	for (int64 k = 0; k < pairs.n; k++)
 	{
-		pc[i].item = t->rows[i].item;
-		pc[i].user = t->rows[i].user;
-		pc[i].weight = t->rows[i].weight;
+		by_item[k].a = pairs.rows[k].item;
+		by_item[k].b = k;
 	}
-	qsort(pc, t->n, sizeof(Bought), cmp_bought);
-	for (int64 i = 0; i < t->n; i++)
-		n += i == 0 || pc[i].item != pc[i - 1].item;
+	qsort(by_item, pairs.n, sizeof(Pair), cmp_pair);
+	for (int64 k = 0; k < pairs.n; k++)
+		n += k == 0 || by_item[k].a != by_item[k - 1].a;
 	out->ids = reco_budget_alloc(b, sizeof(int64) * Max(n, 1), "repeat purchases");
 	out->buyers = reco_budget_alloc(b, sizeof(int32) * Max(n, 1), "repeat purchases");
 	out->again = reco_budget_alloc(b, sizeof(int32) * Max(n, 1), "repeat purchases");
 	out->p = reco_budget_alloc(b, sizeof(float) * Max(n, 1), "repeat purchases");
-	if (keep)
-		counted = reco_budget_alloc(b, sizeof(Pair) * Max(t->n, 1), "repeat purchases");
 	n = 0;
-	for (int64 i = 0, run; i < t->n; i += run)
+	for (int64 k = 0; k < pairs.n; k++)
 	{
-		double		sum = 0.0;
-
-		for (run = 0; i + run < t->n && cmp_bought(&pc[i], &pc[i + run]) == 0; run++)
-			sum += pc[i + run].weight;
-		if (sum <= 0.0)
-			continue;
-		if (n == 0 || out->ids[n - 1] != pc[i].item)
+		if (k == 0 || by_item[k].a != by_item[k - 1].a)
 		{
-			out->ids[n] = pc[i].item;
+			out->ids[n] = by_item[k].a;
 			out->buyers[n] = out->again[n] = 0;
 			n++;
 		}
 		out->buyers[n - 1]++;
-		out->again[n - 1] += run > 1;
-		for (int c = 0; keep && c < Min(run, 2); c++)
-		{
-			counted[nc].a = pc[i].user;
-			counted[nc++].b = pc[i].item;
-		}
+		out->again[n - 1] += counts[by_item[k].b] > 1;
 	}
 	out->n = n;
 	propensity_finish(out);
-	reco_budget_free(b, pc, sizeof(Bought) * Max(t->n, 1));
-	if (!keep)
-		return;
-	qsort(counted, nc, sizeof(Pair), cmp_pair);
-	out->counted.n = nc;
-	out->counted.user = reco_budget_alloc(b, sizeof(int64) * Max(nc, 1), "repeat purchases");
-	out->counted.item = reco_budget_alloc(b, sizeof(int64) * Max(nc, 1), "repeat purchases");
-	for (int64 k = 0; k < nc; k++)
+
+	/* the merged pairs are in (user, item) order already */
+	if (keep)
 	{
-		out->counted.user[k] = counted[k].a;
-		out->counted.item[k] = counted[k].b;
+		out->counted.user = reco_budget_alloc(b, sizeof(int64) * Max(2 * pairs.n, 1),
+											  "repeat purchases");
+		out->counted.item = reco_budget_alloc(b, sizeof(int64) * Max(2 * pairs.n, 1),
+											  "repeat purchases");
+		for (int64 k = 0; k < pairs.n; k++)
+			for (int c = 0; c < Min(counts[k], 2); c++)
+			{
+				out->counted.user[nc] = pairs.rows[k].user;
+				out->counted.item[nc++] = pairs.rows[k].item;
+			}
+		out->counted.n = nc;
 	}
-	reco_budget_free(b, counted, sizeof(Pair) * Max(t->n, 1));
+	reco_budget_free(b, by_item, sizeof(Pair) * Max(pairs.n, 1));
+	reco_budget_free(b, pairs.rows, sizeof(RecoTriplet) * pairs.cap);
+	reco_budget_free(b, counts, sizeof(int64) * Max(t->n, 1));
 }
 
 /* One validation customer as the fit without the slice saw them */
@@ -449,7 +433,19 @@ none:
 	return false;
 }
 
-/* The stored form: (weight, half), then one entry an item, ascending */
+/*
+ * The stored form: a head, then one entry an item, ascending by id.  format
+ * tells it from the layout of development builds before it (three floats,
+ * the ids, then the propensities), which no release wrote
+ */
+typedef struct StoredHead
+{
+	int32		format;			/* FORMAT */
+	float		weight;
+	float		half;
+	int32		unused;
+} StoredHead;
+
 typedef struct StoredItem
 {
 	int64		id;
@@ -457,17 +453,17 @@ typedef struct StoredItem
 	int32		again;
 } StoredItem;
 
-#define HEAD_BYTES (2 * sizeof(float))
+#define FORMAT 2
 
 static void
 write_term(int64 version_id, const RecoRepeat *r, bool update)
 {
-	Size		bytes = HEAD_BYTES + sizeof(StoredItem) * r->n;
-	char	   *buf = palloc(bytes);
-	float		head[2] = {r->weight, r->half};
-	StoredItem *e = (StoredItem *) (buf + HEAD_BYTES);
+	Size		bytes = sizeof(StoredHead) + sizeof(StoredItem) * r->n;
+	char	   *buf = palloc0(bytes);
+	StoredHead	head = {FORMAT, r->weight, r->half, 0};
+	StoredItem *e = (StoredItem *) (buf + sizeof(StoredHead));
 
-	memcpy(buf, head, HEAD_BYTES);
+	memcpy(buf, &head, sizeof(head));
 	for (int32 j = 0; j < r->n; j++)
 	{
 		e[j].id = r->ids[j];
@@ -487,34 +483,44 @@ reco_repeat_store(int64 version_id, const RecoRepeat *r)
 	write_term(version_id, r, false);
 }
 
-/*
- * The term of a version, palloc'd (false if it has none); corrupt data is
- * an error
- */
-static bool
+typedef enum TermRead
+{
+	TERM_NONE,					/* the version has no term */
+	TERM_READ,
+	TERM_OLD					/* a development build's layout */
+} TermRead;
+
+/* The term of a version, palloc'd; corrupt data is an error */
+static TermRead
 read_term(int64 version_id, RecoRepeat *r)
 {
 	bool		isnull;
 	bytea	   *b;
 	Size		len;
-	float		head[2];
+	StoredHead	head;
 	const char *data;
 
 	memset(r, 0, sizeof(*r));
 	if (!reco_storage_blob(version_id, "repeat"))
-		return false;
+		return TERM_NONE;
 	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	len = VARSIZE_ANY_EXHDR(b);
 	data = VARDATA_ANY(b);
-	if (len < HEAD_BYTES || (len - HEAD_BYTES) % sizeof(StoredItem) != 0)
+	if (len >= sizeof(head))
+		memcpy(&head, data, sizeof(head));
+	if (len < sizeof(head) || head.format != FORMAT)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return TERM_OLD;
+	}
+	if ((len - sizeof(head)) % sizeof(StoredItem) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the repeat-purchase term of version %lld is malformed",
 						(long long) version_id)));
-	memcpy(head, data, HEAD_BYTES);
-	r->weight = head[0];
-	r->half = head[1];
-	r->n = (int32) ((len - HEAD_BYTES) / sizeof(StoredItem));
+	r->weight = head.weight;
+	r->half = head.half;
+	r->n = (int32) ((len - sizeof(head)) / sizeof(StoredItem));
 	r->ids = palloc(sizeof(int64) * Max(r->n, 1));
 	r->buyers = palloc(sizeof(int32) * Max(r->n, 1));
 	r->again = palloc(sizeof(int32) * Max(r->n, 1));
@@ -523,7 +529,7 @@ read_term(int64 version_id, RecoRepeat *r)
 	{
 		StoredItem	e;
 
-		memcpy(&e, data + HEAD_BYTES + sizeof(StoredItem) * j, sizeof(StoredItem));
+		memcpy(&e, data + sizeof(head) + sizeof(StoredItem) * j, sizeof(StoredItem));
 		r->ids[j] = e.id;
 		r->buyers[j] = e.buyers;
 		r->again[j] = e.again;
@@ -533,14 +539,14 @@ read_term(int64 version_id, RecoRepeat *r)
 					 errmsg("the repeat-purchase term of version %lld is malformed",
 							(long long) version_id)));
 	}
-	if (!isfinite(head[0]) || !isfinite(head[1]))
+	if (!isfinite(head.weight) || !isfinite(head.half))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the repeat-purchase term of version %lld is not finite",
 						(long long) version_id)));
 	SPI_freetuptable(SPI_tuptable);
 	propensity_finish(r);
-	return true;
+	return TERM_READ;
 }
 
 void
@@ -549,8 +555,19 @@ reco_repeat_load(RecoModel *m)
 	RecoRepeat	r;
 
 	m->repeat_p = NULL;
-	if (!read_term(m->version_id, &r))
-		return;
+	switch (read_term(m->version_id, &r))
+	{
+		case TERM_NONE:
+			return;
+		case TERM_OLD:
+			ereport(WARNING,
+					(errmsg("the repeat-purchase term of version %lld was written by a development build and is ignored",
+							(long long) m->version_id),
+					 errhint("Retrain the model to fit it again.")));
+			return;
+		case TERM_READ:
+			break;
+	}
 	m->repeat_weight = r.weight;
 	m->repeat_half = r.half;
 	m->repeat_p = MemoryContextAllocHuge(m->mcxt, sizeof(float) * Max(m->n_items, 1));
@@ -564,8 +581,17 @@ reco_repeat_forget(int64 version_id, int64 *counted, int n)
 	RecoRepeat	r;
 	int32		kept = 0;
 
-	if (n == 0 || !read_term(version_id, &r))
-		return;
+	switch (n == 0 ? TERM_NONE : read_term(version_id, &r))
+	{
+		case TERM_NONE:
+			return;
+		case TERM_OLD:
+			/* unreadable, so it cannot be recounted: it goes */
+			reco_storage_blob_delete(version_id, "repeat");
+			return;
+		case TERM_READ:
+			break;
+	}
 	qsort(counted, n, sizeof(int64), reco_cmp_int64);
 	for (int i = 0, run; i < n; i += run)
 	{

@@ -125,7 +125,10 @@ emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
 		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
 		int			n;
 
-		m->family->score(m, x, NULL, m->n_items, scores);
+		if (m->family->rank != NULL)
+			m->family->rank(m, x, skip, scores);
+		else
+			m->family->score(m, x, NULL, m->n_items, scores);
 		if (hist != NULL)
 			reco_repeat_apply(m, hist, hw, nh, scores);
 		reco_fresh_apply(m, scores);

@@ -274,8 +274,9 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 		Datum	   *wd = palloc(sizeof(Datum) * Max(total, 1));
 		Datum	   *csd = palloc(sizeof(Datum) * cnt);
 		Datum	   *ced = palloc(sizeof(Datum) * cnt);
-		Datum	   *cid = palloc(sizeof(Datum) * Max(counted ? counted->n : 0, 1));
-		int			ncid = 0;
+		Datum	   *cid;
+		int64		ncid = 0;
+		int64		nbatch = 0;
 		Datum		values[10];
 
 		CHECK_FOR_INTERRUPTS();
@@ -283,6 +284,16 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("too many interactions in one batch of users")));
+		/* the batch's counted items: each user's run of counted */
+		for (int32 i = 0; counted != NULL && i < cnt; i++)
+			for (int64 k = user_items_first(counted, ids[start + i]);
+				 k < counted->n && counted->user[k] == ids[start + i]; k++)
+				nbatch++;
+		if (nbatch > INT_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many interactions in one batch of users")));
+		cid = palloc(sizeof(Datum) * Max(nbatch, 1));
 		for (int32 i = 0; i < cnt; i++)
 		{
 			int32		u = start + i;
@@ -293,11 +304,11 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 			sd[i] = Int32GetDatum((int32) (R->indptr[u] - first + 1));
 			ed[i] = Int32GetDatum((int32) (R->indptr[u + 1] - first));
 			/* their counted items, if any: an empty slice gives NULL */
-			csd[i] = Int32GetDatum(ncid + 1);
+			csd[i] = Int32GetDatum((int32) ncid + 1);
 			for (int64 k = counted ? user_items_first(counted, ids[u]) : 0;
 				 counted && k < counted->n && counted->user[k] == ids[u]; k++)
 				cid[ncid++] = Int64GetDatum(counted->item[k]);
-			ced[i] = Int32GetDatum(ncid);
+			ced[i] = Int32GetDatum((int32) ncid);
 		}
 		for (int64 j = 0; j < total; j++)
 		{
@@ -311,7 +322,7 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 		values[4] = PointerGetDatum(construct_array(itd, (int) total, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		values[5] = PointerGetDatum(construct_array(wd, (int) total, FLOAT4OID, 4, true, TYPALIGN_INT));
 		values[6] = PointerGetDatum(construct_array(ed, cnt, INT4OID, 4, true, TYPALIGN_INT));
-		values[7] = PointerGetDatum(construct_array(cid, ncid, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[7] = PointerGetDatum(construct_array(cid, (int) ncid, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		values[8] = PointerGetDatum(construct_array(csd, cnt, INT4OID, 4, true, TYPALIGN_INT));
 		values[9] = PointerGetDatum(construct_array(ced, cnt, INT4OID, 4, true, TYPALIGN_INT));
 		run(sql, 10, types, values, SPI_OK_INSERT);
@@ -631,6 +642,16 @@ reco_storage_blob_update(int64 version_id, const char *name, const void *data, S
 		3, (Oid[]) {INT8OID, TEXTOID, BYTEAOID},
 		(Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(name),
 		PointerGetDatum(bytes_bytea(data, len))}, SPI_OK_UPDATE);
+}
+
+/* Delete one global of a version */
+void
+reco_storage_blob_delete(int64 version_id, const char *name)
+{
+	run(psprintf("DELETE FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 "
+				 "AND name OPERATOR(pg_catalog.=) $2", reco_table("reco_model_blob")),
+		2, (Oid[]) {INT8OID, TEXTOID},
+		(Datum[]) {Int64GetDatum(version_id), CStringGetTextDatum(name)}, SPI_OK_DELETE);
 }
 
 /*

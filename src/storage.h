@@ -76,6 +76,7 @@ extern void reco_store_blob(int64 version_id, const char *name,
 extern bool reco_storage_blob(int64 version_id, const char *name);
 extern void reco_storage_blob_update(int64 version_id, const char *name,
 									 const void *data, Size len);
+extern void reco_storage_blob_delete(int64 version_id, const char *name);
 extern Portal reco_storage_items_open(int64 version_id);
 extern void reco_storage_pending_pairs(int64 version_id, Snapshot snap);
 extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, int extra,

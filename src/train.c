@@ -69,6 +69,7 @@ typedef struct TrainAggState
 	instr_time	first_row;		/* reading time runs from here */
 	bool		timed;			/* some rows carried a time, */
 	bool		untimed;		/* some did not (their order stands for it) */
+	bool		ts_form;		/* the form with ts was called */
 } TrainAggState;
 
 /*
@@ -146,7 +147,7 @@ cmp_triplet(const void *a, const void *b)
  * its latest event did.
  */
 void
-reco_triplets_merge(RecoTriplets *t, bool ratings)
+reco_triplets_merge(RecoTriplets *t, bool ratings, int64 *counts)
 {
 	int64		m = 0;
 	int64		count = 0;		/* of the pair being merged */
@@ -169,11 +170,17 @@ reco_triplets_merge(RecoTriplets *t, bool ratings)
 			t->rows[m++] = t->rows[i];
 			count = 1;
 		}
+		if (counts != NULL)
+			counts[m - 1] = count;
 	}
 	t->n = 0;
 	for (int64 i = 0; i < m; i++)
 		if (ratings || t->rows[i].weight > 0.0f)
+		{
+			if (counts != NULL)
+				counts[t->n] = counts[i];
 			t->rows[t->n++] = t->rows[i];
+		}
 }
 
 /*
@@ -202,7 +209,7 @@ reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets 
 				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
 
-	reco_triplets_merge(t, params->explicit_ratings);
+	reco_triplets_merge(t, params->explicit_ratings, NULL);
 	if (t->n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -669,6 +676,7 @@ agg_step(FunctionCallInfo fcinfo, int model_arg, int ts_arg)
 			state->params = DatumGetJsonbPCopy(PG_GETARG_DATUM(model_arg + 1));
 		reco_budget_init(&state->budget, "training");
 		reco_triplets_init(&state->triplets, &state->budget);
+		state->ts_form = ts_arg >= 0;
 		MemoryContextSwitchTo(old);
 	}
 	else
@@ -754,7 +762,9 @@ reco_train_agg_final(PG_FUNCTION_ARGS)
 	if (state->timed)
 		reco_triplets_hygiene(&state->triplets, &params);
 	else
-		reco_hygiene_needs_times(&params, "reco_train_agg's rows carry no time");
+		reco_hygiene_needs_times(&params, state->ts_form ?
+								 "reco_train_agg's ts is NULL in every row" :
+								 "reco_train_agg's rows carry no time");
 	/* the rows came under the statement's snapshot */
 	fit_and_store(state->model, family, "query", &params, &state->triplets, mcxt, start,
 				  reco_seconds_since(start), GetActiveSnapshot(), &caller, &sum);

@@ -44,8 +44,12 @@ extern void reco_triplets_add_event(RecoTriplets *t, int64 user, int64 item, flo
 extern void reco_triplets_hygiene(RecoTriplets *t, RecoTrainParams *p);
 extern void reco_hygiene_needs_times(const RecoTrainParams *p, const char *why);
 
-/* Sort by (user, item) and merge repeated pairs (sum, or average ratings) */
-extern void reco_triplets_merge(RecoTriplets *t, bool ratings);
+/*
+ * Sort by (user, item) and merge repeated pairs (sum, or average ratings),
+ * dropping implicit pairs whose sum is not positive; counts (NULL, or t->n
+ * entries) gets how many events each kept pair merged
+ */
+extern void reco_triplets_merge(RecoTriplets *t, bool ratings, int64 *counts);
 
 /* Row r's items (dense indexes into item_ids) as an int8 array */
 extern ArrayType *reco_csr_row_ids(const RecoCsr *R, int64 r, const int64 *item_ids);

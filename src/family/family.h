@@ -78,6 +78,14 @@ typedef struct RecoFamily
 						  int n, float *scores);
 
 	/*
+	 * Scores of every item for serving a top-k (NULL: score): the best of
+	 * those not in skip exactly, the others may be approximate but rank
+	 * below them
+	 */
+	void		(*rank) (RecoModel *m, const float *state, const uint8 *skip,
+						 float *scores);
+
+	/*
 	 * The serving state of a user whose stored row is row (NULL: someone
 	 * new, nothing known) after the events ids/w, least recent first: a
 	 * basket, or a customer's history with their cart.  Writes nothing.
@@ -133,6 +141,9 @@ extern const RecoFamily reco_family_als;
 extern const RecoFamily reco_family_mlp;
 extern const RecoFamily reco_family_itemknn;
 extern const RecoFamily reco_family_ease;
+
+/* Define reco.shortlist, how many items mlp_rank scores exactly (from _PG_init) */
+extern void reco_mlp_init(void);
 
 /* The family of that name, or an error listing them (0A000) */
 extern const RecoFamily *reco_family(const char *name);

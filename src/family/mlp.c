@@ -15,7 +15,8 @@
  * A user's serving state is [side | b_u | h]: the side vector, the bias and
  * the user block's product with the first layer, so a ranking over the
  * catalogue is rn_score's GEMMs over the item-side products the cache
- * computed once (rn_item_side).
+ * computed once (rn_item_side).  Above reco.shortlist items, a ranking
+ * passes only the items the dot product ranks first through the layers.
  */
 #include "reco.h"
 
@@ -29,12 +30,16 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "cblas.h"
+#include "utils/guc.h"
+
 #include "core/recnet.h"
 
 #include "family/family.h"
 #include "tokens.h"
 #include "resources.h"
 #include "storage.h"
+#include "topk.h"
 
 #define LOAD_BATCH 10000
 #define ZERO_SLICE ((size_t) 1 << 24)	/* floats: 64 MB */
@@ -466,7 +471,7 @@ mlp_fit(const char *what, const RecoTrainParams *params, RecoTriplets *t,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no interactions to train %s on", what),
 				 errhint("Insert events first, and check that their kinds have a non-zero weight.")));
-	reco_triplets_merge(t, rated);
+	reco_triplets_merge(t, rated, NULL);
 	n = t->n;
 	if (n == 0)
 		ereport(ERROR,
@@ -1075,6 +1080,101 @@ clip(const MlpModel *s, float *y, int n)
 			y[i] = Min(Max(y[i], s->range[0]), s->range[1]);
 }
 
+/* reco.shortlist: items a ranking passes through the layers, 0 all */
+static int	shortlist = RECO_DEFAULT_SHORTLIST;
+
+/* Define reco.shortlist (from _PG_init) */
+void
+reco_mlp_init(void)
+{
+	DefineCustomIntVariable("reco.shortlist",
+							"Items of a neural ranking scored by the whole network (0: all).",
+							"Above it, the items the dot product and biases rank first are scored by the network, the others by those terms alone.",
+							&shortlist,
+							RECO_DEFAULT_SHORTLIST, 0, RECO_MAX_SHORTLIST,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+}
+
+static void mlp_score(RecoModel *m, const float *state, const int32 *idx, int n,
+					  float *scores);
+
+/*
+ * family->rank: above reco.shortlist items, each item's score without the
+ * layers' output (mean, biases and the dot product: one GEMV over the item
+ * sides), then the shortlist best of those not in skip through the whole
+ * network; the others, in the order of the cheap score, just below the
+ * shortlist's lowest
+ */
+static void
+mlp_rank(RecoModel *m, const float *state, const uint8 *skip, float *scores)
+{
+	MlpModel   *s = m->fs;
+	int			dim = s->shape.dim;
+	int32		n = m->n_items;
+	float	   *u;
+	TopkEntry  *top;
+	int32	   *idx;
+	float	   *exact;
+	uint8	   *listed;
+	int			got;
+	float		lowest = INFINITY;
+	float		rest = -INFINITY;
+
+	if (shortlist == 0 || n <= shortlist)
+	{
+		mlp_score(m, state, NULL, n, scores);
+		return;
+	}
+	u = palloc(sizeof(float) * s->side);
+	top = palloc(sizeof(TopkEntry) * shortlist);
+	idx = palloc(sizeof(int32) * shortlist);
+	exact = palloc(sizeof(float) * shortlist);
+	listed = palloc0((n + 7) / 8 + 1);
+
+	/* [p_u + f_u | p_u + f_u] against [q_i | f_i], as rn_score's dot */
+	memcpy(u, state, sizeof(float) * dim);
+	if (s->shape.feature_dot)
+	{
+		cblas_saxpy(dim, 1.0f, state + dim, 1, u, 1);
+		memcpy(u + dim, u, sizeof(float) * dim);
+	}
+	else
+		memset(u + dim, 0, sizeof(float) * dim);
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, n, s->side, 1.0f, s->item_sides, s->side,
+				u, 1, 0.0f, scores, 1);
+	for (int32 i = 0; i < n; i++)
+		scores[i] += s->mean + state[s->side] + s->item_bias[i];
+
+	got = topk_select(scores, n, skip, shortlist, top);
+	for (int r = 0; r < got; r++)
+	{
+		idx[r] = top[r].index;
+		topk_bit_set(listed, idx[r]);
+	}
+	mlp_score(m, state, idx, got, exact);
+	for (int r = 0; r < got; r++)
+		lowest = Min(lowest, exact[r]);
+	for (int32 i = 0; i < n; i++)
+		if (!topk_bit_test(listed, i) && !isnan(scores[i]))
+			rest = Max(rest, scores[i]);
+	/* the rest keep their order, the best of them a step below the lowest */
+	if (got > 0 && rest > -INFINITY)
+	{
+		float		shift = nextafterf(lowest, -INFINITY) - rest;
+
+		for (int32 i = 0; i < n; i++)
+			scores[i] += shift;
+	}
+	for (int r = 0; r < got; r++)
+		scores[idx[r]] = exact[r];
+	pfree(u);
+	pfree(top);
+	pfree(idx);
+	pfree(exact);
+	pfree(listed);
+}
+
 /* family->score: rn_score over all items, or over the gathered few */
 static void
 mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scores)
@@ -1525,6 +1625,7 @@ const RecoFamily reco_family_mlp = {
 	.user_floats = mlp_user_floats,
 	.user = mlp_user,
 	.score = mlp_score,
+	.rank = mlp_rank,
 	.state = mlp_state,
 	.unit_items = mlp_unit_items,
 	.row_floats = mlp_row_floats,
