@@ -133,6 +133,12 @@ FROM reco_tune('tuned_hl', 'SELECT customer, product, 1, at FROM shop', '{"facto
 SELECT version, params->'half_life' AS half_life, params->'factors' AS factors
 FROM reco_versions WHERE model = 'tuned_hl' AND active;
 SELECT reco_drop_model('tuned_hl');
+-- a source where some events have no time trains its winner without times
+SELECT count(*) AS trials, count(*) FILTER (WHERE best) AS best
+FROM reco_tune('tuned_part', 'SELECT customer, product, 1, CASE WHEN customer % 10 <> 0 THEN at END FROM shop',
+	'{"factors": [2, 4]}', '{"iterations": 3}', folds => 2);
+SELECT params ? 'half_life_origin' AS timed FROM reco_versions WHERE model = 'tuned_part' AND active;
+SELECT reco_drop_model('tuned_part');
 -- random search: a seeded sample of the grid
 SELECT count(*) AS sampled FROM reco_tune('tuned', 'SELECT customer, product FROM shop',
 	'{"factors": [2, 4, 8], "alpha": [1, 2]}', '{"iterations": 3}', trials => 2, folds => 1,

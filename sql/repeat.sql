@@ -108,6 +108,20 @@ SELECT item_id = :item_id AS same_item, :'here'::real = score AS fresh_backend_a
 	:'here'::real <> :'before'::real AS moved
 FROM reco_recommend(55, 1, 'staples', exclude_seen => false);
 
+-- A term in the layout of development builds before the counts (three
+-- floats, the ids, the propensities) is ignored with a warning, and a
+-- forget, which cannot recount it, drops it
+CREATE TABLE kept_blob AS SELECT b.* FROM reco_model_blob b
+JOIN reco_model m ON m.active_version = b.version_id WHERE m.name = 'staples' AND b.name = 'repeat';
+UPDATE reco_model_blob b SET data = '\x0000803f0000204100000000'::bytea || int8send(3) || float4send(0.5)
+FROM kept_blob k WHERE b.version_id = k.version_id AND b.name = 'repeat';
+\c
+SET reco.progress = off;
+SELECT count(*) AS served FROM reco_recommend(43, 5, 'staples', exclude_seen => false);
+SELECT events > 0 AS forgotten FROM reco_forget_user(46);
+SELECT count(*) AS old_term_left FROM reco_model_blob b JOIN kept_blob k USING (version_id, name);
+DROP TABLE kept_blob;
+
 -- "repeat": false keeps no term
 SELECT * FROM reco_train('staples_off', 'als', '{"factors": 8, "repeat": false}') \gset
 SELECT metrics ? 'repeat' AS fitted, params->>'repeat' AS repeat

@@ -561,8 +561,8 @@ reco_repeat_load(RecoModel *m)
 			return;
 		case TERM_OLD:
 			ereport(WARNING,
-					(errmsg("the repeat-purchase term of version %lld was written by a development build and is ignored",
-							(long long) m->version_id),
+					(errmsg("the repeat-purchase term of model \"%s\" was written by a development build and is ignored",
+							reco_name_msg(m->name)),
 					 errhint("Retrain the model to fit it again.")));
 			return;
 		case TERM_READ:
