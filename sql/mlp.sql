@@ -144,6 +144,11 @@ SELECT count(*) AS listed,
 	count(*) FILTER (WHERE r.item_id IN (SELECT item_id FROM exact_top)) AS in_exact_top
 FROM reco_recommend(4, 10, 'shop_mlp') r;
 SELECT count(*) AS odd_listed FROM reco_recommend(4, 10, 'shop_mlp', category => 'odd');
+-- for every customer, nothing from past the shortlist ranks above it
+SELECT count(*) AS customers, count(*) FILTER (WHERE exact_first = 5) AS exact_first
+FROM (SELECT u, count(*) FILTER (WHERE r.rank <= 5
+		AND abs(r.score - reco_score(u, r.item_id, 'shop_mlp')) < 1e-5) AS exact_first
+	  FROM generate_series(1, 220) u, reco_recommend(u, 10, 'shop_mlp') r GROUP BY u) x;
 SET reco.shortlist = -1;
 RESET reco.shortlist;
 

@@ -122,6 +122,24 @@ SELECT events > 0 AS forgotten FROM reco_forget_user(46);
 SELECT count(*) AS old_term_left FROM reco_model_blob b JOIN kept_blob k USING (version_id, name);
 DROP TABLE kept_blob;
 
+-- A network's shortlist (reco.shortlist) is not used where buying again
+-- lifts a customer's own items: those lists are the exact ones
+SELECT 1 AS trained FROM reco_train('staples_net', 'mlp',
+	'{"dim": 8, "hidden": [8], "epochs": 5, "validation": 0}');
+SELECT (metrics->'repeat'->>'weight')::float8 > 0 AS net_fitted
+FROM reco_model_version WHERE model = 'staples_net';
+CREATE TEMP TABLE net_exact AS
+SELECT g.u, r.item_id, r.rank, r.score FROM generate_series(1, 150) g(u),
+	LATERAL reco_recommend(g.u, 10, 'staples_net', exclude_seen => false) r;
+SET reco.shortlist = 5;
+SELECT count(*) AS listed, count(e.u) AS as_exact
+FROM generate_series(1, 150) g(u)
+	CROSS JOIN LATERAL reco_recommend(g.u, 10, 'staples_net', exclude_seen => false) r
+	LEFT JOIN net_exact e ON e.u = g.u AND e.item_id = r.item_id AND e.rank = r.rank
+		AND e.score = r.score;
+RESET reco.shortlist;
+SELECT reco_drop_model('staples_net');
+
 -- "repeat": false keeps no term
 SELECT * FROM reco_train('staples_off', 'als', '{"factors": 8, "repeat": false}') \gset
 SELECT metrics ? 'repeat' AS fitted, params->>'repeat' AS repeat

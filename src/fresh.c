@@ -56,13 +56,19 @@ fresh_since(const RecoModel *m)
 		(TimestampTz) (m->params.fresh_days * USECS_PER_DAY);
 }
 
+bool
+reco_fresh_active(const RecoModel *m)
+{
+	return m->created != NULL && m->params.fresh_boost != 0.0;
+}
+
 void
 reco_fresh_apply(const RecoModel *m, float *scores)
 {
 	TimestampTz since;
 	float		scale = 0.0f;
 
-	if (m->created == NULL || m->params.fresh_boost == 0.0)
+	if (!reco_fresh_active(m))
 		return;
 	since = fresh_since(m);
 	for (int32 i = 0; i < m->n_items; i++)

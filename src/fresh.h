@@ -13,6 +13,9 @@
 /* Read when each of m's items entered reco_item (with the version, if boosted) */
 extern void reco_fresh_load(RecoModel *m);
 
+/* Whether the version boosts fresh items */
+extern bool reco_fresh_active(const RecoModel *m);
+
 /* Add the boost to scores (every item of m) for items fresh now */
 extern void reco_fresh_apply(const RecoModel *m, float *scores);
 

@@ -113,10 +113,11 @@ propensity(const RecoTriplets *t, RecoBudget *b, RecoRepeat *out, bool keep)
 	/* the merged pairs are in (user, item) order already */
 	if (keep)
 	{
-		out->counted.user = reco_budget_alloc(b, sizeof(int64) * Max(2 * pairs.n, 1),
-											  "repeat purchases");
-		out->counted.item = reco_budget_alloc(b, sizeof(int64) * Max(2 * pairs.n, 1),
-											  "repeat purchases");
+		for (int64 k = 0; k < pairs.n; k++)
+			nc += Min(counts[k], 2);
+		out->counted.user = reco_budget_alloc(b, sizeof(int64) * Max(nc, 1), "repeat purchases");
+		out->counted.item = reco_budget_alloc(b, sizeof(int64) * Max(nc, 1), "repeat purchases");
+		nc = 0;
 		for (int64 k = 0; k < pairs.n; k++)
 			for (int c = 0; c < Min(counts[k], 2); c++)
 			{
@@ -419,11 +420,14 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 		}
 	out->ndcg_with = best;
 	out->customers = nj;
-	/* serving's propensities count every event */
+	/*
+	 * serving's propensities count every event; what they keep lives on
+	 * through the family's fit, so it counts on the run's own budget
+	 */
 	MemoryContextSwitchTo(caller);
-	propensity(t, b, out, true);
 	MemoryContextDelete(work);
 	t->budget->peak = Max(t->budget->peak, vb.peak);
+	propensity(t, t->budget, out, true);
 	return true;
 
 none:

@@ -125,7 +125,12 @@ emit_top(ReturnSetInfo *rsinfo, RecoModel *m, RecoUserKind who, const float *x,
 		TopkEntry  *top = palloc(sizeof(TopkEntry) * k);
 		int			n;
 
-		if (m->family->rank != NULL)
+		/*
+		 * a family's shortlist only when nothing is added to its scores
+		 * after: buying again and the fresh boost lift items outside it,
+		 * and weigh by the largest |score| over every item
+		 */
+		if (m->family->rank != NULL && hist == NULL && !reco_fresh_active(m))
 			m->family->rank(m, x, skip, scores);
 		else
 			m->family->score(m, x, NULL, m->n_items, scores);

@@ -64,6 +64,9 @@ typedef struct MlpModel
 	float		range[2];
 	float	   *unknown_user;	/* p_0 */
 	float	   *unit;			/* dim x n_items, unit q, built lazily */
+	float	   *item_dot;		/* n_items x dim, what a user's side meets in
+								 * the dot product (q, or q + f with
+								 * feature_dot), built by the first ranking */
 	float	   *item_features;	/* item_buckets x dim, read by new_item_row */
 	float	   *scratch;		/* rn_score's */
 	struct MlpFit *fit;			/* a model fitted in memory: its users, or NULL */
@@ -1103,7 +1106,7 @@ static void mlp_score(RecoModel *m, const float *state, const int32 *idx, int n,
  * family->rank: above reco.shortlist items, each item's score without the
  * layers' output (mean, biases and the dot product: one GEMV over the item
  * sides), then the shortlist best of those not in skip through the whole
- * network; the others, in the order of the cheap score, just below the
+ * network; the others, in the order of the cheap score, below the
  * shortlist's lowest
  */
 static void
@@ -1120,31 +1123,40 @@ mlp_rank(RecoModel *m, const float *state, const uint8 *skip, float *scores)
 	int			got;
 	float		lowest = INFINITY;
 	float		rest = -INFINITY;
+	double		gap = 0.0;
 
 	if (shortlist == 0 || n <= shortlist)
 	{
 		mlp_score(m, state, NULL, n, scores);
 		return;
 	}
-	u = palloc(sizeof(float) * s->side);
+	if (s->item_dot == NULL)
+	{
+		float	   *v = MemoryContextAllocHuge(m->mcxt, sizeof(float) * (Size) n * dim);
+
+		for (int32 i = 0; i < n; i++)
+		{
+			const float *side = s->item_sides + (Size) i * s->side;
+
+			for (int j = 0; j < dim; j++)
+				v[(Size) i * dim + j] = side[j] + (s->shape.feature_dot ? side[dim + j] : 0.0f);
+		}
+		s->item_dot = v;
+	}
+	u = palloc(sizeof(float) * dim);
 	top = palloc(sizeof(TopkEntry) * shortlist);
 	idx = palloc(sizeof(int32) * shortlist);
 	exact = palloc(sizeof(float) * shortlist);
 	listed = palloc0((n + 7) / 8 + 1);
 
-	/* [p_u + f_u | p_u + f_u] against [q_i | f_i], as rn_score's dot */
+	/* p_u (+ f_u) against q_i (+ f_i), as rn_score's dot */
 	memcpy(u, state, sizeof(float) * dim);
 	if (s->shape.feature_dot)
-	{
 		cblas_saxpy(dim, 1.0f, state + dim, 1, u, 1);
-		memcpy(u + dim, u, sizeof(float) * dim);
-	}
-	else
-		memset(u + dim, 0, sizeof(float) * dim);
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, n, s->side, 1.0f, s->item_sides, s->side,
-				u, 1, 0.0f, scores, 1);
 	for (int32 i = 0; i < n; i++)
-		scores[i] += s->mean + state[s->side] + s->item_bias[i];
+		scores[i] = s->mean + state[s->side] + s->item_bias[i];
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, n, dim, 1.0f, s->item_dot, dim,
+				u, 1, 1.0f, scores, 1);
 
 	got = topk_select(scores, n, skip, shortlist, top);
 	for (int r = 0; r < got; r++)
@@ -1154,17 +1166,29 @@ mlp_rank(RecoModel *m, const float *state, const uint8 *skip, float *scores)
 	}
 	mlp_score(m, state, idx, got, exact);
 	for (int r = 0; r < got; r++)
-		lowest = Min(lowest, exact[r]);
-	for (int32 i = 0; i < n; i++)
-		if (!topk_bit_test(listed, i) && !isnan(scores[i]))
-			rest = Max(rest, scores[i]);
-	/* the rest keep their order, the best of them a step below the lowest */
-	if (got > 0 && rest > -INFINITY)
 	{
-		float		shift = nextafterf(lowest, -INFINITY) - rest;
+		lowest = Min(lowest, exact[r]);
+		gap += exact[r] - scores[idx[r]];
+	}
+	gap /= Max(got, 1);
+	for (int32 i = 0; i < n; i++)
+		if (!topk_bit_test(listed, i) && !(skip != NULL && topk_bit_test(skip, i)))
+			rest = Max(rest, scores[i] + (float) gap);
 
+	/*
+	 * The rest get the layers' mean output over the shortlist, so their
+	 * scores stay near what the network would give (the buying-again and
+	 * fresh terms scale with the largest |score|), lowered as far as it
+	 * takes to put the best of them a step below the shortlist's lowest
+	 */
+	if (got > 0)
+	{
+		float		below = nextafterf(lowest, -INFINITY);
+		float		shift = (float) gap - Max(0.0f, rest - below);
+
+		/* (in float a sum may round up to the lowest: clamped below it) */
 		for (int32 i = 0; i < n; i++)
-			scores[i] += shift;
+			scores[i] = Min(scores[i] + shift, below);
 	}
 	for (int r = 0; r < got; r++)
 		scores[idx[r]] = exact[r];
@@ -1193,9 +1217,9 @@ mlp_score(RecoModel *m, const float *state, const int32 *idx, int n, float *scor
 		clip(s, scores, m->n_items);
 		return;
 	}
-	sides = palloc(sizeof(float) * Max(n, 1) * s->side);
-	bias = palloc(sizeof(float) * Max(n, 1));
-	P = palloc(sizeof(float) * Max(n, 1) * h1);
+	sides = palloc_extended(sizeof(float) * Max(n, 1) * s->side, MCXT_ALLOC_HUGE);
+	bias = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	P = palloc_extended(sizeof(float) * Max(n, 1) * h1, MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 	{
 		memcpy(sides + (Size) i * s->side, s->item_sides + (Size) idx[i] * s->side,
