@@ -345,6 +345,8 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	RecoUser	me = reco_current_user();
 	bool		fitted;
 	double		write_seconds;
+	double		repeat_seconds;
+	instr_time	repeat_start;
 	StringInfoData metrics;
 	int64		version_id;
 	int64		caught_up = 0;
@@ -362,7 +364,9 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	 */
 	if (reader != NULL)
 		reco_become(*reader);
+	INSTR_TIME_SET_CURRENT(repeat_start);
 	fitted = params->repeat && reco_repeat_fit(family, params, t, &repeat);
+	repeat_seconds = reco_seconds_since(repeat_start);
 	reco_become(me);
 	if (fitted && reco_progress)
 		ereport(NOTICE,
@@ -424,13 +428,14 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	}
 	reco_pending_drop_superseded(model, version_id, seen);
 	UnregisterSnapshot(now);
-	write_seconds = reco_seconds_since(start) - read_seconds - fit.solve_seconds;
+	write_seconds = reco_seconds_since(start) - read_seconds - repeat_seconds - fit.solve_seconds;
 
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics,
-					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"solve\": %.6f, "
-					 "\"write\": %.6f, \"per_iteration\": %.6f}, \"caught_up\": %lld",
-					 fit.losses, read_seconds, fit.solve_seconds, write_seconds,
+					 "{\"loss\": [%s], \"seconds\": {\"read\": %.6f, \"repeat\": %.6f, "
+					 "\"solve\": %.6f, \"write\": %.6f, \"per_iteration\": %.6f}, "
+					 "\"caught_up\": %lld",
+					 fit.losses, read_seconds, repeat_seconds, fit.solve_seconds, write_seconds,
 					 fit.solve_seconds / Max(fit.steps, 1), (long long) caught_up);
 	if (repeat.customers > 0)
 		appendStringInfo(&metrics, ", \"repeat\": {\"weight\": %g, \"half_life\": %g, "
@@ -449,9 +454,9 @@ fit_and_store(const char *model, const RecoFamily *family, const char *source,
 	sum->seconds = reco_seconds_since(start);
 	if (reco_progress)
 		ereport(NOTICE,
-				(errmsg("reco: model \"%s\" version %d active: read %.3f s, solve %.3f s, write %.3f s, %lld events caught up",
-						model, sum->version, read_seconds, fit.solve_seconds, write_seconds,
-						(long long) caught_up)));
+				(errmsg("reco: model \"%s\" version %d active: read %.3f s, buying again %.3f s, solve %.3f s, write %.3f s, %lld events caught up",
+						model, sum->version, read_seconds, repeat_seconds, fit.solve_seconds,
+						write_seconds, (long long) caught_up)));
 	MemoryContextSwitchTo(old);
 }
 
