@@ -55,10 +55,11 @@ FROM reco_event;
 -- event).  Products only: postage and fees are left out.
 --
 -- Weight: 1 per purchase line, so a product bought on five orders counts
--- five times but the quantity does not count.  Weighting by quantity (what
--- reco_train does: weights.purchase x value) lets wholesale-sized lines
--- swamp everything else.  Chosen on a validation split (train before
--- 2011-10-01, test on October's purchases), hit rate@10 for new products:
+-- five times but the quantity does not count (as reco_train counts events
+-- by default, "value": "unit").  Weighting by quantity ("value": "linear")
+-- lets wholesale-sized lines swamp everything else.  Chosen on a validation
+-- split (train before 2011-10-01, test on October's purchases), hit
+-- rate@10 for new products:
 -- 8 x quantity 0.34, ln(1 + quantity) 0.43, 1 per line 0.44, 1 per
 -- (customer, product) 0.44; most popular 0.25.  With 1 per line the other
 -- settings matter little (alpha 1 and regularization 1 scored 0.441, the
@@ -78,12 +79,12 @@ FROM (SELECT (reco_train_agg(e.user_id, e.item_id, 1, 'retail',
 -- title and a price bucket; the products the customer bought), two hidden
 -- layers, trained by backpropagation against sampled negatives, one
 -- NOTICE per epoch.  It reads reco_event, which holds the purchases before
--- the cut-off so far.  One event per line, as ALS ("value": "unit").
+-- the cut-off so far.  One event per line, as ALS (the default "value").
 SELECT model, version, users AS customers, items AS products, interactions,
        round(loss::numeric, 5) AS loss, round(seconds::numeric, 2) AS seconds
 FROM reco_train('retail_mlp', 'mlp',
                 '{"dim": 32, "hidden": [64, 32], "epochs": 6, "validation": 0.05,
-                  "value": "unit", "seed": 42}');
+                  "seed": 42}');
 
 -- Item to item ('itemknn'): each product keeps its 100 nearest products
 -- by BM25-weighted co-occurrence in customers' baskets ("bought together");
@@ -92,7 +93,7 @@ FROM reco_train('retail_mlp', 'mlp',
 -- it chose): repeats come back when the shop lets them (section 5b).
 SELECT model, version, users AS customers, items AS products, interactions,
        round(seconds::numeric, 2) AS seconds
-FROM reco_train('retail_knn', 'itemknn', '{"value": "unit"}');
+FROM reco_train('retail_knn', 'itemknn');
 
 -- The shop keeps selling: the purchases from 2011-11-01 on arrive.  Online
 -- learning is off while they load, so that both models are judged as they

@@ -86,13 +86,14 @@ SELECT items, weights FROM reco_user_factors
 WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'dup') AND user_id = 6;
 
 -- max_weight caps one customer's summed weight for an item in the solve:
--- a bulk buyer (user 7, 500 units of item 12) counts as 10
+-- a bulk buyer (user 7, 500 units of item 12, each unit counted: "value":
+-- "linear") counts as 10
 INSERT INTO reco_event (user_id, item_id, kind, value, ts) VALUES
 	(7, 12, 'purchase', 500, '2026-02-21'), (7, 10, 'purchase', 1, '2026-02-21');
-SELECT version FROM reco_train('capped', 'als', '{"factors": 2, "seed": 1, "max_weight": 10}');
-SELECT version FROM reco_train('capped_same', 'als', '{"factors": 2, "seed": 1, "max_weight": 10}');
+SELECT version FROM reco_train('capped', 'als', '{"factors": 2, "seed": 1, "max_weight": 10, "value": "linear"}');
+SELECT version FROM reco_train('capped_same', 'als', '{"factors": 2, "seed": 1, "max_weight": 10, "value": "linear"}');
 UPDATE reco_event SET value = 1.25 WHERE user_id = 7 AND item_id = 12;
-SELECT version FROM reco_train('small', 'als', '{"factors": 2, "seed": 1, "max_weight": 10}');
+SELECT version FROM reco_train('small', 'als', '{"factors": 2, "seed": 1, "max_weight": 10, "value": "linear"}');
 -- the history keeps the whole sum; the item factors equal a buyer of 10
 SELECT items, weights FROM reco_user_factors
 WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'capped') AND user_id = 7;

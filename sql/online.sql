@@ -1,7 +1,7 @@
 -- Online learning: each event re-solves its user inside its own transaction
 SET reco.progress = off;
 SELECT version FROM reco_train('live', 'als',
-	'{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4}');
+	'{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4, "value": "linear"}');
 CREATE FUNCTION pg_temp.history(u bigint, m text DEFAULT 'live') RETURNS bigint[] LANGUAGE sql AS
 $$ SELECT items FROM reco_user_factors
    WHERE version_id = (SELECT active_version FROM reco_model WHERE name = m) AND user_id = u $$;

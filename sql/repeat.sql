@@ -75,13 +75,15 @@ SELECT again AS staple_again_after FROM term_counts WHERE item_id = 3;
 -- and the version serves with the term it rewrote
 SELECT count(*) AS served FROM reco_recommend(43, 5, 'staples', exclude_seen => false);
 
--- Who counts is who the fit keeps: 44's events on item 600 sum to almost
--- nothing (a purchase of 125,000, one of 0.00125, a return of 125,000), so
--- whether the pair survives the float sum decides both its row and its count
+-- Who counts is who the fit keeps: with quantities counted ("value":
+-- "linear", kept for the retrainings below), 44's events on item 600 sum
+-- to almost nothing (a purchase of 125,000, one of 0.00125, a return of
+-- 125,000), so whether the pair survives the float sum decides both its
+-- row and its count
 INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 VALUES (44, 600, 'purchase', 125000, '2024-02-01'), (44, 600, 'purchase', 0.00125, '2024-02-02'),
 	(44, 600, 'purchase', -125000, '2024-02-03');
-SELECT 1 AS trained FROM reco_train('staples', 'als', '{"factors": 8}');
+SELECT 1 AS trained FROM reco_train('staples', 'als', '{"factors": 8, "value": "linear"}');
 SELECT (SELECT count(*) FROM term_counts WHERE item_id = 600) =
 	(SELECT count(*) FROM reco_user_factors f JOIN reco_model m ON m.active_version = f.version_id
 	 WHERE m.name = 'staples' AND f.user_id = 44 AND 600 = ANY (f.items)) AS counted_as_kept;

@@ -140,12 +140,13 @@ RESET ROLE;
 UPDATE reco_model SET online = true WHERE name = 'sec';
 
 -- one customer repeating an event cannot make an item theirs: solves count
--- a pair's summed weight up to the model's max_weight (1000 by default),
--- online and in training alike, while the history keeps the whole sum
+-- a pair's summed weight up to the model's max_weight (16 by default, two
+-- purchases), online and in training alike, while the history keeps the
+-- whole sum: twenty purchases weigh what two do
 SET ROLE regress_reco_feed;
 INSERT INTO reco_event (user_id, item_id, kind, value)
 SELECT 8190, 8105, 'purchase', 1e6 FROM generate_series(1, 20);
-INSERT INTO reco_event (user_id, item_id, kind, value) VALUES (8191, 8105, 'purchase', 125);
+INSERT INTO reco_event (user_id, item_id, kind) VALUES (8191, 8105, 'purchase'), (8191, 8105, 'purchase');
 RESET ROLE;
 CREATE FUNCTION pg_temp.same_vector(m text) RETURNS TABLE (sums real[], same_vector boolean)
 LANGUAGE sql AS $$

@@ -4,7 +4,8 @@ SET reco.progress = off;
 SELECT model, version, users, items, interactions, round(loss::numeric, 4) AS loss
 FROM reco_train('shop', 'als', '{"factors": 4, "iterations": 10, "regularization": 0.05, "alpha": 4}');
 
--- the summed weights the model saw: purchase 8, view 1, rating 1, times value;
+-- the summed weights the model saw: purchase 8, view 1, rating 1, times the
+-- sign of the value (the default "value": "unit" counts each event once);
 -- user 5 returned item 203 (purchase -1 outweighs the view), so it is dropped
 SELECT user_id, items, weights FROM reco_user_factors
 WHERE version_id = (SELECT active_version FROM reco_model WHERE name = 'shop')

@@ -550,6 +550,8 @@ reco_parse_params(const char *family, Jsonb *stored, Jsonb *given,
 	out->als.init_scale = 0.01f;
 	out->als.seed = 42;
 	memcpy(out->weights, default_weights, sizeof(out->weights));
+	/* each event once: quantities and ratings as weights lost on every data set */
+	out->value = RECO_VALUE_UNIT;
 	out->history = RECO_DEFAULT_HISTORY;
 	out->max_weight = RECO_DEFAULT_MAX_WEIGHT;
 	out->repeat = true;
