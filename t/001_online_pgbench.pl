@@ -34,7 +34,9 @@ SELECT setseed(0.42);
 INSERT INTO reco_event (user_id, item_id, kind)
 SELECT 1 + (random() * 399)::int, 1 + (random() * 199)::int, 'purchase'
 FROM generate_series(1, 8000);
-SELECT version FROM reco_train('live', 'als', '{"factors": 16, "iterations": 5}');
+-- values count as they are: the twins below replay histories as values
+SELECT version FROM reco_train('live', 'als',
+	'{"factors": 16, "iterations": 5, "value": "linear"}');
 });
 my $fixture = $node->safe_psql('postgres', 'SELECT count(*) FROM reco_event');
 is($fixture, 8000, 'fixture: 8000 purchases');
