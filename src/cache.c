@@ -100,6 +100,34 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 }
 
 /*
+ * An item's index by a table lookup instead of a binary search, when the
+ * ids span at most ID_TABLE_SPREAD times as many values as there are items
+ * (shops number their products densely): the item-item lists' load maps
+ * a hundred neighbours an item, and serving maps histories and filters
+ */
+#define ID_TABLE_SPREAD 4
+
+static void
+id_table(RecoModel *m)
+{
+	uint64		span;
+
+	m->id_table = NULL;
+	if (m->n_items == 0)
+		return;
+	/* in uint64: ids at both ends of int64 do not overflow */
+	span = (uint64) m->item_ids[m->n_items - 1] - (uint64) m->item_ids[0] + 1;
+	if (span == 0 || span > (uint64) ID_TABLE_SPREAD * m->n_items)
+		return;
+	m->id_base = m->item_ids[0];
+	m->id_span = (int64) span;
+	m->id_table = MemoryContextAllocHuge(m->mcxt, sizeof(int32) * span);
+	memset(m->id_table, 0xff, sizeof(int32) * span);	/* -1 */
+	for (int32 i = 0; i < m->n_items; i++)
+		m->id_table[m->item_ids[i] - m->id_base] = i;
+}
+
+/*
  * Read a version's items, by id: their ids and popularity into m (in
  * m->mcxt) and their stored rows of width bytes each into a buffer in the
  * current context, which is returned.  Sets m->n_items.
@@ -155,6 +183,7 @@ reco_model_read_rows(RecoModel *m, int64 expected, Size width)
 	}
 	SPI_cursor_close(portal);
 	m->n_items = n;
+	id_table(m);
 	return rows;
 }
 
@@ -294,6 +323,13 @@ reco_model_version_load(const char *name, int32 version)
 int32
 reco_model_item_index(const RecoModel *m, int64 item_id)
 {
+	if (m->id_table != NULL)
+	{
+		/* in uint64, so an id far below the base cannot overflow into range */
+		uint64		j = (uint64) item_id - (uint64) m->id_base;
+
+		return j < (uint64) m->id_span ? m->id_table[j] : -1;
+	}
 	return (int32) reco_id_index(m->item_ids, m->n_items, item_id);
 }
 

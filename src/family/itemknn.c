@@ -329,7 +329,7 @@ knn_load(RecoModel *m, int64 expected)
 			int64		id;
 
 			memcpy(&id, row + sizeof(int64) * r, sizeof(int64));
-			s->nbr[i * k + r] = (int32) reco_id_index(m->item_ids, m->n_items, id);
+			s->nbr[i * k + r] = reco_model_item_index(m, id);
 		}
 	}
 	pfree(rows);
