@@ -151,6 +151,11 @@ FROM (SELECT u, count(*) FILTER (WHERE r.rank <= 5
 	  FROM generate_series(1, 220) u, reco_recommend(u, 10, 'shop_mlp') r GROUP BY u) x;
 SET reco.shortlist = -1;
 RESET reco.shortlist;
+-- its ids (1-40) are dense, so they map to indexes by a table: ids outside
+-- it, at both ends of bigint, are unknown, not wrapped into it
+SELECT item_id, score IS NULL AS unknown
+FROM reco_rank(4, ARRAY[-9223372036854775808, 0, 40, 42, 9223372036854775807], 'shop_mlp')
+ORDER BY item_id;
 
 -- Online: an event updates the customer's side in the inserting
 -- transaction.  215 (segment B: odd items) buys three even items and is
