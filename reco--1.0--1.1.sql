@@ -628,7 +628,7 @@ COMMENT ON FUNCTION @extschema@.reco_train(text, text, jsonb) IS
 ----------------------------------------------------------------------
 
 COMMENT ON FUNCTION @extschema@.reco_train(text, text, jsonb) IS
-	'Train a new version of a model on reco_event (each event weighted by its kind''s weight times its value) and activate it. Algorithms: ''als'' (matrix factorisation), ''mlp'' (a neural network over customer and item embeddings, profiles from reco_user and catalogue attributes from reco_item), ''itemknn'' (each item''s nearest items by BM25, TF-IDF or cosine co-occurrence) and ''ease'' (the closed-form linear item-item model, up to 40,000 items).';
+	'Train a new version of a model on reco_event (each event weighted by its kind''s weight times its value as the "value" parameter counts it: by default once, with its sign) and activate it. Algorithms: ''als'' (matrix factorisation), ''mlp'' (a neural network over customer and item embeddings, profiles from reco_user and catalogue attributes from reco_item), ''itemknn'' (each item''s nearest items by BM25, TF-IDF or cosine co-occurrence) and ''ease'' (the closed-form linear item-item model, up to 40,000 items).';
 
 CREATE FUNCTION @extschema@.reco_recommend_items(item_ids bigint[], k int,
 	model text DEFAULT 'default', user_id bigint DEFAULT NULL,

@@ -501,7 +501,7 @@ model_name(FunctionCallInfo fcinfo, int argno)
 	return name;
 }
 
-/* Train on reco_event, each event weighted by its kind's weight times value */
+/* Train on reco_event, each event weighted by its kind's weight times its counted value */
 Datum
 reco_train(PG_FUNCTION_ARGS)
 {
