@@ -12,8 +12,12 @@ Protocol (the same as bench/mlp_movielens.sh's part 2):
     smallest md5(s + ':cold:' + str(id)) hex digest;
   * training: u1.base minus every rating of a withheld item, each rating an
     implicit positive (the rating value is not used);
-  * relevant: per user, the distinct withheld items they rated in u1.test;
-    judged users: those with at least one;
+  * relevant: per user, the distinct withheld items they rated in u1.test
+    (--judge test, the default), or rated anywhere in u1.base or u1.test
+    (--judge all: all the withheld ratings), or rated 4 or 5 anywhere
+    (--judge all4: the likes among them), or several of these
+    (--judge test,all,all4: each training judged every way); judged users:
+    those with at least one;
   * each judged user ranks all 168 withheld items (ties by item id);
     nDCG@10 with binary gains, log2(rank + 1) discount, ideal DCG over
     min(|relevant|, 10) ranks, averaged over judged users.
@@ -46,9 +50,9 @@ training items).  Adam (lr, weight_decay = wd), batches of `batch`, rows
 reshuffled every epoch.  torch.set_num_threads(2).
 
 Usage (OPENBLAS_NUM_THREADS=1 is set by the script before numpy loads):
-  /usr/bin/python3 bench/cold_reference.py baselines [--sets a,b,c]
+  /usr/bin/python3 bench/cold_reference.py baselines [--sets a,b,c] [--judge J]
   /usr/bin/python3 bench/cold_reference.py run SETTING[,SETTING...]
-        [--sets a,b,c] [--seeds 42,7,3] [--curve] [key=value ...]
+        [--sets a,b,c] [--seeds 42,7,3] [--judge J] [--curve] [key=value ...]
 SETTING names one of SETTINGS below; key=value overrides its keys (for
 every setting given).  --curve prints each set's nDCG@10 after
 every epoch (for choosing epochs; costs one ranking an epoch).
@@ -107,7 +111,7 @@ def default_dir():
 
 def read_ratings(path):
     a = np.loadtxt(path, dtype=np.int64, delimiter="\t")
-    return a[:, 0], a[:, 1]
+    return a[:, 0], a[:, 1], a[:, 2]
 
 
 def read_items(path):
@@ -155,8 +159,8 @@ def cold_items(salt):
 
 class Data:
     def __init__(self, directory):
-        self.base_u, self.base_i = read_ratings(os.path.join(directory, "u1.base"))
-        self.test_u, self.test_i = read_ratings(os.path.join(directory, "u1.test"))
+        self.base_u, self.base_i, self.base_r = read_ratings(os.path.join(directory, "u1.base"))
+        self.test_u, self.test_i, self.test_r = read_ratings(os.path.join(directory, "u1.test"))
         self.year, self.genres = read_items(os.path.join(directory, "u.item"))
         self.users = read_users(os.path.join(directory, "u.user"))
         # year fields: exact year, 5-year bucket as the SQL forms it, decade;
@@ -169,14 +173,18 @@ class Data:
             "decade": np.array([0 if y == 0 else 1 + (y - 1920) // 10 for y in self.year]),
         }
 
-    def split(self, salt):
+    def split(self, salt, judge="test"):
         cold = cold_items(salt)
         keep = ~np.isin(self.base_i, cold)
         tu, ti = self.base_u[keep], self.base_i[keep]
         pairs = np.unique(tu * 10000 + ti)
         tu, ti = pairs // 10000, pairs % 10000
-        hit = np.isin(self.test_i, cold)
-        rel = np.unique(self.test_u[hit] * 10000 + self.test_i[hit])
+        ju, ji, jr = self.test_u, self.test_i, self.test_r
+        if judge in ("all", "all4"):
+            ju, ji, jr = (np.concatenate([self.base_u, ju]), np.concatenate([self.base_i, ji]),
+                          np.concatenate([self.base_r, jr]))
+        hit = np.isin(ji, cold) & (jr >= (4 if judge == "all4" else 1))
+        rel = np.unique(ju[hit] * 10000 + ji[hit])
         relevant = {}
         for code in rel:
             relevant.setdefault(int(code // 10000), set()).add(int(code % 10000))
@@ -231,7 +239,8 @@ def baselines(split, seed=0):
                  for v in set(year[1:])}
     s = np.array([per_movie[year[i]] for i in split.cold])
     out["per-movie popularity of the year"] = split.ndcg(np.tile(s, (len(split.judged), 1)))
-    test_pop = np.bincount(d.test_i, minlength=N_ITEMS + 1)[split.cold].astype(float)
+    # what is judged relevant, counted per withheld movie
+    test_pop = split.rel.sum(axis=0).astype(float)
     out["test popularity (oracle)"] = split.ndcg(np.tile(test_pop, (len(split.judged), 1)))
     # the same, averaged over the withheld movies with the same genres and year
     key = [(tuple(d.genres[i]), year[i]) for i in split.cold]
@@ -381,13 +390,13 @@ def train(split, p, seed, curve=False):
             n = split.ndcg(score_cold(model, split, p))
             history.append(n)
             print(f"    epoch {epoch + 1:3d} loss {loss_epoch:.4f} nDCG@10 {n:.4f}", flush=True)
-    return split.ndcg(score_cold(model, split, p)), loss_epoch, history
+    return model, loss_epoch, history
 
 
 # ---------------------------------------------------------------- main
 
 def parse(argv):
-    opts = dict(data=default_dir(), sets="a,b,c", seeds="42,7,3", curve=False)
+    opts = dict(data=default_dir(), sets="a,b,c", seeds="42,7,3", curve=False, judge="test")
     over, rest = {}, []
     k = 0
     while k < len(argv):
@@ -411,16 +420,18 @@ def parse(argv):
 def main():
     torch.set_num_threads(2)
     opts, over, rest = parse(sys.argv[1:])
-    if not rest or rest[0] not in ("baselines", "run"):
+    judges = opts["judge"].split(",")
+    if not rest or rest[0] not in ("baselines", "run") \
+            or not set(judges) <= {"test", "all", "all4"}:
         sys.exit(__doc__)
     data = Data(opts["data"])
     sets = opts["sets"].split(",")
     print(f"torch {torch.__version__}, numpy {np.__version__}, threads {torch.get_num_threads()}")
     if rest[0] == "baselines":
-        for s in sets:
-            sp = data.split(s)
+        for s, j in ((s, j) for j in judges for s in sets):
+            sp = data.split(s, j)
             b = baselines(sp)
-            print(f"set {s}: {len(sp.judged)} users, {len(sp.tu)} training pairs; "
+            print(f"judge {j} set {s}: {len(sp.judged)} users, {len(sp.tu)} training pairs; "
                   + "; ".join(f"{k} {v:.4f}" for k, v in b.items()))
         return
     seeds = [int(x) for x in opts["seeds"].split(",")]
@@ -432,17 +443,21 @@ def main():
         label = name + ("" if not over else " " + " ".join(f"{k}={v}" for k, v in over.items()))
         print(f"{label}: {p}", flush=True)
         for s in sets:
-            sp = data.split(s)
+            sp = data.split(s, judges[0])
             for seed in seeds:
                 t0 = time.time()
-                n, loss, _ = train(sp, p, seed, opts["curve"])
-                print(f"  {label} set {s} seed {seed}: nDCG@10 {n:.4f} "
-                      f"(loss {loss:.4f}, {time.time() - t0:.0f} s)", flush=True)
-                summary.setdefault(label, {}).setdefault(s, []).append(n)
+                model, loss, _ = train(sp, p, seed, opts["curve"])
+                for j in judges:
+                    # one training, judged every way asked (the same training pairs)
+                    ev = sp if j == judges[0] else data.split(s, j)
+                    n = ev.ndcg(score_cold(model, ev, p))
+                    print(f"  {label} set {s} seed {seed} judge {j}: nDCG@10 {n:.4f} "
+                          f"(loss {loss:.4f}, {time.time() - t0:.0f} s)", flush=True)
+                    summary.setdefault((label, j), {}).setdefault(s, []).append(n)
     print("summary: nDCG@10 per set, mean over seeds [min - max]; mean of the sets")
-    for label, per in summary.items():
+    for (label, j), per in summary.items():
         cells = [f"{s} {np.mean(v):.4f} [{min(v):.4f} - {max(v):.4f}]" for s, v in per.items()]
-        print(f"  {label}: " + "; ".join(cells)
+        print(f"  {label} judge {j}: " + "; ".join(cells)
               + f"; mean {np.mean([np.mean(v) for v in per.values()]):.4f}")
 
 

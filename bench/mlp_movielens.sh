@@ -5,8 +5,11 @@
 # reco_event.
 #  1. Rating prediction: RMSE of reco_evaluate on the five folds u1..u5.
 #  2. Cold items (u1): 10% of the movies lose every training rating; each
-#     test user's ratings of them are ranked among all of them (reco_rank),
-#     nDCG@10 beside popularity of the 5-year release bucket and random order.
+#     customer ranks all of them (reco_rank), nDCG@10 beside popularity of
+#     the 5-year release bucket and random order, judged three ways: by
+#     their u1.test ratings of them ('items'), by every rating they gave
+#     them, in u1.base or u1.test ('items, all'), and by those of 4 or 5
+#     ('items, all >= 4').
 #  3. Cold customers (u1): 10% of the users lose every training rating and
 #     are served from their profile (reco_recommend, source 'profile');
 #     nDCG@10 of their test ratings beside global popularity.
@@ -101,14 +104,17 @@ SELECT set_config('bench.cold', (:'cold'::jsonb || jsonb_build_object('seed', :'
 	false) \g /dev/null
 -- nDCG@10 of a ranked list against a relevant set, by (who, item, rank)
 CREATE TEMP TABLE ranked (who text, u bigint, i bigint, rank int);
-CREATE TEMP TABLE relevant (u bigint, i bigint);
-CREATE FUNCTION pg_temp.ndcg(w text) RETURNS TABLE (users bigint, ndcg numeric) LANGUAGE sql AS $f$
+-- (judge names what counts as relevant: 'test' for the customers' u1.test
+-- ratings, 'all >= 4' for cold items below)
+CREATE TEMP TABLE relevant (judge text, u bigint, i bigint);
+CREATE FUNCTION pg_temp.ndcg(w text, j text DEFAULT 'test') RETURNS TABLE (users bigint, ndcg numeric) LANGUAGE sql AS $f$
 	SELECT count(*), round(avg(dcg / idcg)::numeric, 4) FROM (
 		SELECT r.u,
 			(SELECT coalesce(sum(1 / log(2, k.rank + 1)), 0) FROM ranked k
-			 WHERE k.who = w AND k.u = r.u AND k.rank <= 10 AND (k.u, k.i) IN (SELECT * FROM relevant)) AS dcg,
+			 WHERE k.who = w AND k.u = r.u AND k.rank <= 10
+			   AND (k.u, k.i) IN (SELECT u, i FROM relevant WHERE judge = j)) AS dcg,
 			(SELECT sum(1 / log(2, g + 1)) FROM generate_series(1, least(10, r.n)) g) AS idcg
-		FROM (SELECT u, count(*) AS n FROM relevant GROUP BY u) r) s
+		FROM (SELECT u, count(*) AS n FROM relevant WHERE judge = j GROUP BY u) r) s
 $f$;
 
 -- 2. Cold items: 10% of the movies (by a hash of their id) lose their training ratings
@@ -118,7 +124,12 @@ INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
 WHERE fold = 1 AND part = 'base' AND i NOT IN (SELECT i FROM cold);
 SELECT 1 FROM reco_train('cold', 'mlp', current_setting('bench.cold')::jsonb) \g /dev/null
-INSERT INTO relevant SELECT DISTINCT u, i FROM fold WHERE fold = 1 AND part = 'test' AND i IN (SELECT i FROM cold);
+-- relevant: the customers' u1.test ratings of them ('test'), every rating
+-- they gave them, in u1.base or u1.test ('all': all the withheld ratings),
+-- or those of 4 or 5 ('all >= 4': the likes)
+INSERT INTO relevant SELECT DISTINCT 'test', u, i FROM fold WHERE fold = 1 AND part = 'test' AND i IN (SELECT i FROM cold)
+UNION ALL SELECT DISTINCT 'all', u, i FROM fold WHERE fold = 1 AND i IN (SELECT i FROM cold)
+UNION ALL SELECT DISTINCT 'all >= 4', u, i FROM fold WHERE fold = 1 AND r >= 4 AND i IN (SELECT i FROM cold);
 INSERT INTO ranked SELECT 'mlp', t.u, r.item_id, r.rank
 FROM (SELECT DISTINCT u FROM relevant) t,
 	reco_rank(t.u, (SELECT array_agg(i) FROM cold), 'cold') r;
@@ -131,10 +142,16 @@ FROM (SELECT DISTINCT u FROM relevant) t,
 SELECT setseed(0.7) \g /dev/null
 INSERT INTO ranked SELECT 'random', t.u, c.i, row_number() OVER (PARTITION BY t.u ORDER BY random())
 FROM (SELECT DISTINCT u FROM relevant) t, cold c;
-INSERT INTO coldres SELECT :'salt', :'seed', 'items', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp');
+INSERT INTO coldres SELECT :'salt', :'seed', 'items', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp')
+UNION ALL SELECT :'salt', :'seed', 'items, all', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp', 'all')
+UNION ALL SELECT :'salt', :'seed', 'items, all >= 4', 'mlp (attributes)', * FROM pg_temp.ndcg('mlp', 'all >= 4');
 \if :first
 INSERT INTO coldres SELECT :'salt', '', 'items', 'popularity of the release period', * FROM pg_temp.ndcg('year popularity')
-UNION ALL SELECT :'salt', '', 'items', 'random', * FROM pg_temp.ndcg('random');
+UNION ALL SELECT :'salt', '', 'items', 'random', * FROM pg_temp.ndcg('random')
+UNION ALL SELECT :'salt', '', 'items, all', 'popularity of the release period', * FROM pg_temp.ndcg('year popularity', 'all')
+UNION ALL SELECT :'salt', '', 'items, all', 'random', * FROM pg_temp.ndcg('random', 'all')
+UNION ALL SELECT :'salt', '', 'items, all >= 4', 'popularity of the release period', * FROM pg_temp.ndcg('year popularity', 'all >= 4')
+UNION ALL SELECT :'salt', '', 'items, all >= 4', 'random', * FROM pg_temp.ndcg('random', 'all >= 4');
 \endif
 
 -- 3. Cold customers: 10% of the users (by a hash of their id) lose their training ratings
@@ -145,7 +162,7 @@ INSERT INTO reco_event (user_id, item_id, kind, value, ts)
 SELECT u, i, 'view', 1, to_timestamp(t) FROM fold
 WHERE fold = 1 AND part = 'base' AND u NOT IN (SELECT u FROM newcomers);
 SELECT 1 FROM reco_train('cold', 'mlp', current_setting('bench.cold')::jsonb) \g /dev/null
-INSERT INTO relevant SELECT DISTINCT u, i FROM fold WHERE fold = 1 AND part = 'test' AND u IN (SELECT u FROM newcomers);
+INSERT INTO relevant SELECT DISTINCT 'test', u, i FROM fold WHERE fold = 1 AND part = 'test' AND u IN (SELECT u FROM newcomers);
 INSERT INTO ranked SELECT 'mlp', t.u, r.item_id, r.rank
 FROM (SELECT DISTINCT u FROM relevant) t, reco_recommend(t.u, 10, 'cold') r;
 INSERT INTO ranked SELECT 'popularity', t.u, p.i, p.rank
@@ -162,7 +179,7 @@ done
 done
 psql -X -q -v ON_ERROR_STOP=1 -d $db <<'SQL'
 \pset footer off
-\echo '2. Cold items (u1: 168 movies lose every training rating; test ratings of them ranked among the 168)'
+\echo '2. Cold items (u1: 168 movies lose every training rating; ranked among the 168, judged by u1.test ratings, all ratings, or all ratings >= 4 of them)'
 \echo '3. Cold customers (u1: 94 users lose every training rating, served from their profile)'
 SELECT part, ranking, string_agg(n::text || ' (' || users || ')', ', ' ORDER BY salt)
 	AS "nDCG@10 per split, mean over seeds (users)", round(avg(n), 4) AS mean,

@@ -403,25 +403,36 @@ reco_value_in_range(double v)
 	return fabs(v) <= RECO_MAX_VALUE;	/* false for NaN */
 }
 
+/*
+ * The first of n records, stride bytes apart from the int64 key at base and
+ * ascending by it, whose key is >= key (n when none is): one search for id
+ * arrays and for arrays of structs sorted by an int64 field.
+ */
+int64
+reco_lower_bound(const void *base, int64 n, size_t stride, int64 key)
+{
+	int64		lo = 0;
+	int64		hi = n;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (*(const int64 *) ((const char *) base + mid * stride) < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Index of id in the ascending ids[0..n), or -1 */
 int64
 reco_id_index(const int64 *ids, int64 n, int64 id)
 {
-	int64		lo = 0;
-	int64		hi = n - 1;
+	int64		k = reco_lower_bound(ids, n, sizeof(int64), id);
 
-	while (lo <= hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return k < n && ids[k] == id ? k : -1;
 }
 
 /* Seconds since start */

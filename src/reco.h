@@ -52,6 +52,7 @@ extern void reco_check_k(int k);
 extern void reco_check_value(double v, const char *what);
 extern const char *reco_name_msg(const char *name);
 extern int	reco_cmp_int64(const void *a, const void *b);
+extern int64 reco_lower_bound(const void *base, int64 n, size_t stride, int64 key);
 extern int64 reco_id_index(const int64 *ids, int64 n, int64 id);
 extern double reco_seconds_since(instr_time start);
 extern bytea *reco_floats_bytea(const float *v, int64 n);

@@ -188,25 +188,6 @@ judge(const Judged *j, float weight, float half, float *cand, int32 *idx, TopkEn
 	return dcg / j->ideal;
 }
 
-/* The row of item in a customer's merged rows (sorted by item) */
-static const RecoTriplet *
-row_of_item(const RecoTriplet *rows, int n, int64 item)
-{
-	int			lo = 0;
-	int			hi = n - 1;
-
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (rows[mid].item < item)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return &rows[lo];
-}
-
 /* The propensity of item id, or the prior */
 static float
 item_propensity(const RecoRepeat *r, int64 id)
@@ -303,8 +284,6 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 	{
 		int64		user = val[i].a;
 		Judged	   *j = &judged[nj];
-		int64		lo = 0;
-		int64		hi = train.n;
 		int64		first;
 		int			nhist;
 		Pair	   *order;
@@ -319,16 +298,7 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 		family->score(m, x, NULL, m->n_items, scores);
 
 		/* their history in the fit: a range of the merged rows */
-		while (lo < hi)
-		{
-			int64		mid = (lo + hi) / 2;
-
-			if (train.rows[mid].user < user)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		first = lo;
+		first = reco_lower_bound(&train.rows[0].user, train.n, sizeof(RecoTriplet), user);
 		for (nhist = 0; first + nhist < train.n && train.rows[first + nhist].user == user; nhist++)
 			;
 		memset(skip, 0, (m->n_items + 7) / 8 + 1);
@@ -346,7 +316,9 @@ reco_repeat_fit(const RecoFamily *family, const RecoTrainParams *params, RecoTri
 		qsort(order, nhist, sizeof(Pair), cmp_pair);
 		for (int h = 0; h < nhist; h++)
 		{
-			const RecoTriplet *r = row_of_item(train.rows + first, nhist, order[h].b);
+			/* the same customer's rows are sorted by item */
+			const RecoTriplet *r = train.rows + first +
+				reco_lower_bound(&train.rows[first].item, nhist, sizeof(RecoTriplet), order[h].b);
 			int32		idx = reco_model_item_index(m, r->item);
 
 			if (idx < 0)

@@ -215,25 +215,6 @@ reco_store_items(int64 version_id, int32 n, const int64 *ids,
 	MemoryContextDelete(batch);
 }
 
-/* The first of user's entries in lists (user[] ascending), or lists->n */
-static int64
-user_items_first(const RecoUserItems *lists, int64 user)
-{
-	int64		lo = 0;
-	int64		hi = lists->n;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (lists->user[mid] < user)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /*
  * Write the user side: factors and each user's interactions (item ids and
  * summed weights), which serving excludes and online updates extend.  The
@@ -286,7 +267,7 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 					 errmsg("too many interactions in one batch of users")));
 		/* the batch's counted items: each user's run of counted */
 		for (int32 i = 0; counted != NULL && i < cnt; i++)
-			for (int64 k = user_items_first(counted, ids[start + i]);
+			for (int64 k = reco_lower_bound(counted->user, counted->n, sizeof(int64), ids[start + i]);
 				 k < counted->n && counted->user[k] == ids[start + i]; k++)
 				nbatch++;
 		if (nbatch > INT_MAX)
@@ -305,7 +286,7 @@ reco_store_users(int64 version_id, int32 n, const int64 *ids,
 			ed[i] = Int32GetDatum((int32) (R->indptr[u + 1] - first));
 			/* their counted items, if any: an empty slice gives NULL */
 			csd[i] = Int32GetDatum((int32) ncid + 1);
-			for (int64 k = counted ? user_items_first(counted, ids[u]) : 0;
+			for (int64 k = counted ? reco_lower_bound(counted->user, counted->n, sizeof(int64), ids[u]) : 0;
 				 counted && k < counted->n && counted->user[k] == ids[u]; k++)
 				cid[ncid++] = Int64GetDatum(counted->item[k]);
 			ced[i] = Int32GetDatum((int32) ncid);
