@@ -496,7 +496,10 @@ reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
 
 /*
  * A cursor over a version's items (item_id, popularity, factors) by id,
- * under the active snapshot
+ * under the active snapshot.  Planned for a fast start, so the rows come
+ * in the primary key's order: a full-cost plan sorts them instead, and at
+ * 480,000 items that sort spilled 130 MB to disk and took 1.0 s of a
+ * backend's first call, the index scan 0.14 s.
  */
 Portal
 reco_storage_items_open(int64 version_id)
@@ -507,7 +510,7 @@ reco_storage_items_open(int64 version_id)
 											  "WHERE version_id OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
 											  reco_table("reco_item_factors")),
 									 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
-									 NULL, true, 0);
+									 NULL, true, CURSOR_OPT_FAST_PLAN);
 }
 
 /*

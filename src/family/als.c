@@ -27,8 +27,6 @@
 #include "family/als_model.h"
 #include "storage.h"
 
-#define LOAD_BATCH 10000
-
 /*
  * Read the item side of a version into m->mcxt: ids, popularity and the
  * factor-major matrix.  Factors must be native float4 and finite.
