@@ -243,6 +243,23 @@ SELECT reco_online_update(2, 204, 'view', 1, 'live');
 SELECT items[array_length(items, 1) - 1 :] AS last_items FROM reco_user_factors
 WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
 
+-- a history that is not what reco writes (a NULL weight, arrays of two
+-- lengths) is refused as corrupt model data, not read past its end
+CREATE TEMP TABLE kept AS SELECT weights FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+CREATE FUNCTION pg_temp.corrupt(w real[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE reco_user_factors SET weights = w
+	WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+	PERFORM reco_online_update(2, 206, 'view', 1, 'live');
+EXCEPTION WHEN data_corrupted THEN
+	RAISE NOTICE 'refused: %', regexp_replace(SQLERRM, 'version \d+', 'version N');
+END $$;
+SELECT pg_temp.corrupt((SELECT weights[:array_length(weights, 1) - 1] || NULL::real FROM kept));
+SELECT pg_temp.corrupt((SELECT weights[2:] FROM kept));
+SELECT array_length(weights, 1) = array_length(items, 1) AS untouched FROM reco_user_factors
+WHERE user_id = 2 AND version_id = (SELECT active_version FROM reco_model WHERE name = 'live');
+
 DROP TABLE orders, wrong;
 SELECT reco_drop_model('live');
 SELECT reco_drop_model('no_search');

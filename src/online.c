@@ -187,16 +187,7 @@ fold_row(Datum factors, Datum items, Datum weights, Datum *out)
 	Datum	   *idd;
 	Datum	   *wd;
 
-	len = ArrayGetNItems(ARR_NDIM(items_arr), ARR_DIMS(items_arr));
-	if (ARR_ELEMTYPE(items_arr) != INT8OID || ARR_HASNULL(items_arr) ||
-		ARR_ELEMTYPE(weights_arr) != FLOAT4OID || ARR_HASNULL(weights_arr) ||
-		ArrayGetNItems(ARR_NDIM(weights_arr), ARR_DIMS(weights_arr)) != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("history of user %lld in model \"%s\" is malformed",
-						(long long) folding.user_id, m->name),
-				 errdetail("Items and weights must be arrays of the same length without NULLs."),
-				 errhint("Retrain the model.")));
+	len = reco_storage_history_length(items_arr, weights_arr, m->version_id, folding.user_id);
 	x = palloc(sizeof(float) * f);
 	memcpy(x, reco_bytea_floats(factors, f, "user factors"), sizeof(float) * f);
 

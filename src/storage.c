@@ -517,8 +517,8 @@ reco_storage_items_open(int64 version_id)
  * A stored history's length, checked: ids int8 and weights float4 of the
  * same length, without NULLs (anything else is corrupt model data)
  */
-static int
-history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int64 user_id)
+int
+reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int64 user_id)
 {
 	int			n = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
 
@@ -528,6 +528,7 @@ history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int64 user_id)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("history of user %lld in version %lld is malformed",
 						(long long) user_id, (long long) version_id),
+				 errdetail("Items and weights must be arrays of the same length without NULLs."),
 				 errhint("Retrain the model.")));
 	return n;
 }
@@ -567,7 +568,7 @@ reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit, void *a
 			bytea	   *factors = DatumGetByteaPP(fd);
 			ArrayType  *ia = DatumGetArrayTypeP(id);
 			ArrayType  *wa = DatumGetArrayTypeP(wd);
-			int			n = history_length(ia, wa, version_id,
+			int			n = reco_storage_history_length(ia, wa, version_id,
 										   DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)));
 
 			visit(arg, PointerGetDatum(factors), (const int64 *) ARR_DATA_PTR(ia),
@@ -687,7 +688,7 @@ reco_storage_user_history(int64 version_id, int64 user_id, float *row, int row_f
 	tup = SPI_tuptable->vals[0];
 	ia = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull));
 	wa = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
-	*n = history_length(ia, wa, version_id, user_id);
+	*n = reco_storage_history_length(ia, wa, version_id, user_id);
 	if (row != NULL)
 		memcpy(row, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), row_floats,
 									  "user factors"), sizeof(float) * row_floats);

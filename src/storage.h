@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/snapshot.h"
 #include "datatype/timestamp.h"
@@ -83,6 +84,8 @@ extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, in
 								   Snapshot snap);
 typedef void (*RecoUserVisit) (void *arg, Datum factors, const int64 *ids, const float *w,
 							   int n);
+extern int	reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id,
+										int64 user_id);
 extern void reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit,
 								   void *arg);
 extern bool reco_storage_user(int64 version_id, int64 user_id);
