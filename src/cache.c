@@ -33,15 +33,6 @@
 #include "storage.h"
 #include "family/family.h"
 
-/*
- * Rows a fetch of a version's items brings, about this many bytes: SPI
- * copies each batch into a tuple table; kept under glibc's mmap threshold
- * (128 kB), its blocks are reused from one batch to the next, where larger
- * batches were mapped and unmapped each time.  At 480,000 items of 64
- * factors, 200 rows a fetch instead of 10,000 took a backend's first call
- * from 2.2 s to 1.4 s.
- */
-#define LOAD_BATCH_BYTES (64 * 1024)
 
 static HTAB *models = NULL;
 
@@ -144,7 +135,7 @@ char *
 reco_model_read_rows(RecoModel *m, int64 expected, Size width)
 {
 	int64		cap = Max(expected, 16);
-	int			batch = Max(LOAD_BATCH_BYTES / (int) (width + 64), 16);
+	int			fetch = RECO_FETCH_FIRST;
 	int32		n = 0;
 	char	   *rows;
 	Portal		portal;
@@ -158,8 +149,7 @@ reco_model_read_rows(RecoModel *m, int64 expected, Size width)
 	portal = reco_storage_items_open(m->version_id);
 	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, batch);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 i = 0; i < SPI_processed; i++)

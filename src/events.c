@@ -21,8 +21,6 @@
 #include "events.h"
 #include "resources.h"
 
-#define FETCH_BATCH 10000
-
 static const char *const column_names[] = {"user_id", "item_id", "value", "ts"};
 
 /* Check the query's shape before reading it */
@@ -156,6 +154,7 @@ reco_query_events(const char *query, const char *what, int maxcols,
 	char	   *reading = psprintf("the rows of the %s query", what);
 	RecoEventRow *rows = reco_budget_alloc(budget, sizeof(RecoEventRow) * cap, reading);
 	bool		first = true;
+	int			fetch = RECO_FETCH_FIRST;
 	char	   *value_what = psprintf("a value of the %s query", what);
 	Portal		portal;
 
@@ -166,7 +165,7 @@ reco_query_events(const char *query, const char *what, int maxcols,
 		TupleDesc	desc;
 		int			ncols;
 
-		SPI_cursor_fetch(portal, true, FETCH_BATCH);
+		reco_fetch(portal, &fetch);
 		desc = SPI_tuptable->tupdesc;
 		if (first)
 			check_columns(desc, what, maxcols);

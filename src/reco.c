@@ -426,6 +426,29 @@ reco_lower_bound(const void *base, int64 n, size_t stride, int64 key)
 	return lo;
 }
 
+/*
+ * Fetch the next rows of portal into SPI_tuptable, *rows of them (start at
+ * RECO_FETCH_FIRST), and size the next fetch from these rows so SPI's tuple
+ * table holds about RECO_FETCH_BYTES.  Under glibc's mmap threshold (128
+ * kB) its blocks are reused from one fetch to the next; tables of
+ * megabytes were mapped and unmapped at every fetch, and faulting their
+ * pages in again was a third of a backend's first call at 480,000 items.
+ * Returns SPI_processed.
+ */
+uint64
+reco_fetch(Portal portal, int *rows)
+{
+	double		bytes = 0;
+
+	SPI_cursor_fetch(portal, true, *rows);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		bytes += SPI_tuptable->vals[i]->t_len + RECO_FETCH_ROW_OVERHEAD;
+	if (SPI_processed > 0)
+		*rows = (int) Max(RECO_FETCH_FIRST,
+						  Min(RECO_FETCH_MAX, RECO_FETCH_BYTES * (double) SPI_processed / bytes));
+	return SPI_processed;
+}
+
 /* Index of id in the ascending ids[0..n), or -1 */
 int64
 reco_id_index(const int64 *ids, int64 n, int64 id)

@@ -52,6 +52,12 @@ extern void reco_check_k(int k);
 extern void reco_check_value(double v, const char *what);
 extern const char *reco_name_msg(const char *name);
 extern int	reco_cmp_int64(const void *a, const void *b);
+/* reco_fetch: a fetch's rows, about RECO_FETCH_BYTES of them */
+#define RECO_FETCH_FIRST 16
+#define RECO_FETCH_MAX 10000
+#define RECO_FETCH_BYTES (64 * 1024)
+#define RECO_FETCH_ROW_OVERHEAD 32	/* a tuple's header and pointer in the table */
+extern uint64 reco_fetch(Portal portal, int *rows);
 extern int64 reco_lower_bound(const void *base, int64 n, size_t stride, int64 key);
 extern int64 reco_id_index(const int64 *ids, int64 n, int64 id);
 extern double reco_seconds_since(instr_time start);

@@ -534,15 +534,15 @@ reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int6
 }
 
 /*
- * Every user row of a version, under the active snapshot, fetched batch
- * rows at a time: visit(arg, factors, ids, w, n) for each, its factors
+ * Every user row of a version, under the active snapshot: visit(arg, factors, ids, w, n) for each, its factors
  * detoasted and its history as plain arrays, least recent first; each
  * row's copies are freed after it (visit must not run SPI)
  */
 void
-reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit, void *arg)
+reco_storage_each_user(int64 version_id, RecoUserVisit visit, void *arg)
 {
 	Portal		portal;
+	int			fetch = RECO_FETCH_FIRST;
 
 	as_owner();
 	portal = SPI_cursor_open_with_args(NULL,
@@ -553,8 +553,7 @@ reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit, void *a
 									   NULL, true, 0);
 	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, batch);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 i = 0; i < SPI_processed; i++)

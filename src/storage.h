@@ -86,8 +86,7 @@ typedef void (*RecoUserVisit) (void *arg, Datum factors, const int64 *ids, const
 							   int n);
 extern int	reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id,
 										int64 user_id);
-extern void reco_storage_each_user(int64 version_id, int batch, RecoUserVisit visit,
-								   void *arg);
+extern void reco_storage_each_user(int64 version_id, RecoUserVisit visit, void *arg);
 extern bool reco_storage_user(int64 version_id, int64 user_id);
 extern bool reco_storage_user_history(int64 version_id, int64 user_id, float *row,
 									  int row_floats, int64 **ids, float **w, int *n);

@@ -26,8 +26,6 @@
 #include "resources.h"
 #include "family/family.h"
 
-#define FETCH_BATCH 10000
-
 PG_FUNCTION_INFO_V1(reco_train);
 
 bool		reco_progress = true;
@@ -561,10 +559,9 @@ reco_train(PG_FUNCTION_ARGS)
 				   "ts, event_id FROM %s",
 				   reco_table("reco_event"));
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
+	for (int fetch = RECO_FETCH_FIRST;;)
 	{
-		SPI_cursor_fetch(portal, true, FETCH_BATCH);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		old = MemoryContextSwitchTo(mcxt);

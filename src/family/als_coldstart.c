@@ -92,10 +92,9 @@ any_cold(RecoModel *m, const int64 *skip, int64 nskip)
 	Portal		portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
 	bool		found = false;
 
-	while (!found)
+	for (int fetch = RECO_FETCH_FIRST; !found;)
 	{
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 r = 0; r < SPI_processed && !found; r++)
@@ -145,10 +144,9 @@ reco_cold_start(RecoModel *m, const int64 *skip, int64 nskip, int64 **ids, float
 	means = hash_create("reco token means", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
+	for (int fetch = RECO_FETCH_FIRST;;)
 	{
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 r = 0; r < SPI_processed; r++)

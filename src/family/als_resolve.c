@@ -125,7 +125,7 @@ user_pass(const RecoModel *m, const int64 *items, int64 n_items, ItemUsers *user
 	reco_budget_charge(budget, sizeof(float) * f * (f + GRAM_BATCH), "the user Gram matrix");
 	p.G = palloc0(sizeof(float) * f * f);
 	p.X = palloc(sizeof(float) * f * GRAM_BATCH);
-	reco_storage_each_user(m->version_id, GRAM_BATCH, user_visit, &p);
+	reco_storage_each_user(m->version_id, user_visit, &p);
 	gram_flush(&p);
 	for (int i = 0; i < f; i++)
 		for (int j = 0; j < i; j++)

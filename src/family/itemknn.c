@@ -29,7 +29,6 @@
 #include "train.h"
 #include "family/family.h"
 
-#define LOAD_BATCH 10000
 #define PIECE 64				/* items a worker takes at a time */
 #define GRAM_PIECE 1e7			/* products of X'X between interrupt checks */
 
@@ -550,7 +549,7 @@ rebuild(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 
 	reco_budget_init(&budget, "refresh");
 	reco_triplets_init(&t, &budget);
-	reco_storage_each_user(m->version_id, LOAD_BATCH, add_history, &t);
+	reco_storage_each_user(m->version_id, add_history, &t);
 
 	memset(done, 0, sizeof(*done));
 	if (t.n == 0)

@@ -41,7 +41,6 @@
 #include "storage.h"
 #include "topk.h"
 
-#define LOAD_BATCH 10000
 #define ZERO_SLICE ((size_t) 1 << 24)	/* floats: 64 MB */
 
 /* What a loaded version keeps besides RecoModel's common part */
@@ -159,10 +158,9 @@ read_catalogue(const int64 *event_ids, int32 n_event, int32 buckets, RecoBudget 
 												"title, attributes FROM %s ORDER BY item_id",
 												reco_table("reco_item")),
 									   0, NULL, NULL, NULL, true, 0);
-	for (;;)
+	for (int fetch = RECO_FETCH_FIRST;;)
 	{
-		SPI_cursor_fetch(portal, true, LOAD_BATCH);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextSwitchTo(rows);
@@ -247,10 +245,9 @@ read_profiles(const int64 *ids, int32 n, int32 buckets, RecoBudget *budget)
 									   psprintf("SELECT user_id, attributes FROM %s ORDER BY user_id",
 												reco_table("reco_user")),
 									   0, NULL, NULL, NULL, true, 0);
-	for (;;)
+	for (int fetch = RECO_FETCH_FIRST;;)
 	{
-		SPI_cursor_fetch(portal, true, LOAD_BATCH);
-		if (SPI_processed == 0)
+		if (reco_fetch(portal, &fetch) == 0)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		for (uint64 i = 0; i < SPI_processed; i++)
@@ -1489,7 +1486,7 @@ mlp_forget(RecoModel *m, const int64 *items, int64 n, RecoResolved *done)
 	{
 		ItemCount	c = {items, n, count};
 
-		reco_storage_each_user(m->version_id, LOAD_BATCH, count_users, &c);
+		reco_storage_each_user(m->version_id, count_users, &c);
 	}
 
 	for (int64 i = 0; i < n; i++)
