@@ -99,31 +99,20 @@ reco_registry_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * An item's index by a table lookup instead of a binary search, when the
- * ids span at most ID_TABLE_SPREAD times as many values as there are items
- * (shops number their products densely): the item-item lists' load maps
- * a hundred neighbours an item, and serving maps histories and filters
+ * An item's index by a table lookup instead of a binary search when the
+ * ids are dense enough: the item-item lists' load maps a hundred
+ * neighbours an item, and serving maps histories and filters
  */
-#define ID_TABLE_SPREAD 4
-
 static void
 id_table(RecoModel *m)
 {
-	uint64		span;
-
+	m->id_span = reco_id_table_span(m->item_ids, m->n_items);
 	m->id_table = NULL;
-	if (m->n_items == 0)
-		return;
-	/* in uint64: ids at both ends of int64 do not overflow */
-	span = (uint64) m->item_ids[m->n_items - 1] - (uint64) m->item_ids[0] + 1;
-	if (span == 0 || span > (uint64) ID_TABLE_SPREAD * m->n_items)
+	if (m->id_span == 0)
 		return;
 	m->id_base = m->item_ids[0];
-	m->id_span = (int64) span;
-	m->id_table = MemoryContextAllocHuge(m->mcxt, sizeof(int32) * span);
-	memset(m->id_table, 0xff, sizeof(int32) * span);	/* -1 */
-	for (int32 i = 0; i < m->n_items; i++)
-		m->id_table[m->item_ids[i] - m->id_base] = i;
+	m->id_table = MemoryContextAllocHuge(m->mcxt, sizeof(int32) * m->id_span);
+	reco_id_table_fill(m->item_ids, m->n_items, m->id_table, m->id_span);
 }
 
 /*
@@ -323,12 +312,7 @@ int32
 reco_model_item_index(const RecoModel *m, int64 item_id)
 {
 	if (m->id_table != NULL)
-	{
-		/* in uint64, so an id far below the base cannot overflow into range */
-		uint64		j = (uint64) item_id - (uint64) m->id_base;
-
-		return j < (uint64) m->id_span ? m->id_table[j] : -1;
-	}
+		return reco_id_table_find(m->id_table, m->id_base, m->id_span, item_id);
 	return (int32) reco_id_index(m->item_ids, m->n_items, item_id);
 }
 

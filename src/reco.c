@@ -449,6 +449,34 @@ reco_fetch(Portal portal, int *rows)
 	return SPI_processed;
 }
 
+/*
+ * The number of values the ascending ids[0..n) span, when a table from id
+ * to index pays (they span at most ID_TABLE_SPREAD times as many values as
+ * there are ids: shops number their products densely), else 0
+ */
+#define ID_TABLE_SPREAD 4
+
+int64
+reco_id_table_span(const int64 *ids, int64 n)
+{
+	uint64		span;
+
+	if (n == 0)
+		return 0;
+	/* in uint64: ids at both ends of int64 do not overflow */
+	span = (uint64) ids[n - 1] - (uint64) ids[0] + 1;
+	return span == 0 || span > (uint64) ID_TABLE_SPREAD * n ? 0 : (int64) span;
+}
+
+/* table[j] = the index of ids[0] + j in ids, -1 where there is none */
+void
+reco_id_table_fill(const int64 *ids, int64 n, int32 *table, int64 span)
+{
+	memset(table, 0xff, sizeof(int32) * span);	/* -1 */
+	for (int64 i = 0; i < n; i++)
+		table[ids[i] - ids[0]] = (int32) i;
+}
+
 /* Index of id in the ascending ids[0..n), or -1 */
 int64
 reco_id_index(const int64 *ids, int64 n, int64 id)

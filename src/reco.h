@@ -60,6 +60,18 @@ extern int	reco_cmp_int64(const void *a, const void *b);
 extern uint64 reco_fetch(Portal portal, int *rows);
 extern int64 reco_lower_bound(const void *base, int64 n, size_t stride, int64 key);
 extern int64 reco_id_index(const int64 *ids, int64 n, int64 id);
+extern int64 reco_id_table_span(const int64 *ids, int64 n);
+extern void reco_id_table_fill(const int64 *ids, int64 n, int32 *table, int64 span);
+
+/* An id's index by a table of reco_id_table_fill from base, -1 if none */
+static inline int32
+reco_id_table_find(const int32 *table, int64 base, int64 span, int64 id)
+{
+	/* in uint64, so an id far below the base cannot overflow into range */
+	uint64		j = (uint64) id - (uint64) base;
+
+	return j < (uint64) span ? table[j] : -1;
+}
 extern double reco_seconds_since(instr_time start);
 extern bytea *reco_floats_bytea(const float *v, int64 n);
 extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);

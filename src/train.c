@@ -200,6 +200,8 @@ reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets 
 	int32	   *rows;
 	int32	   *cols;
 	float	   *weights;
+	int32	   *table = NULL;
+	int64		span;
 
 	if (t->n == 0)
 		ereport(ERROR,
@@ -237,12 +239,20 @@ reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets 
 	rows = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
 	cols = reco_budget_alloc(b, sizeof(int32) * t->n, "dense interactions");
 	weights = reco_budget_alloc(b, sizeof(float) * t->n, "dense interactions");
+	/* items by a table when their ids are dense (a search each cost 0.3 s a million) */
+	span = reco_id_table_span(item_ids, ni);
+	if (span > 0)
+	{
+		table = reco_budget_alloc(b, sizeof(int32) * span, "item ids");
+		reco_id_table_fill(item_ids, ni, table, span);
+	}
 	for (int64 i = 0, u = -1; i < t->n; i++)
 	{
 		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
 			u++;
 		rows[i] = (int32) u;
-		cols[i] = (int32) reco_id_index(item_ids, ni, t->rows[i].item);
+		cols[i] = (int32) (table != NULL ? reco_id_table_find(table, item_ids[0], span, t->rows[i].item)
+						   : reco_id_index(item_ids, ni, t->rows[i].item));
 		/* a customer's weight for an item counts up to max_weight */
 		weights[i] = params->explicit_ratings ? t->rows[i].weight
 			: (float) Min(t->rows[i].weight, params->max_weight);
@@ -254,6 +264,8 @@ reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets 
 	reco_budget_free(b, rows, sizeof(int32) * t->n);
 	reco_budget_free(b, cols, sizeof(int32) * t->n);
 	reco_budget_free(b, weights, sizeof(float) * t->n);
+	if (table != NULL)
+		reco_budget_free(b, table, sizeof(int32) * span);
 	out->Riu.indptr = reco_budget_alloc(b, sizeof(int64) * (ni + 1), "the item-user matrix");
 	out->Riu.indices = reco_budget_alloc(b, sizeof(int32) * nnz, "the item-user matrix");
 	out->Riu.data = reco_budget_alloc(b, sizeof(float) * nnz, "the item-user matrix");
