@@ -48,7 +48,7 @@ PGFILEDESC = "reco - recommendations inside PostgreSQL"
 REGRESS = schema train serve agg online evaluate errors input_errors resources forget security mlp itemknn repeat fresh hygiene hygiene_edges
 REGRESS_OPTS = --inputdir=.
 ISOLATION = online_same_user online_same_item online_opposite_order online_repeatable_read refresh_race knn_refresh_race cache_follows \
-	train_catch_up refresh_behind_training refresh_behind_refresh drop_in_flight forget_races mlp_online_same_user
+	train_catch_up refresh_behind_training refresh_behind_refresh drop_in_flight forget_races mlp_online_same_user items_follow_version
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

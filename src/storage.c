@@ -751,7 +751,14 @@ reco_storage_item_delete(int64 version_id, int64 item_id)
 		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(item_id)}, SPI_OK_DELETE);
 }
 
-/* Publish a version's changed item side: a new revision every cache sees */
+/*
+ * Publish a version's changed item side: a new revision every cache sees.
+ * Every path that writes item rows ends here, so this is where a version
+ * deleted meanwhile (by hand: reco's own drops lock the model first) is
+ * caught: its item rows have no foreign key, and the ones just written
+ * would outlive it.  Once this row is locked, a delete waits for the
+ * commit and its trigger then takes them.
+ */
 void
 reco_storage_publish(int64 version_id, int64 n_items)
 {
@@ -760,6 +767,12 @@ reco_storage_publish(int64 version_id, int64 n_items)
 				 reco_table("reco_model_version"), reco_table("reco_version_seq")),
 		2, (Oid[]) {INT8OID, INT8OID},
 		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(n_items)}, SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the version was deleted while its items were being written"),
+				 errdetail("Version id %lld; nothing of this change is kept.",
+						   (long long) version_id)));
 }
 
 /*
