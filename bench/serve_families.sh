@@ -16,6 +16,9 @@
 # of both models in turn).  The mlp is served twice: as shipped
 # (reco.shortlist: the network scores the items its dot product ranks
 # first) and exact (reco.shortlist = 0, the network over every item).
+# "cache MB" is what each model's first calls added to the backend's model
+# caches (pg_backend_memory_contexts, so the bench runs as a superuser);
+# mlp_exact shares the mlp's.
 #
 #   bash bench/serve_families.sh          (PG* variables name the database)
 #   SIZES="10000 100000" USERS=10000 HISTORY=100 CALLS=300 bash bench/serve_families.sh
@@ -35,7 +38,7 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d $db)
 echo "serving latency by family, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, reco $(git rev-parse --short HEAD 2>/dev/null || echo ?)"
 echo "BLAS: $(ldd "$(pg_config --pkglibdir)/reco.so" | grep -o 'libopenblas[^ ]*' | head -1) (serving runs on one thread)"
 echo "$USERS customers x $HISTORY events, $CALLS calls per model, k = 10, default filters"
-printf "%-8s | %-9s | %-8s | %-12s | %-10s | %-10s | %s\n" items family call "first call ms" "median ms" "p90 ms" "median / ALS user"
+printf "%-8s | %-9s | %-8s | %-12s | %-10s | %-10s | %-17s | %s\n" items family call "first call ms" "median ms" "p90 ms" "median / ALS user" "cache MB"
 for n in $SIZES; do
 	"${PSQL[@]}" -v n="$n" -v users="$USERS" -v hist="$HISTORY" >/dev/null <<'SQL'
 SET reco.progress = off;
@@ -58,6 +61,8 @@ LOAD 'reco';	-- defines reco.shortlist before the first call
 SELECT set_config('bench.calls', :'calls', false), set_config('bench.users', :'users', false),
 	set_config('bench.n', :'n', false) \g /dev/null
 CREATE TEMP TABLE t (family text, call text, first boolean, ms float8);
+-- what each model's first calls added to this backend's caches
+CREATE TEMP TABLE mem (family text, mb float8);
 DO $$
 DECLARE
 	u bigint;
@@ -67,6 +72,8 @@ DECLARE
 	m text;
 	n int := current_setting('bench.n')::int;
 	shipped text := current_setting('reco.shortlist');
+	cached float8 := 0;
+	now_cached float8;
 	families text[] := ARRAY['als', 'mlp', 'mlp_exact', 'itemknn'];
 BEGIN
 	PERFORM setseed(0.2);
@@ -79,6 +86,10 @@ BEGIN
 		t0 := clock_timestamp();
 		PERFORM count(*) FROM reco_recommend_items(ARRAY[1, 2, 3]::bigint[], 10, m);
 		INSERT INTO t VALUES (f, 'basket', true, extract(epoch FROM clock_timestamp() - t0) * 1000);
+		SELECT sum(total_bytes) / 1048576.0 INTO now_cached FROM pg_backend_memory_contexts
+		WHERE name = 'reco model cache';
+		INSERT INTO mem VALUES (f, now_cached - cached);
+		cached := now_cached;
 	END LOOP;
 	FOR c IN 1 .. current_setting('bench.calls')::int LOOP
 		u := 1 + floor(random() * current_setting('bench.users')::int);
@@ -103,10 +114,11 @@ WITH s AS (
 		percentile_cont(0.9) WITHIN GROUP (ORDER BY ms) AS p90
 	FROM t WHERE NOT first GROUP BY family, call)
 SELECT family, call, round(first_ms::numeric, 1), round(med::numeric, 3), round(p90::numeric, 3),
-	round((med / (SELECT med FROM s WHERE family = 'als' AND call = 'user'))::numeric, 2)
+	round((med / (SELECT med FROM s WHERE family = 'als' AND call = 'user'))::numeric, 2),
+	CASE call WHEN 'user' THEN (SELECT round(mb::numeric) FROM mem WHERE mem.family = s.family)::text ELSE '-' END
 FROM s ORDER BY family, call DESC;
 SQL
-	while read -r fam call first med p90 ratio; do
-		printf "%-8s | %-9s | %-8s | %-12s | %-10s | %-10s | %s\n" "$n" "$fam" "$call" "$first" "$med" "$p90" "$ratio"
+	while read -r fam call first med p90 ratio mb; do
+		printf "%-8s | %-9s | %-8s | %-12s | %-10s | %-10s | %-17s | %s\n" "$n" "$fam" "$call" "$first" "$med" "$p90" "$ratio" "$mb"
 	done
 done
