@@ -80,9 +80,12 @@ ALTER TABLE @extschema@.reco_model_blob
 ALTER TABLE @extschema@.reco_pending
 	ADD COLUMN replay boolean NOT NULL DEFAULT false;
 CREATE INDEX reco_user_factors_user_idx ON @extschema@.reco_user_factors (user_id);
+-- The triggers run with the extension owner's rights, as a foreign key's
+-- cascade does: whoever may delete a version takes its rows with it.
 CREATE FUNCTION @extschema@.reco_versions_deleted()
 RETURNS trigger
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	UPDATE @extschema@.reco_pending p SET version_id = m.active_version, replay = true
@@ -106,6 +109,39 @@ CREATE TRIGGER reco_model_version_deleted
 	AFTER DELETE ON @extschema@.reco_model_version
 	REFERENCING OLD TABLE AS old_versions
 	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_versions_deleted();
+-- TRUNCATE fires no delete trigger: every version gone, every row goes
+CREATE FUNCTION @extschema@.reco_versions_truncated()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	TRUNCATE @extschema@.reco_user_factors, @extschema@.reco_item_factors, @extschema@.reco_pending;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reco_versions_truncated() IS
+	'Statement trigger on reco_model_version: when it is truncated (TRUNCATE reco_model CASCADE included), empties the user rows, item rows and queued events of every version.';
+CREATE TRIGGER reco_model_version_truncated
+	AFTER TRUNCATE ON @extschema@.reco_model_version
+	FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.reco_versions_truncated();
+-- and a version's id never changes: its rows would not follow
+CREATE FUNCTION @extschema@.reco_version_id_fixed()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'the id of a version cannot change'
+		USING ERRCODE = '55000', HINT = 'Train a new version instead.';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reco_version_id_fixed() IS
+	'Row trigger on reco_model_version: refuses to change a version''s id, which its user rows, item rows and queued events refer to without a foreign key.';
+CREATE TRIGGER reco_model_version_id_fixed
+	BEFORE UPDATE OF version_id ON @extschema@.reco_model_version
+	FOR EACH ROW WHEN (OLD.version_id IS DISTINCT FROM NEW.version_id)
+	EXECUTE FUNCTION @extschema@.reco_version_id_fixed();
 
 -- An unknown model is an error (42704), as for the other model functions,
 -- not "0 versions dropped".
@@ -422,6 +458,8 @@ COMMENT ON COLUMN @extschema@.reco_model.owner IS
 REVOKE ALL ON FUNCTION
 	@extschema@.reco_registry_changed(),
 	@extschema@.reco_versions_deleted(),
+	@extschema@.reco_versions_truncated(),
+	@extschema@.reco_version_id_fixed(),
 	@extschema@.reco_train(text, text, jsonb),
 	@extschema@.reco_train_agg_step(internal, bigint, bigint, real, timestamptz, text, jsonb),
 	@extschema@.reco_train_agg(bigint, bigint, real, timestamptz, text, jsonb),

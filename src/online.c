@@ -187,7 +187,8 @@ fold_row(Datum factors, Datum items, Datum weights, Datum *out)
 	Datum	   *idd;
 	Datum	   *wd;
 
-	len = reco_storage_history_length(items_arr, weights_arr, m->version_id, folding.user_id);
+	len = reco_storage_history_length(items_arr, weights_arr, m->name, m->version_id,
+									  folding.user_id);
 	x = palloc(sizeof(float) * f);
 	memcpy(x, reco_bytea_floats(factors, f, "user factors"), sizeof(float) * f);
 

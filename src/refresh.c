@@ -72,6 +72,7 @@ reco_refresh(PG_FUNCTION_ARGS)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	m = reco_model_get(model);
 	reco_require(m, "reco_refresh", m->family->refresh != NULL, true);
+	reco_storage_version_lock(m->version_id);
 
 	/* events queued for versions this one superseded join its own queue */
 	replayed = reco_online_replay(m, GetActiveSnapshot());

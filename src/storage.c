@@ -496,10 +496,11 @@ reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
 
 /*
  * A cursor over a version's items (item_id, popularity, factors) by id,
- * under the active snapshot.  Planned for a fast start, so the rows come
- * in the primary key's order: a full-cost plan sorts them instead, and at
- * 480,000 items that sort spilled 130 MB to disk and took 1.0 s of a
- * backend's first call, the index scan 0.14 s.
+ * under the active snapshot.  Planned for a fast start (cursor_tuple_fraction
+ * below 1, as by default), so the rows come in the primary key's order: a
+ * full-cost plan sorts them instead, and at 480,000 items that sort spilled
+ * 130 MB to disk and took 1.0 s of a backend's first call, the index scan
+ * 0.14 s.
  */
 Portal
 reco_storage_items_open(int64 version_id)
@@ -515,10 +516,12 @@ reco_storage_items_open(int64 version_id)
 
 /*
  * A stored history's length, checked: ids int8 and weights float4 of the
- * same length, without NULLs (anything else is corrupt model data)
+ * same length, without NULLs (anything else is corrupt model data).  The
+ * error names the model when the caller knows it, else the version's id.
  */
 int
-reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int64 user_id)
+reco_storage_history_length(ArrayType *ia, ArrayType *wa, const char *model,
+							int64 version_id, int64 user_id)
 {
 	int			n = ArrayGetNItems(ARR_NDIM(ia), ARR_DIMS(ia));
 
@@ -526,8 +529,10 @@ reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id, int6
 		ARR_HASNULL(wa) || ArrayGetNItems(ARR_NDIM(wa), ARR_DIMS(wa)) != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("history of user %lld in version %lld is malformed",
-						(long long) user_id, (long long) version_id),
+				 model ? errmsg("history of user %lld in model \"%s\" is malformed",
+								(long long) user_id, model)
+				 : errmsg("history of user %lld in version %lld is malformed",
+						  (long long) user_id, (long long) version_id),
 				 errdetail("Items and weights must be arrays of the same length without NULLs."),
 				 errhint("Retrain the model.")));
 	return n;
@@ -567,7 +572,7 @@ reco_storage_each_user(int64 version_id, RecoUserVisit visit, void *arg)
 			bytea	   *factors = DatumGetByteaPP(fd);
 			ArrayType  *ia = DatumGetArrayTypeP(id);
 			ArrayType  *wa = DatumGetArrayTypeP(wd);
-			int			n = reco_storage_history_length(ia, wa, version_id,
+			int			n = reco_storage_history_length(ia, wa, NULL, version_id,
 										   DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)));
 
 			visit(arg, PointerGetDatum(factors), (const int64 *) ARR_DATA_PTR(ia),
@@ -687,7 +692,7 @@ reco_storage_user_history(int64 version_id, int64 user_id, float *row, int row_f
 	tup = SPI_tuptable->vals[0];
 	ia = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull));
 	wa = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
-	*n = reco_storage_history_length(ia, wa, version_id, user_id);
+	*n = reco_storage_history_length(ia, wa, NULL, version_id, user_id);
 	if (row != NULL)
 		memcpy(row, reco_bytea_floats(SPI_getbinval(tup, desc, 1, &isnull), row_floats,
 									  "user factors"), sizeof(float) * row_floats);
@@ -752,12 +757,39 @@ reco_storage_item_delete(int64 version_id, int64 item_id)
 }
 
 /*
+ * Item rows have no foreign key: a version deleted by hand while they are
+ * written (reco's own drops lock the model first) must fail the writer, or
+ * the rows would outlive it
+ */
+static void
+version_gone(int64 version_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the version being written was deleted meanwhile"),
+			 errdetail("Version id %lld; nothing of this change is kept.",
+					   (long long) version_id)));
+}
+
+/*
+ * Lock a version's row before writing its items (a refresh): a delete then
+ * waits for the commit and its trigger takes the rows written, and a
+ * delete already made fails the writer here, before anything is written.
+ */
+void
+reco_storage_version_lock(int64 version_id)
+{
+	run(psprintf("SELECT FROM %s WHERE version_id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+				 reco_table("reco_model_version")),
+		1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)}, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		version_gone(version_id);
+}
+
+/*
  * Publish a version's changed item side: a new revision every cache sees.
- * Every path that writes item rows ends here, so this is where a version
- * deleted meanwhile (by hand: reco's own drops lock the model first) is
- * caught: its item rows have no foreign key, and the ones just written
- * would outlive it.  Once this row is locked, a delete waits for the
- * commit and its trigger then takes them.
+ * Every path that writes item rows ends here, so a version deleted by hand
+ * meanwhile is caught here at the latest.
  */
 void
 reco_storage_publish(int64 version_id, int64 n_items)
@@ -768,11 +800,7 @@ reco_storage_publish(int64 version_id, int64 n_items)
 		2, (Oid[]) {INT8OID, INT8OID},
 		(Datum[]) {Int64GetDatum(version_id), Int64GetDatum(n_items)}, SPI_OK_UPDATE);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the version was deleted while its items were being written"),
-				 errdetail("Version id %lld; nothing of this change is kept.",
-						   (long long) version_id)));
+		version_gone(version_id);
 }
 
 /*

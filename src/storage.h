@@ -54,6 +54,7 @@ extern int32 reco_store_version(int64 version_id, const char *model,
 extern void reco_version_set_metrics(int64 version_id, Jsonb *metrics);
 extern int	reco_storage_version_served(const char *model, int32 version);
 extern void reco_storage_all_versions(void);
+extern void reco_storage_version_lock(int64 version_id);
 extern void reco_storage_publish(int64 version_id, int64 n_items);
 extern void reco_storage_globals(int64 version_id, const char *blob);
 
@@ -84,8 +85,8 @@ extern void reco_storage_user_rows(int64 version_id, const int64 *ids, int n, in
 								   Snapshot snap);
 typedef void (*RecoUserVisit) (void *arg, Datum factors, const int64 *ids, const float *w,
 							   int n);
-extern int	reco_storage_history_length(ArrayType *ia, ArrayType *wa, int64 version_id,
-										int64 user_id);
+extern int	reco_storage_history_length(ArrayType *ia, ArrayType *wa, const char *model,
+										int64 version_id, int64 user_id);
 extern void reco_storage_each_user(int64 version_id, RecoUserVisit visit, void *arg);
 extern bool reco_storage_user(int64 version_id, int64 user_id);
 extern bool reco_storage_user_history(int64 version_id, int64 user_id, float *row,
