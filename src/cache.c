@@ -33,7 +33,6 @@
 #include "storage.h"
 #include "family/family.h"
 
-
 static HTAB *models = NULL;
 
 /*

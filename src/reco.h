@@ -62,6 +62,11 @@ extern int64 reco_lower_bound(const void *base, int64 n, size_t stride, int64 ke
 extern int64 reco_id_index(const int64 *ids, int64 n, int64 id);
 extern int64 reco_id_table_span(const int64 *ids, int64 n);
 extern void reco_id_table_fill(const int64 *ids, int64 n, int32 *table, int64 span);
+extern double reco_seconds_since(instr_time start);
+extern bytea *reco_floats_bytea(const float *v, int64 n);
+extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
+extern bool reco_floats_finite(const float *v, int64 n);
+extern bool reco_value_in_range(double v);
 
 /* An id's index by a table of reco_id_table_fill from base, -1 if none */
 static inline int32
@@ -72,10 +77,5 @@ reco_id_table_find(const int32 *table, int64 base, int64 span, int64 id)
 
 	return j < (uint64) span ? table[j] : -1;
 }
-extern double reco_seconds_since(instr_time start);
-extern bytea *reco_floats_bytea(const float *v, int64 n);
-extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
-extern bool reco_floats_finite(const float *v, int64 n);
-extern bool reco_value_in_range(double v);
 
 #endif
