@@ -31,6 +31,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -496,22 +497,29 @@ reco_storage_version(const char *name, int32 version, RecoVersionInfo *out)
 
 /*
  * A cursor over a version's items (item_id, popularity, factors) by id,
- * under the active snapshot.  Planned for a fast start (cursor_tuple_fraction
- * below 1, as by default), so the rows come in the primary key's order: a
- * full-cost plan sorts them instead, and at 480,000 items that sort spilled
- * 130 MB to disk and took 1.0 s of a backend's first call, the index scan
- * 0.14 s.
+ * under the active snapshot.  Planned for a fast start, whatever the
+ * session's cursor_tuple_fraction, so the rows come in the primary key's
+ * order: a full-cost plan sorts them instead, and at 480,000 items that sort
+ * spilled 130 MB to disk and took 1.0 s of a backend's first call, the index
+ * scan 0.14 s.
  */
 Portal
 reco_storage_items_open(int64 version_id)
 {
+	int			nest = NewGUCNestLevel();
+	Portal		portal;
+
 	as_owner();
-	return SPI_cursor_open_with_args(NULL,
-									 psprintf("SELECT item_id, popularity, factors FROM %s "
-											  "WHERE version_id OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
-											  reco_table("reco_item_factors")),
-									 1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
-									 NULL, true, CURSOR_OPT_FAST_PLAN);
+	(void) set_config_option("cursor_tuple_fraction", "0.1", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	portal = SPI_cursor_open_with_args(NULL,
+									   psprintf("SELECT item_id, popularity, factors FROM %s "
+												"WHERE version_id OPERATOR(pg_catalog.=) $1 ORDER BY item_id",
+												reco_table("reco_item_factors")),
+									   1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(version_id)},
+									   NULL, true, CURSOR_OPT_FAST_PLAN);
+	AtEOXact_GUC(true, nest);	/* planned: the session's setting is back */
+	return portal;
 }
 
 /*
