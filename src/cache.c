@@ -109,7 +109,6 @@ id_table(RecoModel *m)
 	m->id_table = NULL;
 	if (m->id_span == 0)
 		return;
-	m->id_base = m->item_ids[0];
 	m->id_table = MemoryContextAllocHuge(m->mcxt, sizeof(int32) * m->id_span);
 	reco_id_table_fill(m->item_ids, m->n_items, m->id_table, m->id_span);
 }
@@ -310,9 +309,7 @@ reco_model_version_load(const char *name, int32 version)
 int32
 reco_model_item_index(const RecoModel *m, int64 item_id)
 {
-	if (m->id_table != NULL)
-		return reco_id_table_find(m->id_table, m->id_base, m->id_span, item_id);
-	return (int32) reco_id_index(m->item_ids, m->n_items, item_id);
+	return (int32) reco_id_find(m->item_ids, m->n_items, m->id_table, m->id_span, item_id);
 }
 
 /* Index of an item that must be in the model, or a clear error */

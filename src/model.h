@@ -30,9 +30,8 @@ typedef struct RecoModel
 	int32		n_items;
 	int64	   *item_ids;		/* ascending */
 	int32	   *id_table;		/* when the ids are dense enough: the index
-								 * of id_base + j at j (-1: none), id_span of
-								 * them; else NULL (binary search) */
-	int64		id_base;
+								 * of item_ids[0] + j at j (-1: none), id_span
+								 * of them; else NULL (binary search) */
 	int64		id_span;
 	float	   *popularity;
 	RecoTrainParams params;		/* the version's resolved hyperparameters */

@@ -68,13 +68,19 @@ extern const float *reco_bytea_floats(Datum d, int64 n, const char *what);
 extern bool reco_floats_finite(const float *v, int64 n);
 extern bool reco_value_in_range(double v);
 
-/* An id's index by a table of reco_id_table_fill from base, -1 if none */
-static inline int32
-reco_id_table_find(const int32 *table, int64 base, int64 span, int64 id)
+/*
+ * Index of id in the ascending ids[0..n), or -1: by table when there is one
+ * (reco_id_table_fill's, span entries from ids[0]), else by search
+ */
+static inline int64
+reco_id_find(const int64 *ids, int64 n, const int32 *table, int64 span, int64 id)
 {
-	/* in uint64, so an id far below the base cannot overflow into range */
-	uint64		j = (uint64) id - (uint64) base;
+	uint64		j;
 
+	if (table == NULL)
+		return reco_id_index(ids, n, id);
+	/* in uint64, so an id far below ids[0] cannot overflow into range */
+	j = (uint64) id - (uint64) ids[0];
 	return j < (uint64) span ? table[j] : -1;
 }
 

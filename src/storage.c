@@ -547,9 +547,10 @@ reco_storage_history_length(ArrayType *ia, ArrayType *wa, const char *model,
 }
 
 /*
- * Every user row of a version, under the active snapshot: visit(arg, factors, ids, w, n) for each, its factors
- * detoasted and its history as plain arrays, least recent first; each
- * row's copies are freed after it (visit must not run SPI)
+ * Every user row of a version, under the active snapshot: visit(arg,
+ * factors, ids, w, n) for each, its factors detoasted and its history as
+ * plain arrays, least recent first; each row's copies are freed after it
+ * (visit must not run SPI)
  */
 void
 reco_storage_each_user(int64 version_id, RecoUserVisit visit, void *arg)

@@ -251,8 +251,7 @@ reco_interactions(const char *what, const RecoTrainParams *params, RecoTriplets 
 		if (i == 0 || t->rows[i].user != t->rows[i - 1].user)
 			u++;
 		rows[i] = (int32) u;
-		cols[i] = (int32) (table != NULL ? reco_id_table_find(table, item_ids[0], span, t->rows[i].item)
-						   : reco_id_index(item_ids, ni, t->rows[i].item));
+		cols[i] = (int32) reco_id_find(item_ids, ni, table, span, t->rows[i].item);
 		/* a customer's weight for an item counts up to max_weight */
 		weights[i] = params->explicit_ratings ? t->rows[i].weight
 			: (float) Min(t->rows[i].weight, params->max_weight);
